@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+#
+# Recoverly: one image, three roles (see deploy/docker-entrypoint.sh):
+#
+#   docker run IMAGE web       gunicorn on :8000 (default)
+#   docker run IMAGE worker    background worker + scheduler
+#   docker run IMAGE migrate   flask db upgrade (run as the *owner* role:
+#                              DATABASE_URL / MIGRATION_DATABASE_URL must point
+#                              at recoverly_owner; the web/worker containers
+#                              connect as recoverly_app)
+#   docker run IMAGE <cmd...>  anything else is executed as-is (flask shell, bash)
+#
+# No HEALTHCHECK is baked in because the same image also runs the worker and
+# the migrate job. For the web service, configure one in the orchestrator, e.g.
+# docker compose:
+#
+#   healthcheck:
+#     test: ["CMD", "python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=5).status == 200 else 1)"]
+#     interval: 30s
+#     timeout: 10s
+#     retries: 3
+
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    FLASK_APP=web \
+    RECOVERLY_ENV=production
+
+# libpq5: runtime library for psycopg when no binary wheel is used.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpq5 \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system recoverly \
+    && useradd --system --gid recoverly --home-dir /app --shell /usr/sbin/nologin recoverly
+
+WORKDIR /app
+
+COPY . /app
+
+RUN pip install --no-cache-dir -e . \
+    && if find web/translations -name '*.po' -print -quit 2>/dev/null | grep -q .; then \
+           pybabel compile -d web/translations; \
+       else \
+           echo "no translations to compile"; \
+       fi \
+    && install -m 0755 deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint \
+    && mkdir -p /app/instance \
+    && chown recoverly:recoverly /app/instance
+
+USER recoverly
+
+EXPOSE 8000
+
+ENTRYPOINT ["docker-entrypoint"]
+CMD ["web"]

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Container entry point for the Recoverly image (see Dockerfile).
+#
+#   web      gunicorn on 0.0.0.0:8000 ($WEB_CONCURRENCY workers, default 4)
+#   worker   background worker with scheduler; queues from $WORKER_QUEUES
+#            (default: "default imports billing")
+#   migrate  flask db upgrade
+#   other    executed as-is, e.g. `flask --app web shell` or `bash`
+#
+# Extra arguments after web/worker/migrate are passed on to the command.
+set -euo pipefail
+
+cmd=${1:-web}
+[[ $# -gt 0 ]] && shift
+
+case "$cmd" in
+    web)
+        exec gunicorn \
+            --bind 0.0.0.0:8000 \
+            --workers "${WEB_CONCURRENCY:-4}" \
+            --access-logfile - \
+            "$@" \
+            'web:create_app()'
+        ;;
+    worker)
+        read -r -a queues <<<"${WORKER_QUEUES:-default imports billing}"
+        exec flask --app web worker --with-scheduler "$@" "${queues[@]}"
+        ;;
+    migrate)
+        exec flask --app web db upgrade "$@"
+        ;;
+    *)
+        exec "$cmd" "$@"
+        ;;
+esac

@@ -1,0 +1,1 @@
+"""The Recoverly domain: models and services, free of Flask request state."""

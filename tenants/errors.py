@@ -1,0 +1,65 @@
+"""One error hierarchy. Every error a user can cause carries a machine code, a human message and an HTTP status.
+
+The web layer renders these as JSON under /api/v1 and as HTML pages elsewhere; services raise them and never
+think about HTTP beyond the status hint.
+"""
+
+
+class DomainError(Exception):
+    code = "error"
+    status = 400
+    message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, details: dict | None = None):
+        self.message = message or self.message
+        self.code = code or self.code
+        self.details = details or {}
+        super().__init__(self.message)
+
+
+class ValidationFailed(DomainError):
+    code = "validation.failed"
+    status = 422
+    message = "Some fields are invalid."
+
+
+class NotFound(DomainError):
+    """Also the answer for another tenant's object: existence is never confirmed across tenants."""
+
+    code = "not_found"
+    status = 404
+    message = "Not found."
+
+
+class Unauthenticated(DomainError):
+    code = "auth.required"
+    status = 401
+    message = "Authentication is required."
+
+
+class PermissionDenied(DomainError):
+    code = "auth.forbidden"
+    status = 403
+    message = "Your role does not allow this."
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+    message = "The request conflicts with the current state."
+
+
+class Throttled(DomainError):
+    code = "auth.throttled"
+    status = 429
+    message = "Too many attempts. Try again later."
+
+
+class TenantSuspended(DomainError):
+    code = "tenant.suspended"
+    status = 403
+    message = "This organisation is suspended on Recoverly."
+
+
+class TenantIsolationError(RuntimeError):
+    """A programming error: code tried to touch tenant data without, or outside, its tenant context."""

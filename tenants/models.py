@@ -1,0 +1,3 @@
+"""Imports every model module so the metadata (and Alembic's autogenerate) sees all tables."""
+from tenants import audit, outbox  # noqa: F401
+from tenants.tenancy import models  # noqa: F401

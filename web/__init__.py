@@ -1,0 +1,72 @@
+"""The HTTP layer: create_app() wires configuration, extensions, tenancy, auth and blueprints."""
+import logging
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import tenants.models  # noqa: F401  (every table registered before first use)
+from tenants import clock, pii
+from tenants.db import db
+from web import config as app_config
+from web.extensions import api, babel, bootstrap, csrf, login_manager, migrate
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(app_config.INSTANCE))
+    app.config.update(app_config.build(overrides))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if app.config["PROXY_COUNT"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"])
+
+    pii.configure(app_config.keyring(app.config))
+    _init_redis_and_clock(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+    return app
+
+
+def _init_redis_and_clock(app: Flask) -> None:
+    from workers import connection, dispatch
+
+    connection.configure(app.config["REDIS_URL"], app.config["EMBEDDED_REDIS_DIR"])
+    dispatch.install()
+    setting = app.config["TEST_CLOCK"].strip()
+    if setting.lower() not in {"", "off"}:
+        test_clock = clock.StoredTestClock(connection.connection())
+        if setting.lower() != "on" and not test_clock.is_pinned():
+            test_clock.set(clock.parse_instant(setting))
+        clock.use(test_clock)
+
+
+def _init_extensions(app: Flask) -> None:
+    from web import auth, i18n
+    from web.database import configure_engine
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(app_config.ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    bootstrap.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    login_manager.init_app(app)
+    auth.init_login(app)
+    api.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from web import cli, errors, security, templating, tenancy
+    from web.admin import bp as admin_bp
+    from web.api import register as register_api
+    from web.auth.views import bp as auth_bp
+    from web.i18n import bp as i18n_bp
+    from web.tenant import bp as tenant_bp
+
+    tenancy.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    templating.init_app(app)
+    for blueprint in (auth_bp, i18n_bp, tenant_bp, admin_bp):
+        app.register_blueprint(blueprint)
+    register_api(app)

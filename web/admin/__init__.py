@@ -1,0 +1,109 @@
+"""The platform console under /admin/: platform admins only; everyone else gets 404."""
+import uuid
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from tenants.audit import AuditEvent, verify_chain
+from tenants.context import platform_scope
+from tenants.db import db
+from tenants.errors import DomainError, NotFound
+from tenants.tenancy.models import Membership, Tenant, TenantStatus
+from tenants.tenancy.roles import TenantKind
+from tenants.tenancy.schemas import NewTenantSchema
+from tenants.tenancy.services import create_tenant, set_tenant_status
+from web.access import open_tenant_for_member, require_role
+from web.forms import ActionForm, NewTenantForm, attach_errors, validated
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def platform_tenant() -> Tenant | None:
+    return db.session.scalar(select(Tenant).where(Tenant.kind == TenantKind.PLATFORM))
+
+
+@bp.before_request
+def _open():
+    return open_tenant_for_member(platform_tenant())
+
+
+def _get_tenant(tenant_id: uuid.UUID) -> Tenant:
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None or tenant.kind == TenantKind.PLATFORM:
+        raise NotFound(code="tenant.not_found")
+    return tenant
+
+
+@bp.route("/")
+@require_role("platform_admin")
+def dashboard():
+    tenants = db.session.scalars(
+        select(Tenant).where(Tenant.kind != TenantKind.PLATFORM).order_by(Tenant.kind, Tenant.name)
+    ).all()
+    return render_template("admin/dashboard.html", tenants=tenants)
+
+
+@bp.route("/tenants/new", methods=["GET", "POST"])
+@require_role("platform_admin")
+def tenant_new():
+    form = NewTenantForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            data = validated(form, NewTenantSchema())
+            tenant, secret = create_tenant(platform_tenant_id=g.tenant.id, **data)
+        except DomainError as exc:
+            db.session.rollback()
+            attach_errors(form, exc.details)
+            if not exc.details.get("fields"):
+                flash(exc.message, "danger")
+            status = exc.status
+        else:
+            db.session.commit()
+            link = url_for("auth.accept", token=secret, _external=True)
+            return render_template("admin/tenant_created.html", tenant=tenant, link=link)
+    elif request.method == "POST":
+        status = 400
+    return render_template("admin/tenant_new.html", form=form), status
+
+
+@bp.route("/tenants/<uuid:tenant_id>")
+@require_role("platform_admin")
+def tenant_detail(tenant_id: uuid.UUID):
+    tenant = _get_tenant(tenant_id)
+    with platform_scope("admin console: tenant detail"):
+        member_count = len(db.session.scalars(select(Membership.id).where(Membership.tenant_id == tenant.id)).all())
+        report = verify_chain(tenant.id)
+    return render_template("admin/tenant.html", tenant=tenant, member_count=member_count, report=report,
+                           form=ActionForm())
+
+
+@bp.route("/tenants/<uuid:tenant_id>/status", methods=["POST"])
+@require_role("platform_admin")
+def tenant_status(tenant_id: uuid.UUID):
+    tenant = _get_tenant(tenant_id)
+    status = request.form.get("status")
+    if status not in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
+        raise DomainError(_("Choose active or suspended."), code="tenant.bad_status")
+    set_tenant_status(tenant, status, platform_tenant_id=g.tenant.id, reason=request.form.get("reason", ""))
+    db.session.commit()
+    flash(_("Suspended.") if status == TenantStatus.SUSPENDED else _("Reactivated."), "success")
+    return redirect(url_for("admin.tenant_detail", tenant_id=tenant.id))
+
+
+@bp.route("/audit")
+@require_role("platform_admin")
+def audit_log():
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(100)).all()
+    return render_template("audit.html", events=events, report=verify_chain(g.tenant.id),
+                           event_url=lambda e: url_for("admin.audit_event", event_id=e.id))
+
+
+@bp.route("/audit/<uuid:event_id>")
+@require_role("platform_admin")
+def audit_event(event_id: uuid.UUID):
+    event = db.session.get(AuditEvent, event_id)
+    if event is None:
+        raise NotFound()
+    return render_template("audit_event.html", event=event)

@@ -1,0 +1,38 @@
+"""The JSON API under /api/v1: bearer tokens bound to one tenant and role, flask-smorest for the spec."""
+from flask import Flask, g, request
+
+from tenants.db import db
+from tenants.errors import TenantSuspended, Unauthenticated
+from tenants.tenancy.models import Tenant
+from tenants.tenancy.tokens import resolve_bearer
+from web.extensions import api, csrf
+from web.tenancy import enter_tenant, set_actor
+
+PREFIX = "/api/v1/"
+PUBLIC_PATHS = {"/api/v1/openapi.json"}
+
+
+def authenticate_request():
+    if not request.path.startswith(PREFIX) or request.path in PUBLIC_PATHS:
+        return
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthenticated("Send an API token as 'Authorization: Bearer <token>'.", code="auth.missing_token")
+    token = resolve_bearer(secret.strip())
+    tenant = db.session.get(Tenant, token.tenant_id)
+    db.session.commit()
+    if not tenant.is_active:
+        raise TenantSuspended()
+    enter_tenant(tenant)
+    g.role = token.role
+    g.api_token = token
+    set_actor(f"token:{token.id}")
+
+
+def register(app: Flask) -> None:
+    from web.api import audit_api, me, members_api, tenants_api, tokens_api
+
+    app.before_request(authenticate_request)
+    for module in (me, members_api, tokens_api, audit_api, tenants_api):
+        csrf.exempt(module.blp)
+        api.register_blueprint(module.blp)

@@ -1,0 +1,32 @@
+import uuid
+
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from tenants.audit import AuditEvent
+from tenants.db import db
+from tenants.errors import NotFound
+from tenants.tenancy.roles import ADMIN_ROLES
+from web.access import require_role
+from web.api.pagination import PageArgs, page_schema, paginate
+from web.api.schemas import AuditEventOut
+
+blp = Blueprint("api_audit", __name__, url_prefix="/api/v1", description="The tenant's audit trail")
+
+
+@blp.route("/audit-events")
+@require_role(*ADMIN_ROLES)
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_schema(AuditEventOut, "AuditEventPage"))
+def list_events(args):
+    return paginate(select(AuditEvent), AuditEvent.occurred_at, AuditEvent.id, **args)
+
+
+@blp.route("/audit-events/<uuid:event_id>")
+@require_role(*ADMIN_ROLES)
+@blp.response(200, AuditEventOut)
+def event(event_id: uuid.UUID):
+    found = db.session.get(AuditEvent, event_id)
+    if found is None:
+        raise NotFound()
+    return found

@@ -1,0 +1,70 @@
+"""Response schemas of the API."""
+from marshmallow import Schema, fields
+
+
+class TenantOut(Schema):
+    id = fields.UUID()
+    kind = fields.String()
+    slug = fields.String()
+    name = fields.String()
+    status = fields.String()
+    time_zone = fields.String()
+    locale = fields.String()
+    currency = fields.String()
+    created_at = fields.DateTime()
+
+
+class MemberOut(Schema):
+    id = fields.UUID()
+    role = fields.String()
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+    name = fields.Function(lambda m: m.user.name)
+    email = fields.Function(lambda m: m.user.email)
+
+
+class TokenOut(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    role = fields.String()
+    prefix = fields.String()
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class TokenCreatedOut(TokenOut):
+    secret = fields.String(metadata={"description": "Shown once; store it now."})
+
+
+class AuditEventOut(Schema):
+    id = fields.UUID()
+    seq = fields.Integer()
+    occurred_at = fields.DateTime()
+    actor_label = fields.String()
+    action = fields.String()
+    object_type = fields.String()
+    object_id = fields.String(allow_none=True)
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+    prev_hash = fields.String()
+    hash = fields.String()
+
+
+class InvitationOut(Schema):
+    accept_url = fields.String(metadata={"description": "One-time link; shown once."})
+    expires_in_days = fields.Integer()
+
+
+class TenantCreatedOut(TenantOut):
+    first_admin_accept_url = fields.String()
+
+
+class StatusChangeIn(Schema):
+    reason = fields.String(load_default="")
+
+
+class MeOut(Schema):
+    tenant = fields.Nested(TenantOut)
+    role = fields.String()
+    token_id = fields.UUID()

@@ -1,0 +1,90 @@
+"""Configuration from the environment, with embedded defaults for the demo and the test suite."""
+import os
+import secrets
+from pathlib import Path
+
+from tenants.pii import Keyring, derive_development_keyring
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("RECOVERLY_INSTANCE_DIR", ROOT / "instance"))
+
+PRODUCTION = "production"
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _development_secret() -> str:
+    """A per-checkout secret kept under instance/, so demo sessions and PII survive restarts."""
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        INSTANCE.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def build(overrides: dict | None = None) -> dict:
+    env = os.environ.get("RECOVERLY_ENV", "development")
+    production = env == PRODUCTION
+    secret = os.environ.get("SECRET_KEY") or (None if production else _development_secret())
+    if not secret:
+        raise ConfigError("SECRET_KEY must be set in production")
+    config = {
+        "ENV_NAME": env,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'recoverly.db'}",
+        "MIGRATION_DATABASE_URL": os.environ.get("MIGRATION_DATABASE_URL"),
+        "REDIS_URL": os.environ.get("REDIS_URL"),
+        "EMBEDDED_REDIS_DIR": str(INSTANCE / "redis"),
+        "TEST_CLOCK": os.environ.get("RECOVERLY_TEST_CLOCK", "off"),
+        "PII_KEYS": os.environ.get("PII_KEYS"),
+        "BLIND_INDEX_KEY": os.environ.get("BLIND_INDEX_KEY"),
+        "PROXY_COUNT": int(os.environ.get("RECOVERLY_PROXY_COUNT", "0")),
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+        "API_TITLE": "Recoverly API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_SPEC_OPTIONS": {
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+        "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY"),
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE"),
+    }
+    config.update(overrides or {})
+    _check(config, production)
+    return config
+
+
+def _check(config: dict, production: bool) -> None:
+    if production and config["TEST_CLOCK"].lower() not in {"", "off"}:
+        raise ConfigError("RECOVERLY_TEST_CLOCK is refused in production: real money runs on real time")
+    if production and not (config["PII_KEYS"] and config["BLIND_INDEX_KEY"]):
+        raise ConfigError("PII_KEYS and BLIND_INDEX_KEY must be set in production")
+
+
+def keyring(config: dict) -> Keyring:
+    if config["PII_KEYS"]:
+        return Keyring(config["PII_KEYS"].split(","), config["BLIND_INDEX_KEY"] or "")
+    return derive_development_keyring(config["SECRET_KEY"])

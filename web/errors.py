@@ -1,0 +1,81 @@
+"""Errors: JSON `{"error": {code, message, details}}` under /api/v1, HTML pages elsewhere. Never a bare 500."""
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from tenants.db import db
+from tenants.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "request.bad",
+    401: "auth.required",
+    403: "auth.forbidden",
+    404: "not_found",
+    405: "request.method_not_allowed",
+    409: "conflict",
+    413: "request.too_large",
+    415: "request.unsupported_media_type",
+    422: "validation.failed",
+    429: "auth.throttled",
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/billing/")
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None):
+    if wants_json():
+        response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+        response.status_code = status
+        return response
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def render_domain_error(error: DomainError):
+    db.session.rollback()
+    return error_response(error.status, error.code, error.message, error.details)
+
+
+def render_http_exception(error: HTTPException):
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    if messages is not None:
+        # webargs/flask-smorest validation: a malformed body is 400, invalid fields 422.
+        if status == 400:
+            return error_response(400, "request.malformed", _("The request body is not valid JSON."), {})
+        return error_response(status, "validation.failed", _("Some fields are invalid."), {"fields": messages})
+    code = HTTP_CODES.get(status, f"http.{status}")
+    return error_response(status, code, _default_message(status, error), {})
+
+
+def _default_message(status: int, error: HTTPException) -> str:
+    return {
+        404: _("Not found."),
+        405: _("This method is not allowed here."),
+        413: _("The upload is too large."),
+    }.get(status, error.description or error.name)
+
+
+def render_csrf_error(error: CSRFError):
+    return error_response(400, "csrf.invalid",
+                          _("The form expired or was already used. Go back, reload the page and try again."))
+
+
+def render_unexpected(error: Exception):
+    log.exception("unhandled error")
+    db.session.rollback()
+    return error_response(500, "internal", _("Something went wrong on our side. It has been logged."))
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(DomainError, render_domain_error)
+    app.register_error_handler(CSRFError, render_csrf_error)
+    app.register_error_handler(HTTPException, render_http_exception)
+    app.register_error_handler(Exception, render_unexpected)

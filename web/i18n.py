@@ -1,0 +1,30 @@
+"""Language choice: the user's saved preference, else this browser session's, else Accept-Language."""
+from flask import Blueprint, redirect, request, session, url_for
+from flask_login import current_user
+
+from tenants.db import db
+from web.auth.views import _safe_next
+
+LANGUAGES = {"en": "English", "zh_CN": "简体中文"}
+
+bp = Blueprint("i18n", __name__)
+
+
+def select_locale() -> str:
+    if current_user and current_user.is_authenticated and current_user.locale in LANGUAGES:
+        return current_user.locale
+    if session.get("lang") in LANGUAGES:
+        return session["lang"]
+    best = request.accept_languages.best_match(["en", "zh_CN", "zh", "zh-CN", "zh-Hans"])
+    return "zh_CN" if best and best.startswith("zh") else "en"
+
+
+@bp.route("/lang", methods=["POST"])
+def switch():
+    lang = request.form.get("lang")
+    if lang in LANGUAGES:
+        session["lang"] = lang
+        if current_user.is_authenticated:
+            current_user.user.locale = lang
+            db.session.commit()
+    return redirect(_safe_next(request.form.get("next")) or url_for("auth.index"))

@@ -1,0 +1,28 @@
+"""Per-request tenant context: entered by the blueprint that resolved the tenant, left at teardown."""
+from flask import Flask, g
+
+from tenants import audit
+from tenants.context import TenantContext, activate, deactivate
+from tenants.tenancy.models import Tenant
+
+
+def enter_tenant(tenant: Tenant) -> None:
+    g.tenant = tenant
+    g.context_token = activate(TenantContext(tenant_id=tenant.id))
+
+
+def set_actor(label: str, user_id=None) -> None:
+    g.actor_token = audit.set_actor(audit.Actor(label=label, user_id=user_id))
+
+
+def _leave(_exc=None) -> None:
+    actor_token = g.pop("actor_token", None)
+    if actor_token is not None:
+        audit.reset_actor(actor_token)
+    context_token = g.pop("context_token", None)
+    if context_token is not None:
+        deactivate(context_token)
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_request(_leave)

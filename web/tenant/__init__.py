@@ -1,0 +1,32 @@
+"""Pages of a lender or agency, under /t/<tenant-slug>/."""
+from flask import Blueprint, g
+from sqlalchemy import select
+
+from tenants.db import db
+from tenants.tenancy.models import Tenant
+from tenants.tenancy.roles import TenantKind
+from web.access import open_tenant_for_member
+
+bp = Blueprint("tenant", __name__, url_prefix="/t/<tenant_slug>")
+
+
+@bp.url_value_preprocessor
+def _pull_slug(endpoint, values):
+    g.tenant_slug = values.pop("tenant_slug", None)
+
+
+@bp.url_defaults
+def _add_slug(endpoint, values):
+    if "tenant_slug" not in values and g.get("tenant") is not None:
+        values["tenant_slug"] = g.tenant.slug
+
+
+@bp.before_request
+def _open():
+    tenant = db.session.scalar(
+        select(Tenant).where(Tenant.slug == g.tenant_slug, Tenant.kind != TenantKind.PLATFORM)
+    )
+    return open_tenant_for_member(tenant)
+
+
+from web.tenant import audit_views, dashboard, members, tokens  # noqa: E402,F401  (routes register on import)

@@ -1,0 +1,63 @@
+"""A tenant's people: list, invite, view, deactivate and reactivate."""
+import uuid
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from tenants.db import db
+from tenants.errors import DomainError
+from tenants.tenancy.roles import ADMIN_ROLES, roles_for
+from tenants.tenancy.schemas import InvitationSchema
+from tenants.tenancy.services import get_member, invite_user, list_members, set_member_active
+from web.access import require_role
+from web.forms import ActionForm, InviteForm, attach_errors, validated
+from web.tenant import bp
+
+
+def _invite_form() -> InviteForm:
+    form = InviteForm()
+    form.role.choices = [(role, role) for role in roles_for(g.tenant.kind)]
+    return form
+
+
+@bp.route("/members")
+def members():
+    return render_template("tenant/members.html", members=list_members(), form=_invite_form(),
+                           can_admin=g.role in ADMIN_ROLES)
+
+
+@bp.route("/members/invite", methods=["POST"])
+@require_role(*ADMIN_ROLES)
+def invite():
+    form = _invite_form()
+    status = 400
+    if form.validate_on_submit():
+        try:
+            data = validated(form, InvitationSchema())
+            secret = invite_user(tenant=g.tenant, email=data["email"], role=data["role"], invited_by=current_user.id)
+        except DomainError as exc:
+            db.session.rollback()
+            attach_errors(form, exc.details)
+            status = exc.status
+        else:
+            db.session.commit()
+            link = url_for("auth.accept", token=secret, _external=True)
+            return render_template("tenant/invited.html", link=link, email=data["email"])
+    return render_template("tenant/members.html", members=list_members(), form=form, can_admin=True), status
+
+
+@bp.route("/members/<uuid:membership_id>")
+def member(membership_id: uuid.UUID):
+    return render_template("tenant/member.html", member=get_member(membership_id), form=ActionForm(),
+                           can_admin=g.role in ADMIN_ROLES)
+
+
+@bp.route("/members/<uuid:membership_id>/active", methods=["POST"])
+@require_role(*ADMIN_ROLES)
+def member_active(membership_id: uuid.UUID):
+    membership = get_member(membership_id)
+    set_member_active(membership, request.form.get("active") == "1", by_user_id=current_user.id)
+    db.session.commit()
+    flash(_("Saved."), "success")
+    return redirect(url_for("tenant.member", membership_id=membership.id))

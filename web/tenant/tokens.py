@@ -1,0 +1,55 @@
+"""API tokens of a tenant: create (the secret is shown once), list, revoke."""
+import uuid
+
+from flask import flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from tenants.db import db
+from tenants.errors import DomainError
+from tenants.tenancy.roles import ADMIN_ROLES, roles_for
+from tenants.tenancy.schemas import NewApiTokenSchema
+from tenants.tenancy.tokens import create_token, get_token, list_tokens, revoke_token
+from web.access import require_role
+from web.forms import ActionForm, NewTokenForm, attach_errors, validated
+from web.tenant import bp
+
+
+def _form() -> NewTokenForm:
+    form = NewTokenForm()
+    form.role.choices = [(role, role) for role in roles_for(g.tenant.kind)]
+    return form
+
+
+@bp.route("/tokens")
+@require_role(*ADMIN_ROLES)
+def tokens():
+    return render_template("tenant/tokens.html", tokens=list_tokens(), form=_form(), action=ActionForm())
+
+
+@bp.route("/tokens", methods=["POST"])
+@require_role(*ADMIN_ROLES)
+def token_create():
+    form = _form()
+    status = 400
+    if form.validate_on_submit():
+        try:
+            data = validated(form, NewApiTokenSchema())
+            token, secret = create_token(tenant=g.tenant, created_by=current_user.id, **data)
+        except DomainError as exc:
+            db.session.rollback()
+            attach_errors(form, exc.details)
+            status = exc.status
+        else:
+            db.session.commit()
+            return render_template("tenant/token_created.html", token=token, secret=secret)
+    return render_template("tenant/tokens.html", tokens=list_tokens(), form=form, action=ActionForm()), status
+
+
+@bp.route("/tokens/<uuid:token_id>/revoke", methods=["POST"])
+@require_role(*ADMIN_ROLES)
+def token_revoke(token_id: uuid.UUID):
+    revoke_token(get_token(token_id))
+    db.session.commit()
+    flash(_("Token revoked."), "success")
+    return redirect(url_for("tenant.tokens"))

@@ -1,0 +1,1 @@
+"""Background work on rq: connection, queues, the worker, jobs and periodic scheduling."""
