@@ -1,0 +1,88 @@
+"""Factories: tenants, users with a role, API tokens, and a complete tenant with one of each object."""
+import itertools
+from dataclasses import dataclass, field
+
+from tenants import audit
+from tenants.context import tenant_scope
+from tenants.db import db
+from tenants.tenancy.models import ApiToken, Membership, Tenant, User
+from tenants.tenancy.passwords import hash_password
+from tenants.tenancy.roles import ADMIN_ROLE, TenantKind
+from tenants.tenancy.services import email_index, invite_user
+from tenants.tenancy.tokens import create_token
+
+PASSWORD = "correct-horse-battery"
+_counter = itertools.count(1)
+
+
+@dataclass
+class World:
+    """One tenant with an admin, a second member, a token, an invitation and audit events."""
+
+    tenant: Tenant
+    admin: User
+    admin_email: str
+    member: Membership
+    admin_membership: Membership
+    token: ApiToken
+    token_secret: str
+    objects: dict = field(default_factory=dict)
+
+
+class Factory:
+    def __init__(self, session):
+        self.session = session
+
+    def tenant(self, kind: str = TenantKind.LENDER, **overrides) -> Tenant:
+        n = next(_counter)
+        values = dict(kind=kind, slug=f"{kind}-{n}-{id(self) % 10000}", name=f"{kind.title()} {n}",
+                      time_zone="Asia/Shanghai", locale="en", currency="CNY")
+        values.update(overrides)
+        tenant = Tenant(**values)
+        db.session.add(tenant)
+        db.session.flush()
+        return tenant
+
+    def user(self, tenant: Tenant, role: str | None = None, *, email: str | None = None,
+             password: str = PASSWORD, locale: str = "en") -> tuple[User, Membership]:
+        email = email or f"user{next(_counter)}-{id(self) % 10000}@example.test"
+        user = db.session.query(User).filter_by(email_index=email_index(email)).one_or_none()
+        if user is None:
+            user = User(email_index=email_index(email), email=email, name=f"Person {email.split('@')[0]}",
+                        password_hash=hash_password(password), locale=locale)
+            db.session.add(user)
+            db.session.flush()
+        with tenant_scope(tenant.id):
+            membership = Membership(tenant_id=tenant.id, user_id=user.id,
+                                    role=role or ADMIN_ROLE[TenantKind(tenant.kind)])
+            db.session.add(membership)
+            db.session.flush()
+        return user, membership
+
+    def token(self, tenant: Tenant, role: str | None = None) -> tuple[ApiToken, str]:
+        with tenant_scope(tenant.id):
+            return create_token(tenant=tenant, name="test token", role=role or ADMIN_ROLE[TenantKind(tenant.kind)],
+                                created_by=None)
+
+    def world(self, kind: str = TenantKind.LENDER) -> World:
+        tenant = self.tenant(kind)
+        email = f"admin{next(_counter)}-{id(self) % 10000}@example.test"
+        admin, admin_membership = self.user(tenant, email=email)
+        _, member = self.user(tenant, role=_non_admin_role(kind))
+        token, secret = self.token(tenant)
+        with tenant_scope(tenant.id):
+            invite_user(tenant=tenant, email=f"invitee{next(_counter)}@example.test", role=_non_admin_role(kind))
+            event = audit.record("test.event", object_type="tenant", object_id=tenant.id)
+        db.session.flush()
+        world = World(tenant, admin, email, member, admin_membership, token, secret)
+        world.objects = {"membership_id": member.id, "token_id": token.id, "event_id": event.id,
+                         "tenant_id": tenant.id}
+        return world
+
+
+def _non_admin_role(kind: str) -> str:
+    return {"lender": "lender_analyst", "agency": "agency_collector", "platform": "platform_admin"}[kind]
+
+
+def login(client, email: str, password: str = PASSWORD):
+    return client.post("/login", data={"email": email, "password": password})

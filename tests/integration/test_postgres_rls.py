@@ -1,0 +1,121 @@
+"""The database lock: row-level security binds the application role even for raw SQL."""
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tenants import audit
+from tenants.context import platform_scope, tenant_scope
+from tenants.db import db
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def two_tenants_committed(app):
+    """RLS is about what other connections see, so this data is really committed."""
+    from tests.factories import Factory
+
+    with app.app_context():
+        factory = Factory(db.session)
+        a, b = factory.tenant(), factory.tenant()
+        factory.user(a)
+        factory.user(b)
+        for tenant in (a, b):
+            with tenant_scope(tenant.id):
+                audit.record("test.event", object_type="tenant", object_id=tenant.id)
+        db.session.commit()
+        ids = (a.id, b.id)
+        db.session.remove()
+    return ids
+
+
+@pytest.fixture
+def app_engine():
+    engine = create_engine(os.environ["DATABASE_URL"], pool_size=1, max_overflow=0)
+    yield engine
+    engine.dispose()
+
+
+def _rows(connection, table="memberships"):
+    return {row.tenant_id for row in connection.execute(text(f"SELECT tenant_id FROM {table}"))}
+
+
+def test_app_role_owns_nothing_and_cannot_bypass_rls(app_engine):
+    with app_engine.connect() as connection:
+        flags = connection.execute(text(
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")).one()
+        owned = connection.execute(text(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user")).scalar()
+    assert tuple(flags) == (False, False)
+    assert owned == 0
+
+
+def test_raw_sql_sees_only_the_tenant_set_for_the_transaction(app_engine, two_tenants_committed):
+    a, b = two_tenants_committed
+    with app_engine.begin() as connection:
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(a)})
+        assert _rows(connection) == {a}
+        assert _rows(connection, "audit_events") <= {a}
+
+
+def test_raw_sql_without_a_tenant_sees_no_tenant_rows(app_engine, two_tenants_committed):
+    with app_engine.begin() as connection:
+        assert _rows(connection) == set()
+
+
+def test_raw_insert_for_another_tenant_is_refused(app_engine, two_tenants_committed):
+    a, b = two_tenants_committed
+    with app_engine.connect() as connection:
+        transaction = connection.begin()
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(a)})
+        user_id = connection.execute(text("SELECT user_id FROM memberships LIMIT 1")).scalar()
+        with pytest.raises(Exception) as exc:
+            connection.execute(text(
+                "INSERT INTO memberships (id, tenant_id, user_id, role, is_active, created_at) "
+                "VALUES (:id, :t, :u, 'lender_admin', true, now())"), {"id": uuid.uuid4(), "t": b, "u": user_id})
+        assert "row-level security" in str(exc.value)
+        transaction.rollback()
+
+
+def test_a_pooled_connection_never_carries_one_tenants_setting_into_the_next_transaction(
+        app_engine, two_tenants_committed):
+    a, _ = two_tenants_committed
+    with app_engine.begin() as connection:
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(a)})
+        first_pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        assert _rows(connection) == {a}
+    with app_engine.begin() as connection:
+        assert connection.execute(text("SELECT pg_backend_pid()")).scalar() == first_pid, "same pooled connection"
+        assert connection.execute(text("SELECT current_setting('app.tenant_id', true)")).scalar() in ("", None)
+        assert _rows(connection) == set()
+
+
+def test_the_orm_session_sets_the_tenant_per_transaction(app, two_tenants_committed):
+    a, b = two_tenants_committed
+    with app.app_context():
+        with tenant_scope(a):
+            assert _rows(db.session.connection()) == {a}
+            db.session.commit()
+        with tenant_scope(b):
+            assert _rows(db.session.connection()) == {b}
+            db.session.commit()
+        with platform_scope("test: platform sees all"):
+            assert {a, b} <= _rows(db.session.connection())
+            db.session.commit()
+        db.session.remove()
+
+
+def test_audit_events_are_append_only_even_for_the_owner(app, two_tenants_committed):
+    owner = create_engine(os.environ["MIGRATION_DATABASE_URL"])
+    try:
+        with owner.connect() as connection:
+            transaction = connection.begin()
+            connection.execute(text("SELECT set_config('app.platform', 'on', true)"))
+            with pytest.raises(Exception) as exc:
+                connection.execute(text("UPDATE audit_events SET action = 'forged'"))
+            assert "append-only" in str(exc.value)
+            transaction.rollback()
+    finally:
+        owner.dispose()

@@ -1,0 +1,91 @@
+"""Run the demo: migrate, seed, then an embedded Redis, localstripe, an rq worker and the web app.
+
+Ctrl-C stops everything. Nothing here is used in production, where each piece runs on its own
+(see README: gunicorn web nodes, rq workers, PostgreSQL, Redis).
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from web import create_app
+from web.config import INSTANCE
+from workers.embedded import EmbeddedRedis
+
+HOST, PORT, STRIPE_PORT = "127.0.0.1", 5000, 8420
+
+
+def prepare() -> list:
+    from flask_migrate import upgrade
+
+    from tenants import demo_data
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        return demo_data.seed()
+
+
+def wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except Exception:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def main() -> int:
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    redis_server = EmbeddedRedis(INSTANCE / "redis").start()
+    env = dict(os.environ, REDIS_URL=redis_server.url, STRIPE_API_BASE=f"http://{HOST}:{STRIPE_PORT}",
+               STRIPE_API_KEY=os.environ.get("STRIPE_API_KEY", "sk_test_localstripe"), FLASK_APP="web")
+    os.environ.update(REDIS_URL=redis_server.url)
+    children: list[subprocess.Popen] = []
+
+    def stop(*_args):
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        for child in reversed(children):
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        redis_server.stop()
+        print("\nRecoverly demo stopped.", flush=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        credentials = prepare()
+        python = sys.executable
+        children.append(subprocess.Popen([python, "-m", "web.demo.localstripe_server", "--port", str(STRIPE_PORT)],
+                                         env=env))
+        children.append(subprocess.Popen([python, "-m", "flask", "worker", "--with-scheduler"], env=env))
+        children.append(subprocess.Popen([python, "-m", "flask", "run", "--host", HOST, "--port", str(PORT),
+                                          "--no-reload", "--with-threads"], env=env))
+        wait_http(f"http://{HOST}:{PORT}/healthz", 60)
+    except Exception as exc:
+        print(f"demo failed to start: {exc}", file=sys.stderr, flush=True)
+        stop()
+    print(f"\nRecoverly is running at http://{HOST}:{PORT}/  (Ctrl-C stops it)\n", flush=True)
+    print("Demo logins — password for every one: demo-password-1", flush=True)
+    for c in credentials:
+        where = "/admin/" if c.role == "platform_admin" else f"/t/{c.tenant}/"
+        print(f"  {c.role:<18} {c.email:<30} {where}", flush=True)
+    while True:
+        for child in children:
+            if child.poll() is not None:
+                print(f"a demo process exited ({' '.join(child.args[1:4])}); stopping", file=sys.stderr, flush=True)
+                stop()
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
