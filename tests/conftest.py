@@ -5,6 +5,7 @@ DATABASE_URL (+ MIGRATION_DATABASE_URL) and REDIS_URL set, the same suite runs o
 The schema is built once per run by the migrations; each test runs in a transaction rolled back at the end.
 Under CI=true a skipped test fails the run: a missing service or browser is an error, not a pass.
 """
+import contextvars
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_RUN_DIR / "instance"))
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
 os.environ["RECOVERLY_ENV"] = "test"
 
+from flask.testing import FlaskClient  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from tenants import clock  # noqa: E402
@@ -112,19 +114,25 @@ def db_session(app):
             connection.close()
 
 
+class FreshContextClient(FlaskClient):
+    """Runs each request in an empty contextvars context, as a server would: the test body's app context,
+    `g` and tenant context must not leak into the request (they would hide real bugs)."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def client(app, db_session):
     app.config["WTF_CSRF_ENABLED"] = False
-    with app.test_client() as test_client:
-        yield test_client
+    yield FreshContextClient(app, app.response_class, use_cookies=True)
     app.config["WTF_CSRF_ENABLED"] = True
 
 
 @pytest.fixture
 def csrf_client(app, db_session):
     app.config["WTF_CSRF_ENABLED"] = True
-    with app.test_client() as test_client:
-        yield test_client
+    yield FreshContextClient(app, app.response_class, use_cookies=True)
 
 
 @pytest.fixture

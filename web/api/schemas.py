@@ -1,5 +1,12 @@
 """Response schemas of the API."""
+from types import SimpleNamespace
+
 from marshmallow import Schema, fields
+
+
+def with_extra(obj, schema: type[Schema], **extra) -> SimpleNamespace:
+    """An object's schema fields plus values shown once (a new secret), ready for the response schema."""
+    return SimpleNamespace(**{name: getattr(obj, name) for name in schema().fields}, **extra)
 
 
 class TenantOut(Schema):

@@ -12,7 +12,7 @@ from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.schemas import NewTenantSchema
 from tenants.tenancy.services import create_tenant, set_tenant_status
 from web.api.pagination import PageArgs, page_schema, paginate
-from web.api.schemas import StatusChangeIn, TenantCreatedOut, TenantOut
+from web.api.schemas import StatusChangeIn, TenantCreatedOut, TenantOut, with_extra
 
 blp = Blueprint("api_tenants", __name__, url_prefix="/api/v1/tenants", description="Tenants (platform admins)")
 
@@ -43,7 +43,7 @@ def list_tenants(args):
 def new_tenant(data):
     tenant, secret = create_tenant(platform_tenant_id=g.tenant.id, **data)
     db.session.commit()
-    return {**TenantOut().dump(tenant), "first_admin_accept_url": url_for("auth.accept", token=secret, _external=True)}
+    return with_extra(tenant, TenantOut, first_admin_accept_url=url_for("auth.accept", token=secret, _external=True))
 
 
 @blp.route("/<uuid:tenant_id>")

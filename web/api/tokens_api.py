@@ -11,6 +11,7 @@ from tenants.tenancy.schemas import NewApiTokenSchema
 from tenants.tenancy.tokens import create_token, get_token, revoke_token
 from web.access import require_role
 from web.api.pagination import PageArgs, page_schema, paginate
+from web.api.schemas import with_extra
 from web.api.schemas import TokenCreatedOut, TokenOut
 
 blp = Blueprint("api_tokens", __name__, url_prefix="/api/v1", description="API tokens")
@@ -31,7 +32,7 @@ def list_tokens(args):
 def new_token(data):
     token, secret = create_token(tenant=g.tenant, created_by=None, **data)
     db.session.commit()
-    return {**TokenOut().dump(token), "secret": secret}
+    return with_extra(token, TokenOut, secret=secret)
 
 
 @blp.route("/tokens/<uuid:token_id>")
