@@ -15,6 +15,7 @@ from itertools import chain
 
 from flask import has_app_context
 from sqlalchemy import ForeignKey, Uuid, event, text
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, with_loader_criteria
 
 from tenants.db import db
@@ -113,8 +114,13 @@ def _resync_open_transaction() -> None:
     if not has_app_context():
         return
     session = db.session()
-    if session.in_transaction():
+    if not session.in_transaction():
+        return
+    try:
         _apply_database_setting(session.connection())
+    except (DBAPIError, PendingRollbackError):
+        # The transaction already failed; nothing more runs in it but a rollback, which clears the setting.
+        pass
 
 
 def _touches_tenant_data(orm_execute_state) -> bool:

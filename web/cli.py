@@ -3,6 +3,7 @@ import sys
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from tenants import clock, demo_data
@@ -13,6 +14,7 @@ from tenants.tenancy.models import Tenant
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo():
     """Create the demo tenants and a user for every role (idempotent) and print the logins."""
     credentials = demo_data.seed()
@@ -22,7 +24,7 @@ def seed_demo():
                    else f"  {c.role:<18} {c.email:<30} /admin/")
 
 
-@click.group("audit")
+@click.group("audit", cls=AppGroup)
 def audit_group():
     """The hash-chained audit trail."""
 
@@ -50,7 +52,7 @@ def audit_verify(slug):
     sys.exit(1 if broken else 0)
 
 
-@click.group("clock")
+@click.group("clock", cls=AppGroup)
 def clock_group():
     """The test clock (needs RECOVERLY_TEST_CLOCK=on; refused in production)."""
 
@@ -100,6 +102,7 @@ def clock_reset():
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--with-scheduler/--without-scheduler", default=True, help="Run rq's scheduler (retries, periodic).")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.argument("queues", nargs=-1)

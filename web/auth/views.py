@@ -94,6 +94,7 @@ def accept(token):
             user, tenant = accept_invitation(token, **data)
         except DomainError as exc:
             db.session.rollback()
+            invitation = open_invitation(token)  # the rollback expired it
             attach_errors(form, exc.details)
             if not exc.details.get("fields"):
                 flash(exc.message, "danger")
