@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 translations: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -d web/translations -f -q
+	$(BIN)/pybabel compile --use-fuzzy -d web/translations -f
 
 demo: $(STAMP) translations
 	$(BIN)/python -m web.demo

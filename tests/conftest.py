@@ -68,7 +68,6 @@ def app(redis_url):
         "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
         "REDIS_URL": redis_url,
         "TESTING": True,
-        "SERVER_NAME": "localhost",
     })
     with application.app_context():
         upgrade()

@@ -8,7 +8,7 @@ import tenants.models  # noqa: F401  (every table registered before first use)
 from tenants import clock, pii
 from tenants.db import db
 from web import config as app_config
-from web.extensions import api, babel, bootstrap, csrf, login_manager, migrate
+from web import extensions
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -45,13 +45,13 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
-    migrate.init_app(app, db, directory=str(app_config.ROOT / "migrations"), render_as_batch=True)
-    csrf.init_app(app)
-    bootstrap.init_app(app)
-    babel.init_app(app, locale_selector=i18n.select_locale)
-    login_manager.init_app(app)
+    extensions.migrate.init_app(app, db, directory=str(app_config.ROOT / "migrations"), render_as_batch=True)
+    extensions.csrf.init_app(app)
+    extensions.bootstrap.init_app(app)
+    extensions.babel.init_app(app, locale_selector=i18n.select_locale)
+    extensions.login_manager.init_app(app)
     auth.init_login(app)
-    api.init_app(app)
+    extensions.api.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -68,8 +68,11 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    language = session.get("lang")
     logout_user()
     session.clear()
+    if language:
+        session["lang"] = language  # the login page stays in the language the person chose
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 
