@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tenants import clock
 from tenants.context import TenantScoped, current_tenant_id
 from tenants.db import UtcDateTime, UuidPrimaryKey, db
+from tenants.errors import NotFound
 
 GENESIS = "0" * 64
 
@@ -110,6 +111,13 @@ def record(action: str, *, object_type: str, object_id=None, before: dict | None
     event.hash = event.compute_hash()
     db.session.add(event)
     db.session.flush()
+    return event
+
+
+def get_event(event_id: uuid.UUID) -> AuditEvent:
+    event = db.session.get(AuditEvent, event_id)
+    if event is None:
+        raise NotFound(code="audit_event.not_found")
     return event
 
 

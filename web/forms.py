@@ -1,9 +1,12 @@
 """Forms: Flask-WTF for CSRF and rendering; field rules come from the domain's marshmallow schemas."""
+from flask import flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired
 
+from tenants.db import db
+from tenants.errors import DomainError
 from tenants.tenancy.schemas import load
 
 
@@ -51,3 +54,26 @@ def attach_errors(form: FlaskForm, details: dict) -> None:
     for name, messages in (details.get("fields") or {}).items():
         if name in form._fields:
             form._fields[name].errors = list(messages) if isinstance(messages, list) else [str(messages)]
+
+
+NOT_SUBMITTED = object()
+
+
+def submit(form: FlaskForm, schema, action):
+    """Run `action(validated data)` for a posted form and commit; returns (result, HTTP status).
+
+    A GET returns (NOT_SUBMITTED, 200). Any DomainError rolls back, lands on the form's fields (or as a flash
+    message when it is not about one field) and comes back with its status, so nothing is half-written.
+    """
+    if not form.validate_on_submit():
+        return NOT_SUBMITTED, 400 if request.method == "POST" else 200
+    try:
+        result = action(validated(form, schema))
+    except DomainError as exc:
+        db.session.rollback()
+        attach_errors(form, exc.details)
+        if not exc.details.get("fields"):
+            flash(exc.message, "danger")
+        return NOT_SUBMITTED, exc.status
+    db.session.commit()
+    return result, 200

@@ -27,7 +27,3 @@ ADMIN_ROLES = frozenset(ADMIN_ROLE.values())
 
 def roles_for(kind: str) -> tuple[str, ...]:
     return ROLES_BY_KIND[TenantKind(kind)]
-
-
-def is_admin(role: str) -> bool:
-    return role in ADMIN_ROLES

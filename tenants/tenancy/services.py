@@ -29,15 +29,12 @@ def email_index(email: str) -> str:
     return blind_index("email", normalize_email(email))
 
 
-def tenant_by_slug(slug: str) -> Tenant:
-    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
-    if tenant is None:
+def get_tenant(tenant_id: uuid.UUID) -> Tenant:
+    """A lender or agency by id; the platform tenant itself is not administered like one."""
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None or tenant.kind == TenantKind.PLATFORM:
         raise NotFound(code="tenant.not_found")
     return tenant
-
-
-def find_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email_index == email_index(email)))
 
 
 # ---- tenants (platform admins) -------------------------------------------------------------------

@@ -5,16 +5,16 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from tenants.audit import AuditEvent, verify_chain
+from tenants.audit import AuditEvent, get_event, verify_chain
 from tenants.context import platform_scope
 from tenants.db import db
-from tenants.errors import DomainError, NotFound
+from tenants.errors import DomainError
 from tenants.tenancy.models import Membership, Tenant, TenantStatus
 from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.schemas import NewTenantSchema
-from tenants.tenancy.services import create_tenant, set_tenant_status
+from tenants.tenancy.services import create_tenant, get_tenant, set_tenant_status
 from web.access import open_tenant_for_member, require_role
-from web.forms import ActionForm, NewTenantForm, attach_errors, validated
+from web.forms import NOT_SUBMITTED, ActionForm, NewTenantForm, submit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -26,13 +26,6 @@ def platform_tenant() -> Tenant | None:
 @bp.before_request
 def _open():
     return open_tenant_for_member(platform_tenant())
-
-
-def _get_tenant(tenant_id: uuid.UUID) -> Tenant:
-    tenant = db.session.get(Tenant, tenant_id)
-    if tenant is None or tenant.kind == TenantKind.PLATFORM:
-        raise NotFound(code="tenant.not_found")
-    return tenant
 
 
 @bp.route("/")
@@ -48,30 +41,19 @@ def dashboard():
 @require_role("platform_admin")
 def tenant_new():
     form = NewTenantForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            data = validated(form, NewTenantSchema())
-            tenant, secret = create_tenant(platform_tenant_id=g.tenant.id, **data)
-        except DomainError as exc:
-            db.session.rollback()
-            attach_errors(form, exc.details)
-            if not exc.details.get("fields"):
-                flash(exc.message, "danger")
-            status = exc.status
-        else:
-            db.session.commit()
-            link = url_for("auth.accept", token=secret, _external=True)
-            return render_template("admin/tenant_created.html", tenant=tenant, link=link)
-    elif request.method == "POST":
-        status = 400
-    return render_template("admin/tenant_new.html", form=form), status
+    created, status = submit(form, NewTenantSchema(),
+                             lambda data: create_tenant(platform_tenant_id=g.tenant.id, **data))
+    if created is NOT_SUBMITTED:
+        return render_template("admin/tenant_new.html", form=form), status
+    tenant, secret = created
+    link = url_for("auth.accept", token=secret, _external=True)
+    return render_template("admin/tenant_created.html", tenant=tenant, link=link)
 
 
 @bp.route("/tenants/<uuid:tenant_id>")
 @require_role("platform_admin")
 def tenant_detail(tenant_id: uuid.UUID):
-    tenant = _get_tenant(tenant_id)
+    tenant = get_tenant(tenant_id)
     with platform_scope("admin console: tenant detail"):
         member_count = len(db.session.scalars(select(Membership.id).where(Membership.tenant_id == tenant.id)).all())
         report = verify_chain(tenant.id)
@@ -82,7 +64,7 @@ def tenant_detail(tenant_id: uuid.UUID):
 @bp.route("/tenants/<uuid:tenant_id>/status", methods=["POST"])
 @require_role("platform_admin")
 def tenant_status(tenant_id: uuid.UUID):
-    tenant = _get_tenant(tenant_id)
+    tenant = get_tenant(tenant_id)
     status = request.form.get("status")
     if status not in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
         raise DomainError(_("Choose active or suspended."), code="tenant.bad_status")
@@ -103,7 +85,4 @@ def audit_log():
 @bp.route("/audit/<uuid:event_id>")
 @require_role("platform_admin")
 def audit_event(event_id: uuid.UUID):
-    event = db.session.get(AuditEvent, event_id)
-    if event is None:
-        raise NotFound()
-    return render_template("audit_event.html", event=event)
+    return render_template("audit_event.html", event=get_event(event_id))

@@ -3,9 +3,7 @@ import uuid
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from tenants.audit import AuditEvent
-from tenants.db import db
-from tenants.errors import NotFound
+from tenants.audit import AuditEvent, get_event
 from tenants.tenancy.roles import ADMIN_ROLES
 from web.access import require_role
 from web.api.pagination import PageArgs, page_schema, paginate
@@ -26,7 +24,4 @@ def list_events(args):
 @require_role(*ADMIN_ROLES)
 @blp.response(200, AuditEventOut)
 def event(event_id: uuid.UUID):
-    found = db.session.get(AuditEvent, event_id)
-    if found is None:
-        raise NotFound()
-    return found
+    return get_event(event_id)

@@ -10,7 +10,7 @@ from tenants.errors import NotFound
 from tenants.tenancy.models import Tenant, TenantStatus
 from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.schemas import NewTenantSchema
-from tenants.tenancy.services import create_tenant, set_tenant_status
+from tenants.tenancy.services import create_tenant, get_tenant, set_tenant_status
 from web.api.pagination import PageArgs, page_schema, paginate
 from web.api.schemas import StatusChangeIn, TenantCreatedOut, TenantOut, with_extra
 
@@ -21,13 +21,6 @@ blp = Blueprint("api_tenants", __name__, url_prefix="/api/v1/tenants", descripti
 def _platform_admins_only():
     if g.get("tenant") is None or g.tenant.kind != TenantKind.PLATFORM or g.get("role") != "platform_admin":
         raise NotFound()
-
-
-def _get(tenant_id: uuid.UUID) -> Tenant:
-    tenant = db.session.get(Tenant, tenant_id)
-    if tenant is None or tenant.kind == TenantKind.PLATFORM:
-        raise NotFound(code="tenant.not_found")
-    return tenant
 
 
 @blp.route("")
@@ -49,14 +42,14 @@ def new_tenant(data):
 @blp.route("/<uuid:tenant_id>")
 @blp.response(200, TenantOut)
 def tenant(tenant_id: uuid.UUID):
-    return _get(tenant_id)
+    return get_tenant(tenant_id)
 
 
 @blp.route("/<uuid:tenant_id>/suspend", methods=["POST"])
 @blp.arguments(StatusChangeIn)
 @blp.response(200, TenantOut)
 def suspend(data, tenant_id: uuid.UUID):
-    found = set_tenant_status(_get(tenant_id), TenantStatus.SUSPENDED, platform_tenant_id=g.tenant.id, **data)
+    found = set_tenant_status(get_tenant(tenant_id), TenantStatus.SUSPENDED, platform_tenant_id=g.tenant.id, **data)
     db.session.commit()
     return found
 
@@ -65,6 +58,6 @@ def suspend(data, tenant_id: uuid.UUID):
 @blp.arguments(StatusChangeIn)
 @blp.response(200, TenantOut)
 def reactivate(data, tenant_id: uuid.UUID):
-    found = set_tenant_status(_get(tenant_id), TenantStatus.ACTIVE, platform_tenant_id=g.tenant.id, **data)
+    found = set_tenant_status(get_tenant(tenant_id), TenantStatus.ACTIVE, platform_tenant_id=g.tenant.id, **data)
     db.session.commit()
     return found

@@ -4,9 +4,8 @@ import uuid
 from flask import g, render_template, url_for
 from sqlalchemy import select
 
-from tenants.audit import AuditEvent, verify_chain
+from tenants.audit import AuditEvent, get_event, verify_chain
 from tenants.db import db
-from tenants.errors import NotFound
 from tenants.tenancy.roles import ADMIN_ROLES
 from web.access import require_role
 from web.tenant import bp
@@ -24,10 +23,7 @@ def audit_log():
 @bp.route("/audit/<uuid:event_id>")
 @require_role(*ADMIN_ROLES)
 def audit_event(event_id: uuid.UUID):
-    event = db.session.get(AuditEvent, event_id)
-    if event is None:
-        raise NotFound()
-    return render_template("audit_event.html", event=event)
+    return render_template("audit_event.html", event=get_event(event_id))
 
 
 def _event_url(event):

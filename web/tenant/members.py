@@ -6,12 +6,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from tenants.db import db
-from tenants.errors import DomainError
 from tenants.tenancy.roles import ADMIN_ROLES, roles_for
 from tenants.tenancy.schemas import InvitationSchema
 from tenants.tenancy.services import get_member, invite_user, list_members, set_member_active
 from web.access import require_role
-from web.forms import ActionForm, InviteForm, attach_errors, validated
+from web.forms import NOT_SUBMITTED, ActionForm, InviteForm, submit
 from web.tenant import bp
 
 
@@ -31,20 +30,12 @@ def members():
 @require_role(*ADMIN_ROLES)
 def invite():
     form = _invite_form()
-    status = 400
-    if form.validate_on_submit():
-        try:
-            data = validated(form, InvitationSchema())
-            secret = invite_user(tenant=g.tenant, email=data["email"], role=data["role"], invited_by=current_user.id)
-        except DomainError as exc:
-            db.session.rollback()
-            attach_errors(form, exc.details)
-            status = exc.status
-        else:
-            db.session.commit()
-            link = url_for("auth.accept", token=secret, _external=True)
-            return render_template("tenant/invited.html", link=link, email=data["email"])
-    return render_template("tenant/members.html", members=list_members(), form=form, can_admin=True), status
+    secret, status = submit(form, InvitationSchema(), lambda data: invite_user(
+        tenant=g.tenant, email=data["email"], role=data["role"], invited_by=current_user.id))
+    if secret is NOT_SUBMITTED:
+        return render_template("tenant/members.html", members=list_members(), form=form, can_admin=True), status
+    link = url_for("auth.accept", token=secret, _external=True)
+    return render_template("tenant/invited.html", link=link, email=form.email.data)
 
 
 @bp.route("/members/<uuid:membership_id>")

@@ -6,12 +6,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from tenants.db import db
-from tenants.errors import DomainError
 from tenants.tenancy.roles import ADMIN_ROLES, roles_for
 from tenants.tenancy.schemas import NewApiTokenSchema
 from tenants.tenancy.tokens import create_token, get_token, list_tokens, revoke_token
 from web.access import require_role
-from web.forms import ActionForm, NewTokenForm, attach_errors, validated
+from web.forms import NOT_SUBMITTED, ActionForm, NewTokenForm, submit
 from web.tenant import bp
 
 
@@ -31,19 +30,12 @@ def tokens():
 @require_role(*ADMIN_ROLES)
 def token_create():
     form = _form()
-    status = 400
-    if form.validate_on_submit():
-        try:
-            data = validated(form, NewApiTokenSchema())
-            token, secret = create_token(tenant=g.tenant, created_by=current_user.id, **data)
-        except DomainError as exc:
-            db.session.rollback()
-            attach_errors(form, exc.details)
-            status = exc.status
-        else:
-            db.session.commit()
-            return render_template("tenant/token_created.html", token=token, secret=secret)
-    return render_template("tenant/tokens.html", tokens=list_tokens(), form=form, action=ActionForm()), status
+    created, status = submit(form, NewApiTokenSchema(),
+                             lambda data: create_token(tenant=g.tenant, created_by=current_user.id, **data))
+    if created is NOT_SUBMITTED:
+        return render_template("tenant/tokens.html", tokens=list_tokens(), form=form, action=ActionForm()), status
+    token, secret = created
+    return render_template("tenant/token_created.html", token=token, secret=secret)
 
 
 @bp.route("/tokens/<uuid:token_id>/revoke", methods=["POST"])
