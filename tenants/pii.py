@@ -19,10 +19,19 @@ class Keyring:
     def __init__(self, encryption_keys: list[bytes | str], index_key: bytes | str):
         if not encryption_keys:
             raise ValueError("at least one encryption key is required")
-        self._fernet = MultiFernet([Fernet(k) for k in encryption_keys])
+        self._keys = list(encryption_keys)
+        self._fernet = MultiFernet([Fernet(k) for k in self._keys])
         self._index_key = index_key.encode() if isinstance(index_key, str) else index_key
         if len(self._index_key) < 32:
             raise ValueError("the blind-index key must be at least 32 bytes")
+
+    def with_new_key(self, key: bytes | str) -> "Keyring":
+        """The first step of a rotation: the new key encrypts, the old ones still decrypt."""
+        return Keyring([key, *self._keys], self._index_key)
+
+    def retiring_old_keys(self) -> "Keyring":
+        """The last step, once `rotate` has rewritten every value: only the newest key remains."""
+        return Keyring(self._keys[:1], self._index_key)
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")

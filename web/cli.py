@@ -1,4 +1,4 @@
-"""Operator commands: `flask seed-demo`, `flask audit verify`, `flask clock …`, `flask worker`."""
+"""Operator commands: `flask seed-demo`, `flask audit verify`, `flask clock …`, `flask pii rotate`, `flask worker`."""
 import sys
 
 import click
@@ -101,6 +101,20 @@ def clock_reset():
     click.echo("clock follows real time")
 
 
+@click.group("pii", cls=AppGroup)
+def pii_group():
+    """Encrypted personal data."""
+
+
+@pii_group.command("rotate")
+def pii_rotate():
+    """Re-encrypt every stored value under the first key of PII_KEYS (then the old keys can be removed)."""
+    from tenants.pii_rotation import rotate_all
+
+    for column, count in rotate_all().items():
+        click.echo(f"{column}: {count} values re-encrypted")
+
+
 @click.command("worker")
 @with_appcontext
 @click.option("--with-scheduler/--without-scheduler", default=True, help="Run rq's scheduler (retries, periodic).")
@@ -115,5 +129,5 @@ def worker(with_scheduler, burst, queues):
 
 
 def init_app(app: Flask) -> None:
-    for command in (seed_demo, audit_group, clock_group, worker):
+    for command in (seed_demo, audit_group, clock_group, pii_group, worker):
         app.cli.add_command(command)
