@@ -45,6 +45,30 @@ class TenantScoped:
         return mapped_column(Uuid, ForeignKey("tenants.id"), index=True, nullable=False)
 
 
+class SharedScoped:
+    """Rows owned by one tenant (`tenant_id`) that another tenant may also see through a relationship — an
+    account seen by the agency holding its active placement. Each class says who sees it (`visible_to`, a SQL
+    expression used by the ORM lock; the migrations mirror it in row-level security) and who may write it."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(Uuid, ForeignKey("tenants.id"), index=True, nullable=False)
+
+    @classmethod
+    def visible_to(cls, tenant_id: uuid.UUID):
+        raise NotImplementedError
+
+    def writable_by(self, tenant_id: uuid.UUID) -> bool:
+        return self.tenant_id == tenant_id
+
+
+_SCOPED = (TenantScoped, SharedScoped)
+
+
+def _shared_classes() -> list[type]:
+    return [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, SharedScoped)]
+
+
 def current() -> TenantContext | None:
     return _current.get()
 
@@ -124,7 +148,7 @@ def _resync_open_transaction() -> None:
 
 
 def _touches_tenant_data(orm_execute_state) -> bool:
-    return any(issubclass(m.class_, TenantScoped) for m in orm_execute_state.all_mappers)
+    return any(issubclass(m.class_, _SCOPED) for m in orm_execute_state.all_mappers)
 
 
 @event.listens_for(Session, "after_begin")
@@ -144,12 +168,14 @@ def _apply_tenant_criteria(state):
             raise TenantIsolationError("query on tenant data without a tenant context")
         # Tenant tables reached only through a join: match nothing rather than everything.
         state.statement = state.statement.options(
-            with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id.is_(None), include_aliases=True)
+            with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id.is_(None), include_aliases=True),
+            *(with_loader_criteria(cls, cls.tenant_id.is_(None), include_aliases=True) for cls in _shared_classes()),
         )
         return
     tenant_id = ctx.tenant_id
     state.statement = state.statement.options(
-        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
+        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True),
+        *(with_loader_criteria(cls, cls.visible_to(tenant_id), include_aliases=True) for cls in _shared_classes()),
     )
 
 
@@ -157,7 +183,7 @@ def _apply_tenant_criteria(state):
 def _refuse_foreign_rows(session, flush_context, instances):
     ctx = _current.get()
     for obj in chain(session.new, session.dirty, session.deleted):
-        if not isinstance(obj, TenantScoped):
+        if not isinstance(obj, _SCOPED):
             continue
         if ctx is None:
             raise TenantIsolationError(f"writing {type(obj).__name__} without a tenant context")
@@ -165,5 +191,6 @@ def _refuse_foreign_rows(session, flush_context, instances):
             continue
         if obj.tenant_id is None and obj in session.new:
             obj.tenant_id = ctx.tenant_id
-        if obj.tenant_id != ctx.tenant_id:
+        allowed = obj.writable_by(ctx.tenant_id) if isinstance(obj, SharedScoped) else obj.tenant_id == ctx.tenant_id
+        if not allowed:
             raise TenantIsolationError(f"{type(obj).__name__} belongs to another tenant")

@@ -2,7 +2,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants import clock
@@ -26,6 +26,7 @@ class Tenant(UuidPrimaryKey, db.Model):
     time_zone: Mapped[str] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(16))
     currency: Mapped[str] = mapped_column(String(3))
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=clock.now)
 
     @property

@@ -1,0 +1,1 @@
+"""Placements: the agency panel, placing accounts with agencies, allocation and recall."""
