@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from tenants import audit
 from tenants.context import tenant_scope
 from tenants.db import db
+from tenants.pii import blind_index
+from tenants.portfolios.models import Account, AccountPhone, Portfolio
 from tenants.tenancy.models import ApiToken, Membership, Tenant, User
 from tenants.tenancy.passwords import hash_password
 from tenants.tenancy.roles import ADMIN_ROLE, TenantKind
@@ -63,6 +65,44 @@ class Factory:
         with tenant_scope(tenant.id):
             return create_token(tenant=tenant, name="test token", role=role or ADMIN_ROLE[TenantKind(tenant.kind)],
                                 created_by=None)
+
+    def portfolio(self, lender: Tenant, name: str = "Test portfolio") -> Portfolio:
+        with tenant_scope(lender.id):
+            portfolio = Portfolio(tenant_id=lender.id, name=name)
+            db.session.add(portfolio)
+            db.session.flush()
+        return portfolio
+
+    def account(self, lender: Tenant, portfolio: Portfolio | None = None, **overrides) -> Account:
+        portfolio = portfolio or self.portfolio(lender)
+        n = next(_counter)
+        values = dict(
+            tenant_id=lender.id, portfolio_id=portfolio.id, external_ref=f"LOAN-{n:06d}",
+            subject_key=blind_index("phone", f"+86138{n:08d}"), debtor_name=f"借款人{n}", id_type="cn_resident_id",
+            email=None, address=None, region="上海", time_zones=["Asia/Shanghai"], time_zone_source="phone",
+            product="cash loan", currency=lender.currency, original_minor=500_000, principal_minor=400_000,
+            interest_minor=30_000, fees_minor=10_000, penalty_minor=5_000, days_past_due=45,
+        )
+        values.update(overrides)
+        with tenant_scope(lender.id):
+            account = Account(**values)
+            account.recompute_outstanding()
+            account.phones = [AccountPhone(tenant_id=lender.id, position=0, phone=f"+86138{n:08d}",
+                                           phone_index=blind_index("phone", f"+86138{n:08d}"))]
+            db.session.add(account)
+            db.session.flush()
+        return account
+
+    def panel(self, lender: Tenant, agency: Tenant, **terms):
+        from datetime import date
+
+        from tenants.placements.panel import add_agency
+
+        with tenant_scope(lender.id):
+            return add_agency(agency_slug=agency.slug, contract_start=date(2026, 1, 1), contract_end=None,
+                              commission_bps=terms.get("commission_bps", 1500),
+                              period_days=terms.get("period_days", 90),
+                              channels=terms.get("channels", ["call", "sms"]))
 
     def world(self, kind: str = TenantKind.LENDER) -> World:
         tenant = self.tenant(kind)

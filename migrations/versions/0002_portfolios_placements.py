@@ -294,6 +294,7 @@ def upgrade():
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('balance_at_placement_minor', sa.BigInteger(), nullable=False),
     sa.Column('dpd_at_placement', sa.Integer(), nullable=False),
+    sa.Column('recovered_minor', sa.BigInteger(), nullable=False),
     sa.Column('offered_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('responded_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),

@@ -97,6 +97,7 @@ class Placement(UuidPrimaryKey, SharedScoped, db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     balance_at_placement_minor: Mapped[int] = mapped_column(BigInteger)
     dpd_at_placement: Mapped[int] = mapped_column(Integer)
+    recovered_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     offered_at: Mapped[datetime] = mapped_column(UtcDateTime, default=clock.now)
     responded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,0 +1,284 @@
+"""Placing accounts with agencies, the agency's answer, recall and expiry, and the lender's league table."""
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from tenants import audit, clock
+from tenants.context import current_tenant_id
+from tenants.db import db
+from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.money import Money
+from tenants.placements.allocation import Candidate, allocate
+from tenants.placements.models import Placement, PlacementBatch, PlacementStatus
+from tenants.placements.panel import _check_terms, approved_relationship
+from tenants.portfolios.models import Account, AccountStatus
+from tenants.tenancy.models import Tenant
+from tenants.tenancy.roles import TenantKind
+
+MAX_PLACEMENT = 200_000
+
+# Later capabilities (payment plans, unconfirmed payments) register checks here: each takes account ids and
+# returns {account_id: reason} for accounts that must not be recalled without force.
+RECALL_BLOCKERS = []
+
+
+def _open_disputes(account_ids):
+    rows = db.session.execute(select(Account.id).where(Account.id.in_(account_ids), Account.disputed.is_(True)))
+    return {row.id: "a dispute is open" for row in rows}
+
+
+RECALL_BLOCKERS.append(_open_disputes)
+
+
+@dataclass(frozen=True)
+class Selection:
+    portfolio_id: uuid.UUID | None = None
+    dpd_min: int | None = None
+    dpd_max: int | None = None
+    balance_min: str | None = None
+    balance_max: str | None = None
+    region: str | None = None
+    external_refs: tuple[str, ...] = ()
+    limit: int | None = None
+
+    def as_record(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else (str(v) if isinstance(v, uuid.UUID) else v))
+                for k, v in self.__dict__.items() if v not in (None, ())}
+
+
+def placeable_accounts(selection: Selection, currency: str):
+    """Open accounts of the lender matching the selection, excluding those already placed or on hold."""
+    open_placements = select(Placement.account_id).where(Placement.status.in_(PlacementStatus.OPEN))
+    query = select(Account).where(
+        Account.tenant_id == current_tenant_id(), Account.status == AccountStatus.OPEN,
+        Account.id.not_in(open_placements),
+        Account.deceased.is_(False), Account.bankrupt.is_(False), Account.disputed.is_(False),
+        Account.attorney.is_(False), Account.cease_requested.is_(False),
+    )
+    if selection.portfolio_id:
+        query = query.where(Account.portfolio_id == selection.portfolio_id)
+    if selection.dpd_min is not None:
+        query = query.where(Account.days_past_due >= selection.dpd_min)
+    if selection.dpd_max is not None:
+        query = query.where(Account.days_past_due <= selection.dpd_max)
+    if selection.balance_min:
+        query = query.where(Account.outstanding_minor >= Money.parse(selection.balance_min, currency).minor)
+    if selection.balance_max:
+        query = query.where(Account.outstanding_minor <= Money.parse(selection.balance_max, currency).minor)
+    if selection.region:
+        query = query.where(Account.region == selection.region)
+    if selection.external_refs:
+        query = query.where(Account.external_ref.in_(selection.external_refs))
+    query = query.order_by(Account.external_ref).limit(min(selection.limit or MAX_PLACEMENT, MAX_PLACEMENT))
+    return list(db.session.scalars(query))
+
+
+def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int], terms: dict,
+          created_by: uuid.UUID | None, seed: int | None = None) -> PlacementBatch:
+    """Offer the selected accounts to one or more agencies, split by weight; returns the batch."""
+    if not weights:
+        raise ValidationFailed("Choose at least one agency.", code="placement.no_agency")
+    relationships = {agency_id: approved_relationship(agency_id) for agency_id in weights}
+    accounts = placeable_accounts(selection, lender.currency)
+    if not accounts:
+        raise ValidationFailed("No open, unplaced account matches this selection.", code="placement.nothing_selected")
+    seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+    allocation = allocate([Candidate(str(a.id), a.outstanding_minor, a.days_past_due) for a in accounts],
+                          {str(agency_id): weight for agency_id, weight in weights.items()}, seed)
+    today = clock.now().date()
+    batch = PlacementBatch(tenant_id=lender.id, criteria=selection.as_record(), terms=_jsonable(terms),
+                           allocation=allocation.explanation, seed=seed, created_by_user_id=created_by)
+    db.session.add(batch)
+    db.session.flush()
+    agencies = {a.id: a for a in db.session.scalars(select(Tenant).where(Tenant.id.in_(weights)))}
+    for account in accounts:
+        agency_id = uuid.UUID(allocation.assignment[str(account.id)])
+        relationship = relationships[agency_id]
+        agency_terms = _terms_for(relationship, terms)
+        auto = bool((agencies[agency_id].settings or {}).get("auto_accept_placements"))
+        db.session.add(Placement(
+            tenant_id=lender.id, agency_tenant_id=agency_id, account_id=account.id, batch_id=batch.id,
+            status=PlacementStatus.ACTIVE if auto else PlacementStatus.OFFERED,
+            responded_at=clock.now() if auto else None,
+            commission_bps=agency_terms["commission_bps"], commission_tiers=agency_terms["commission_tiers"],
+            starts_on=today, ends_on=today + timedelta(days=agency_terms["period_days"]),
+            allowed_channels=agency_terms["channels"], conduct_overrides=agency_terms["conduct_overrides"],
+            currency=account.currency, balance_at_placement_minor=account.outstanding_minor,
+            dpd_at_placement=account.days_past_due,
+        ))
+    db.session.flush()
+    audit.record("placement.batch_created", object_type="placement_batch", object_id=batch.id,
+                 after={"accounts": len(accounts), "summary": allocation.explanation.get("summary"),
+                        "seed": seed, "criteria": batch.criteria})
+    return batch
+
+
+def _terms_for(relationship, terms: dict) -> dict:
+    resolved = {
+        "commission_bps": terms.get("commission_bps", relationship.default_commission_bps),
+        "commission_tiers": sorted(terms.get("commission_tiers") or [], key=lambda t: t["min_dpd"]),
+        "period_days": terms.get("period_days", relationship.default_period_days),
+        "channels": list(terms.get("channels") or relationship.default_channels),
+        "conduct_overrides": dict(terms.get("conduct_overrides") or {}),
+    }
+    _check_terms(resolved["commission_bps"], resolved["period_days"], resolved["channels"])
+    for tier in resolved["commission_tiers"]:
+        if not (0 <= tier["bps"] <= 10_000 and 0 <= tier["min_dpd"] <= tier.get("max_dpd", 10**6)):
+            raise ValidationFailed(details={"fields": {"commission_tiers": ["Each tier needs 0 ≤ min_dpd ≤ max_dpd "
+                                                                             "and 0–10000 bps."]}})
+    return resolved
+
+
+def _jsonable(terms: dict) -> dict:
+    return {k: v for k, v in terms.items() if v not in (None, [], {})}
+
+
+# ---- reading ----------------------------------------------------------------------------------------------
+
+def get_batch(batch_id: uuid.UUID) -> PlacementBatch:
+    batch = db.session.get(PlacementBatch, batch_id)
+    if batch is None:
+        raise NotFound(code="placement_batch.not_found")
+    return batch
+
+
+def get_placement(placement_id: uuid.UUID) -> Placement:
+    placement = db.session.get(Placement, placement_id)
+    if placement is None:
+        raise NotFound(code="placement.not_found")
+    return placement
+
+
+def batch_placements(batch: PlacementBatch) -> list[Placement]:
+    return list(db.session.scalars(select(Placement).where(Placement.batch_id == batch.id)))
+
+
+@dataclass(frozen=True)
+class Offer:
+    batch_id: uuid.UUID
+    lender_name: str
+    accounts: int
+    balance_minor: int
+    currency: str
+    offered_at: object
+    status: str
+
+
+def offers_for_agency() -> list[Offer]:
+    """What an agency is offered, without the accounts' personal data (it sees those once it accepts)."""
+    rows = db.session.execute(
+        select(Placement.batch_id, Tenant.name, func.count(), func.sum(Placement.balance_at_placement_minor),
+               func.min(Placement.currency), func.min(Placement.offered_at), Placement.status)
+        .join(Tenant, Tenant.id == Placement.tenant_id)
+        .where(Placement.agency_tenant_id == current_tenant_id())
+        .group_by(Placement.batch_id, Tenant.name, Placement.status)
+        .order_by(func.min(Placement.offered_at).desc())
+    ).all()
+    return [Offer(*row) for row in rows]
+
+
+def respond(batch_id: uuid.UUID, accept: bool) -> int:
+    """The agency accepts or declines everything a batch offered it."""
+    agency_id = current_tenant_id()
+    offered = list(db.session.scalars(select(Placement).where(
+        Placement.batch_id == batch_id, Placement.agency_tenant_id == agency_id,
+        Placement.status == PlacementStatus.OFFERED)))
+    if not offered:
+        if db.session.scalar(select(Placement.id).where(Placement.batch_id == batch_id,
+                                                         Placement.agency_tenant_id == agency_id).limit(1)):
+            raise Conflict("This offer was already answered.", code="placement.already_answered")
+        raise NotFound(code="placement_batch.not_found")
+    now = clock.now()
+    for placement in offered:
+        placement.status = PlacementStatus.ACTIVE if accept else PlacementStatus.DECLINED
+        placement.responded_at = now
+        if not accept:
+            placement.ended_at, placement.end_reason = now, "declined by the agency"
+    audit.record("placement.accepted" if accept else "placement.declined", object_type="placement_batch",
+                 object_id=batch_id, after={"placements": len(offered)})
+    return len(offered)
+
+
+# ---- recall and expiry ---------------------------------------------------------------------------------------
+
+def recall(placement_ids: list[uuid.UUID], *, reason: str, force: bool, role: str) -> list[Placement]:
+    if not reason or not reason.strip():
+        raise ValidationFailed("Give a reason for the recall.", code="recall.reason_required",
+                               details={"fields": {"reason": ["Required."]}})
+    if force and role != "lender_admin":
+        raise PermissionDenied("Only a lender admin can force a recall.", code="recall.force_not_allowed")
+    placements = list(db.session.scalars(select(Placement).where(
+        Placement.id.in_(placement_ids), Placement.tenant_id == current_tenant_id(),
+        Placement.status.in_(PlacementStatus.OPEN))))
+    if len(placements) != len(set(placement_ids)):
+        raise NotFound("Some placements are not open placements of yours.", code="placement.not_found")
+    blockers = {}
+    for check in RECALL_BLOCKERS:
+        blockers.update(check([p.account_id for p in placements]))
+    if blockers and not force:
+        raise Conflict(f"{len(blockers)} account(s) cannot be recalled now; a lender admin may force it.",
+                       code="recall.blocked", details={"blocked": {str(k): v for k, v in blockers.items()}})
+    now = clock.now()
+    for placement in placements:
+        placement.status, placement.ended_at = PlacementStatus.RECALLED, now
+        placement.end_reason, placement.recall_forced = reason.strip(), bool(blockers) and force
+        audit.record("placement.recalled", object_type="placement", object_id=placement.id,
+                     after={"reason": placement.end_reason, "forced": placement.recall_forced,
+                            "blocked_by": blockers.get(placement.account_id)})
+    return placements
+
+
+def expire_due() -> int:
+    """Placements whose period has ended go back to the lender. Run daily in a platform context."""
+    today = clock.now().date()
+    result = db.session.execute(
+        update(Placement).where(Placement.status == PlacementStatus.ACTIVE, Placement.ends_on < today)
+        .values(status=PlacementStatus.EXPIRED, ended_at=clock.now(), end_reason="placement period ended")
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def close_for_account(account_id: uuid.UUID, reason: str) -> None:
+    for placement in db.session.scalars(select(Placement).where(
+            Placement.account_id == account_id, Placement.status.in_(PlacementStatus.OPEN))):
+        placement.status, placement.ended_at, placement.end_reason = PlacementStatus.CLOSED, clock.now(), reason
+
+
+# ---- league table ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LeagueRow:
+    agency_name: str
+    agency_slug: str
+    accounts_active: int
+    accounts_placed: int
+    balance_placed_minor: int
+    recovered_minor: int
+
+    @property
+    def liquidation_rate(self) -> float:
+        """Recovered ÷ balance placed, over every placement the agency accepted."""
+        return self.recovered_minor / self.balance_placed_minor if self.balance_placed_minor else 0.0
+
+
+def league_table() -> list[LeagueRow]:
+    accepted = Placement.status.not_in((PlacementStatus.OFFERED, PlacementStatus.DECLINED))
+    rows = db.session.execute(
+        select(Tenant.name, Tenant.slug,
+               func.sum(func.cast(Placement.status == PlacementStatus.ACTIVE, db.Integer)),
+               func.count(), func.sum(Placement.balance_at_placement_minor), func.sum(Placement.recovered_minor))
+        .join(Tenant, Tenant.id == Placement.agency_tenant_id)
+        .where(Placement.tenant_id == current_tenant_id(), accepted)
+        .group_by(Tenant.name, Tenant.slug)
+    ).all()
+    table = [LeagueRow(name, slug, int(active or 0), int(placed), int(balance or 0), int(recovered or 0))
+             for name, slug, active, placed, balance, recovered in rows]
+    return sorted(table, key=lambda r: (-r.liquidation_rate, -r.balance_placed_minor))
+
+
+def require_agency(tenant: Tenant) -> None:
+    if tenant.kind != TenantKind.AGENCY:
+        raise PermissionDenied(code="placement.agencies_only")

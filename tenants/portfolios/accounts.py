@@ -1,0 +1,156 @@
+"""Accounts as lenders and agencies read them, and the lender's real-time updates (payments made to the lender
+directly, balance adjustments, closures)."""
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+
+from tenants import audit, clock
+from tenants.db import db
+from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.identifiers import normalize_phone
+from tenants.money import Money
+from tenants.pii import blind_index
+from tenants.portfolios.models import Account, AccountPhone, AccountStatus, AccountUpdate, UpdateKind
+
+# A payment to the lender pays off fees first, then penalty, then interest, then principal: the order most
+# Chinese consumer-loan contracts state, and the one that keeps principal (and so future interest) highest the
+# longest is the lender's contractual choice — make it data when a lender's contract says otherwise.
+PAYMENT_ORDER = ("fees", "penalty", "interest", "principal")
+COMPONENTS = PAYMENT_ORDER
+
+
+@dataclass(frozen=True)
+class AccountFilter:
+    portfolio_id: uuid.UUID | None = None
+    status: str | None = None
+    dpd_min: int | None = None
+    dpd_max: int | None = None
+    region: str | None = None
+    external_ref: str | None = None
+    phone: str | None = None
+
+
+def accounts_query(filters: AccountFilter, default_region: str = "CN"):
+    query = select(Account)
+    if filters.portfolio_id:
+        query = query.where(Account.portfolio_id == filters.portfolio_id)
+    if filters.status:
+        query = query.where(Account.status == filters.status)
+    if filters.dpd_min is not None:
+        query = query.where(Account.days_past_due >= filters.dpd_min)
+    if filters.dpd_max is not None:
+        query = query.where(Account.days_past_due <= filters.dpd_max)
+    if filters.region:
+        query = query.where(Account.region == filters.region)
+    if filters.external_ref:
+        query = query.where(Account.external_ref == filters.external_ref.strip())
+    if filters.phone:
+        index = blind_index("phone", normalize_phone(filters.phone, default_region))
+        query = query.where(Account.id.in_(select(AccountPhone.account_id).where(AccountPhone.phone_index == index)))
+    return query
+
+
+def get_account(account_id: uuid.UUID) -> Account:
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise NotFound(code="account.not_found")
+    return account
+
+
+def updates_of(account: Account) -> list[AccountUpdate]:
+    return list(db.session.scalars(select(AccountUpdate).where(AccountUpdate.account_id == account.id)
+                                   .order_by(AccountUpdate.created_at.desc())))
+
+
+def _balances(account: Account) -> dict:
+    return {f"{c}_minor": getattr(account, f"{c}_minor") for c in COMPONENTS} | {
+        "outstanding_minor": account.outstanding_minor, "status": account.status}
+
+
+def record_direct_payment(account: Account, amount: str, occurred_on: date, note: str | None,
+                          by_user: uuid.UUID | None) -> AccountUpdate:
+    _require_open(account)
+    money = Money.parse(amount, account.currency)
+    if money.minor <= 0:
+        raise ValidationFailed("A payment must be more than zero.", code="update.amount_not_positive",
+                               details={"fields": {"amount": ["Must be more than zero."]}})
+    if money.minor > account.outstanding_minor:
+        raise ValidationFailed("The payment is larger than the outstanding balance.", code="update.overpayment",
+                               details={"fields": {"amount": ["Larger than the outstanding balance."]}})
+    before = _balances(account)
+    remaining, allocation = money.minor, {}
+    for component in PAYMENT_ORDER:
+        take = min(remaining, getattr(account, f"{component}_minor"))
+        if take:
+            setattr(account, f"{component}_minor", getattr(account, f"{component}_minor") - take)
+            allocation[component] = take
+            remaining -= take
+    account.recompute_outstanding()
+    account.last_payment_date, account.last_payment_minor = occurred_on, money.minor
+    update = _update(account, UpdateKind.DIRECT_PAYMENT, money.minor, occurred_on, note, by_user,
+                     allocation=allocation)
+    if account.outstanding_minor == 0:
+        _close(account, AccountStatus.PAID, "paid in full to the lender")
+    audit.record("account.direct_payment", object_type="account", object_id=account.id, before=before,
+                 after=_balances(account) | {"allocation": allocation})
+    return update
+
+
+def record_adjustment(account: Account, component: str, amount: str, occurred_on: date, note: str | None,
+                      by_user: uuid.UUID | None) -> AccountUpdate:
+    """A signed correction of one balance component (a waived fee is negative)."""
+    _require_open(account)
+    if component not in COMPONENTS:
+        raise ValidationFailed(details={"fields": {"component": [f"One of {', '.join(COMPONENTS)}."]}})
+    money = Money.parse(amount, account.currency)
+    new_value = getattr(account, f"{component}_minor") + money.minor
+    if new_value < 0:
+        raise ValidationFailed("The adjustment would make the balance negative.", code="update.negative_balance",
+                               details={"fields": {"amount": ["Would make the balance negative."]}})
+    before = _balances(account)
+    setattr(account, f"{component}_minor", new_value)
+    account.recompute_outstanding()
+    update = _update(account, UpdateKind.BALANCE_ADJUSTMENT, money.minor, occurred_on, note, by_user,
+                     component=component)
+    audit.record("account.adjusted", object_type="account", object_id=account.id, before=before,
+                 after=_balances(account))
+    return update
+
+
+def record_closure(account: Account, closure_status: str, occurred_on: date, note: str | None,
+                   by_user: uuid.UUID | None) -> AccountUpdate:
+    _require_open(account)
+    if closure_status not in AccountStatus.CLOSED:
+        raise ValidationFailed(details={"fields": {"closure_status": ["paid, settled or written_off."]}})
+    before = _balances(account)
+    update = _update(account, UpdateKind.CLOSURE, 0, occurred_on, note, by_user, closure_status=closure_status)
+    _close(account, closure_status, f"account {closure_status.replace('_', ' ')} by the lender")
+    audit.record("account.closed", object_type="account", object_id=account.id, before=before,
+                 after=_balances(account))
+    return update
+
+
+def _require_open(account: Account) -> None:
+    if account.status != AccountStatus.OPEN:
+        raise Conflict("This account is closed.", code="account.closed")
+
+
+def _close(account: Account, status: str, reason: str) -> None:
+    from tenants.placements.services import close_for_account
+
+    account.status = status
+    close_for_account(account.id, reason)
+
+
+def _update(account, kind, amount_minor, occurred_on, note, by_user, **extra) -> AccountUpdate:
+    if occurred_on > clock.now().date():
+        raise ValidationFailed("The date is in the future.", code="update.future_date",
+                               details={"fields": {"occurred_on": ["Cannot be in the future."]}})
+    update = AccountUpdate(tenant_id=account.tenant_id, account_id=account.id, kind=kind, amount_minor=amount_minor,
+                           currency=account.currency, occurred_on=occurred_on, note=note or None,
+                           created_by_user_id=by_user, **extra)
+    db.session.add(update)
+    db.session.flush()
+    return update
