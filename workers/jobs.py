@@ -40,3 +40,21 @@ def verify_all_audit_chains() -> int:
         enqueue("workers.jobs.verify_audit_chain", tenant_id=tenant_id)
     periodic.ensure_scheduled()
     return len(tenant_ids)
+
+
+def run_import(tenant_id: str, import_id: str) -> dict:
+    """Validate and upsert an uploaded portfolio; safe to rerun (it resumes after its last checkpoint)."""
+    from tenants.portfolios.imports import run_import as run
+
+    job = run(uuid.UUID(import_id))
+    return {"status": job.status, "created": job.rows_created, "updated": job.rows_updated, "failed": job.rows_failed}
+
+
+def expire_placements() -> int:
+    """Daily: active placements past their period go back to their lenders."""
+    from tenants.placements.services import expire_due
+
+    expired = expire_due()
+    db.session.commit()
+    periodic.ensure_scheduled()
+    return expired

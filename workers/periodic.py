@@ -13,6 +13,7 @@ from workers.queues import enqueue_platform
 PERIODIC = {
     "workers.jobs.sweep_outbox": timedelta(minutes=1),
     "workers.jobs.verify_all_audit_chains": timedelta(hours=24),
+    "workers.jobs.expire_placements": timedelta(hours=24),
 }
 
 

@@ -1,1 +1,1 @@
-"""Portfolio imports: reading lenders' files of overdue accounts, mapping their columns and validating rows."""
+"""Portfolios: importing lenders' files of overdue accounts, column mappings, accounts and lender updates."""

@@ -1,0 +1,325 @@
+"""Portfolio imports: the upload is stored in chunks and checked as a whole at once; an rq job (the `imports`
+queue) validates and upserts the rows in batches, each committed with its checkpoint, so a killed worker
+resumes where it stopped and never duplicates an account.
+
+A whole-file problem (empty, too large, undecodable, no header, required columns missing) is refused at upload
+with one message and nothing stored. Row problems never stop an import: valid rows land, invalid ones are kept
+(encrypted) with their line and errors, and come back as a downloadable error file.
+"""
+import io
+import json
+import uuid
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from tenants import audit, clock, outbox
+from tenants.context import current_tenant_id
+from tenants.db import db
+from tenants.errors import NotFound, ValidationFailed
+from tenants.pii import blind_index
+from tenants.portfolios.error_file import error_csv
+from tenants.portfolios.fields import check_mapping, suggest_mapping
+from tenants.portfolios.models import (Account, AccountPhone, ColumnMapping, ImportFileChunk, ImportJob,
+                                       ImportRowError, ImportStatus, Portfolio, ThirdPartyContact)
+from tenants.portfolios.parsing import CsvSource, FileRejected, JsonSource, XlsxSource
+from tenants.portfolios.rows import AccountRecord, CellError, RowContext, validate_row
+from tenants.tenancy.models import Tenant
+
+CHUNK_SIZE = 1024 * 1024
+MAX_BYTES = 100 * 1024 * 1024
+BATCH_SIZE = 500
+DEFAULT_MAPPING = "default"
+FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".json": "json"}
+COUNTRY_BY_CURRENCY = {"CNY": "CN", "USD": "US", "GBP": "GB", "INR": "IN", "EUR": "IE"}
+
+
+def file_format(filename: str) -> str:
+    suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if suffix not in FORMATS:
+        raise FileRejected("Upload a .csv, .tsv, .txt, .xlsx or .json file.", code="import.bad_format",
+                           details={"filename": filename})
+    return FORMATS[suffix]
+
+
+# ---- upload -----------------------------------------------------------------------------------------------
+
+def create_import(*, portfolio: Portfolio, filename: str, stream, mapping: dict | None,
+                  uploaded_by: uuid.UUID | None) -> ImportJob:
+    fmt = file_format(filename)
+    job = ImportJob(tenant_id=current_tenant_id(), portfolio_id=portfolio.id, filename=filename[:255],
+                    file_format=fmt, size_bytes=0, mapping={})
+    db.session.add(job)
+    db.session.flush()
+    job.size_bytes = _store_chunks(job.id, stream)
+    if job.size_bytes == 0:
+        raise FileRejected("The file is empty.", code="import.empty_file")
+    headers, encoding, delimiter = _inspect(job)
+    job.headers, job.encoding, job.delimiter = headers, encoding, delimiter
+    job.mapping = resolve_mapping(headers, mapping)
+    _queue(job)
+    return job
+
+
+def create_json_import(*, portfolio: Portfolio, records: list, mapping: dict | None,
+                       uploaded_by: uuid.UUID | None) -> ImportJob:
+    if not isinstance(records, list) or not records:
+        raise FileRejected("Send a non-empty list of account records.", code="import.empty_file")
+    if not all(isinstance(r, dict) for r in records):
+        raise FileRejected("Every record must be a JSON object.", code="import.bad_format")
+    payload = json.dumps(records, ensure_ascii=False).encode("utf-8")
+    return create_import(portfolio=portfolio, filename="records.json", stream=io.BytesIO(payload), mapping=mapping,
+                         uploaded_by=uploaded_by)
+
+
+def _store_chunks(import_id: uuid.UUID, stream) -> int:
+    size, seq = 0, 0
+    while True:
+        block = stream.read(CHUNK_SIZE)
+        if not block:
+            return size
+        size += len(block)
+        if size > MAX_BYTES:
+            raise FileRejected(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.",
+                               code="import.too_large")
+        db.session.add(ImportFileChunk(tenant_id=current_tenant_id(), import_id=import_id, seq=seq, data=block))
+        seq += 1
+        db.session.flush()
+
+
+def stored_chunks(import_id: uuid.UUID) -> Iterator[bytes]:
+    """Stream the file back one chunk per query: memory stays at one chunk whatever the file size."""
+    seq = 0
+    while True:
+        data = db.session.scalar(select(ImportFileChunk.data).where(ImportFileChunk.import_id == import_id,
+                                                                    ImportFileChunk.seq == seq))
+        if data is None:
+            return
+        yield data
+        seq += 1
+
+
+def _source(job: ImportJob):
+    if job.file_format == "csv":
+        return CsvSource(stored_chunks(job.id), max_bytes=MAX_BYTES)
+    data = b"".join(stored_chunks(job.id))
+    if job.file_format == "xlsx":
+        try:
+            return XlsxSource(io.BytesIO(data))
+        except FileRejected:
+            raise
+        except Exception:
+            raise FileRejected("This is not a readable .xlsx workbook.", code="import.bad_format") from None
+    try:
+        return JsonSource(json.loads(data.decode("utf-8")))
+    except (ValueError, UnicodeDecodeError):
+        raise FileRejected("This is not valid JSON.", code="import.bad_format") from None
+
+
+def _inspect(job: ImportJob) -> tuple[list[str], str | None, str | None]:
+    """Read the whole file once at upload: it decodes and parses end to end, or nothing is kept."""
+    source = _source(job)
+    job.rows_total = sum(1 for _ in source)
+    if job.file_format == "csv":
+        return list(source.header), source.encoding, source.delimiter
+    return list(source.header), None, None
+
+
+def resolve_mapping(headers: list[str], given: dict | None) -> dict:
+    """The mapping sent with the upload, else the lender's saved one where it fits the file, else a suggestion;
+    whatever is used becomes the saved mapping for next time."""
+    if given:
+        mapping = {h: t for h, t in given.items()}
+    else:
+        saved = saved_mapping()
+        suggested = suggest_mapping(headers)
+        mapping = {h: (saved.get(h, suggested.get(h, "")) if saved else suggested.get(h, "")) for h in headers}
+    check_mapping(mapping, headers)
+    save_mapping(mapping)
+    return mapping
+
+
+def saved_mapping() -> dict:
+    row = db.session.scalar(select(ColumnMapping).where(ColumnMapping.name == DEFAULT_MAPPING))
+    return dict(row.mapping) if row else {}
+
+
+def save_mapping(mapping: dict) -> None:
+    row = db.session.scalar(select(ColumnMapping).where(ColumnMapping.name == DEFAULT_MAPPING))
+    merged = {**(row.mapping if row else {}), **mapping}
+    if row is None:
+        db.session.add(ColumnMapping(tenant_id=current_tenant_id(), name=DEFAULT_MAPPING, mapping=merged))
+    else:
+        row.mapping = merged
+
+
+def _queue(job: ImportJob) -> None:
+    audit.record("import.uploaded", object_type="import", object_id=job.id,
+                 after={"filename": job.filename, "bytes": job.size_bytes, "format": job.file_format,
+                        "encoding": job.encoding})
+    outbox.schedule("workers.jobs.run_import", queue="imports", import_id=str(job.id))
+
+
+# ---- the job ---------------------------------------------------------------------------------------------------
+
+def get_import(import_id: uuid.UUID) -> ImportJob:
+    job = db.session.get(ImportJob, import_id)
+    if job is None:
+        raise NotFound(code="import.not_found")
+    return job
+
+
+def row_context(lender: Tenant) -> RowContext:
+    country = (lender.settings or {}).get("country") or COUNTRY_BY_CURRENCY.get(lender.currency, "CN")
+    return RowContext(currency=lender.currency, default_region=country, default_time_zone=lender.time_zone,
+                      today=clock.now().astimezone(_zone(lender.time_zone)).date(), country=country)
+
+
+def _zone(name: str):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def run_import(import_id: uuid.UUID) -> ImportJob:
+    """Idempotent: a finished import is left alone; an interrupted one resumes after its checkpoint."""
+    job = get_import(import_id)
+    if job.status in (ImportStatus.COMPLETED, ImportStatus.REJECTED):
+        return job
+    lender = db.session.get(Tenant, job.tenant_id)
+    if job.status == ImportStatus.QUEUED:
+        job.status, job.started_at = ImportStatus.RUNNING, clock.now()
+    if job.rows_total is None:
+        job.rows_total = sum(1 for _ in _source(job))
+    db.session.commit()
+    ctx = row_context(lender)
+    batch = []
+    try:
+        for line, raw in _source(job):
+            if line <= job.checkpoint_line:
+                continue
+            batch.append((line, raw))
+            if len(batch) >= BATCH_SIZE:
+                _commit_batch(job, batch, ctx)
+                batch = []
+        if batch:
+            _commit_batch(job, batch, ctx)
+    except FileRejected as exc:  # only possible if the stored file changed under us
+        db.session.rollback()
+        job = get_import(import_id)
+        job.status, job.error_code, job.error_message = ImportStatus.REJECTED, exc.code, exc.message
+    job.status, job.finished_at = (job.status if job.status == ImportStatus.REJECTED else ImportStatus.COMPLETED,
+                                   clock.now())
+    audit.record("import.finished", object_type="import", object_id=job.id,
+                 after={"status": job.status, "created": job.rows_created, "updated": job.rows_updated,
+                        "failed": job.rows_failed})
+    db.session.commit()
+    return job
+
+
+def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext) -> None:
+    validated = [(line, raw, *validate_row(raw, job.mapping, ctx)) for line, raw in batch]
+    refs = {record.external_ref for _, _, record, _ in validated if record}
+    existing = {a.external_ref: a for a in db.session.scalars(
+        select(Account).options(selectinload(Account.phones), selectinload(Account.third_parties))
+        .where(Account.tenant_id == job.tenant_id, Account.external_ref.in_(refs)))}
+    seen_here: set[str] = set()
+    for line, raw, record, errors in validated:
+        if record is not None:
+            earlier = existing.get(record.external_ref)
+            if record.external_ref in seen_here or (earlier is not None and earlier.last_import_id == job.id):
+                errors = [CellError(_ref_column(job.mapping), "external_ref.duplicate_in_file",
+                                    f"{record.external_ref} appears earlier in this file; each account once.")]
+                record = None
+        if record is None:
+            db.session.add(ImportRowError(tenant_id=job.tenant_id, import_id=job.id, line=line,
+                                          errors=[e.__dict__ for e in errors],
+                                          raw=json.dumps(raw, ensure_ascii=False, default=str)))
+            job.rows_failed += 1
+            continue
+        seen_here.add(record.external_ref)
+        account = existing.get(record.external_ref)
+        if account is None:
+            account = Account(tenant_id=job.tenant_id, external_ref=record.external_ref)
+            db.session.add(account)
+            existing[record.external_ref] = account
+            job.rows_created += 1
+        else:
+            job.rows_updated += 1
+        _apply(account, record, job)
+    job.rows_processed += len(batch)
+    job.checkpoint_line = batch[-1][0]
+    db.session.commit()
+
+
+def _ref_column(mapping: dict) -> str:
+    return next((h for h, t in mapping.items() if t == "external_ref"), "external_ref")
+
+
+def subject_key(record: AccountRecord) -> str | None:
+    """The person across every lender and agency: the resident ID when there is one, else the first phone."""
+    if record.id_number:
+        return blind_index(f"id:{record.id_type}", record.id_number)
+    if record.phones:
+        return blind_index("phone", record.phones[0])
+    return None
+
+
+def _apply(account: Account, record: AccountRecord, job: ImportJob) -> None:
+    for name in ("debtor_name", "id_type", "id_number", "email", "address", "region", "time_zones",
+                 "time_zone_source", "product", "currency", "original_minor", "principal_minor", "interest_minor",
+                 "fees_minor", "penalty_minor", "loan_date", "due_date", "days_past_due", "last_payment_date",
+                 "last_payment_minor", "charge_off_date", "limitation_date", "deceased", "bankrupt", "disputed",
+                 "attorney", "cease_requested"):
+        setattr(account, name, getattr(record, name))
+    account.portfolio_id = job.portfolio_id
+    account.last_import_id = job.id
+    account.id_number_index = blind_index(f"id:{record.id_type}", record.id_number) if record.id_number else None
+    account.subject_key = subject_key(record)
+    account.recompute_outstanding()
+    account.phones = [AccountPhone(tenant_id=job.tenant_id, position=i, phone=phone,
+                                   phone_index=blind_index("phone", phone)) for i, phone in enumerate(record.phones)]
+    account.third_parties = [
+        ThirdPartyContact(tenant_id=job.tenant_id, position=i, name=tp.name, phone=tp.phone,
+                          phone_index=blind_index("phone", tp.phone) if tp.phone else None,
+                          relationship_label=tp.relationship)
+        for i, tp in enumerate(record.third_parties)]
+
+
+# ---- results -------------------------------------------------------------------------------------------------
+
+def row_errors(job: ImportJob, limit: int | None = None) -> list[ImportRowError]:
+    query = select(ImportRowError).where(ImportRowError.import_id == job.id).order_by(ImportRowError.line)
+    return list(db.session.scalars(query.limit(limit) if limit else query))
+
+
+def error_file(job: ImportJob) -> Iterator[bytes]:
+    def rows():
+        for row in row_errors(job):
+            yield row.line, json.loads(row.raw), [CellError(**e) for e in row.errors]
+
+    return error_csv(rows(), list(job.headers or []))
+
+
+def get_or_create_portfolio(name: str) -> Portfolio:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed(details={"fields": {"portfolio": ["Name the portfolio."]}})
+    portfolio = db.session.scalar(select(Portfolio).where(Portfolio.name == name))
+    if portfolio is None:
+        portfolio = Portfolio(tenant_id=current_tenant_id(), name=name[:200])
+        db.session.add(portfolio)
+        db.session.flush()
+    return portfolio
+
+
+def list_portfolios() -> list[Portfolio]:
+    return list(db.session.scalars(select(Portfolio).order_by(Portfolio.created_at.desc())))
+
+
+def list_imports(portfolio_id: uuid.UUID | None = None) -> list[ImportJob]:
+    query = select(ImportJob).order_by(ImportJob.created_at.desc())
+    if portfolio_id:
+        query = query.where(ImportJob.portfolio_id == portfolio_id)
+    return list(db.session.scalars(query.limit(200)))
