@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 
 from tenants import audit
 from tenants.context import tenant_scope
+from sqlalchemy import select
+
 from tenants.db import db
 from tenants.pii import blind_index
 from tenants.portfolios.models import Account, AccountPhone, Portfolio
@@ -116,8 +118,34 @@ class Factory:
         db.session.flush()
         world = World(tenant, admin, email, member, admin_membership, token, secret)
         world.objects = {"membership_id": member.id, "token_id": token.id, "event_id": event.id,
-                         "tenant_id": tenant.id}
+                         "tenant_id": tenant.id, **self.placed_portfolio(tenant)}
         return world
+
+    def placed_portfolio(self, tenant: Tenant) -> dict:
+        """A lender, an agency on its panel, an imported portfolio and an active placement, seen from `tenant`
+        (the lender or the agency): the ids of every portfolio and placement object."""
+        import io
+
+        from tenants.placements import services as placements
+        from tenants.portfolios import imports
+
+        lender = tenant if tenant.kind == TenantKind.LENDER else self.tenant(TenantKind.LENDER)
+        agency = tenant if tenant.kind == TenantKind.AGENCY else self.tenant(TenantKind.AGENCY)
+        relationship = self.panel(lender, agency)
+        with tenant_scope(lender.id):
+            portfolio = imports.get_or_create_portfolio("World portfolio")
+            csv = f"external_ref,debtor_name,principal,days_past_due,phone\nW{next(_counter)},Ann Lee,100,40,13800138000\n"
+            job = imports.create_import(portfolio=portfolio, filename="w.csv", stream=io.BytesIO(csv.encode()),
+                                        mapping=None, uploaded_by=None)
+            imports.run_import(job.id)
+            account = db.session.scalar(select(Account).where(Account.last_import_id == job.id))
+            batch = placements.place(lender=lender, selection=placements.Selection(
+                external_refs=(account.external_ref,)), weights={agency.id: 1}, terms={}, created_by=None, seed=1)
+            placement = placements.batch_placements(batch)[0]
+        with tenant_scope(agency.id):
+            placements.respond(batch.id, accept=True)
+        return {"portfolio_id": portfolio.id, "import_id": job.id, "account_id": account.id, "batch_id": batch.id,
+                "placement_id": placement.id, "relationship_id": relationship.id}
 
 
 def _non_admin_role(kind: str) -> str:

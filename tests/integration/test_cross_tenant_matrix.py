@@ -9,10 +9,13 @@ from sqlalchemy import select
 
 from tenants.audit import AuditEvent
 from tenants.context import platform_scope
+from tenants.placements.models import AgencyRelationship, Placement, PlacementBatch
+from tenants.portfolios.models import Account, AccountUpdate, ImportJob
 from tenants.tenancy.models import ApiToken, Invitation, Membership, Tenant
 from tests.factories import login
 
-OBJECT_ARGS = {"membership_id", "token_id", "event_id", "tenant_id"}
+OBJECT_ARGS = {"membership_id", "token_id", "event_id", "tenant_id", "portfolio_id", "import_id", "account_id",
+               "batch_id", "placement_id", "relationship_id"}
 # Arguments that are not object ids: secrets in one-time links and static file names.
 NOT_OBJECT_IDS = {"token", "filename"}
 WRITE_BODY = {"status": "suspended", "active": "0", "reason": "probe", "name": "probe", "role": "lender_analyst",
@@ -31,8 +34,12 @@ def _snapshot(db_session, tenant_id):
     db_session.expire_all()
     with platform_scope("test: cross-tenant matrix snapshot"):
         rows = []
-        for model in (Membership, ApiToken, Invitation):
-            for obj in db_session.scalars(select(model).where(model.tenant_id == tenant_id)):
+        for model in (Membership, ApiToken, Invitation, Account, AccountUpdate, ImportJob, Placement,
+                      PlacementBatch, AgencyRelationship):
+            owned = model.tenant_id == tenant_id
+            if hasattr(model, "agency_tenant_id"):
+                owned = owned | (model.agency_tenant_id == tenant_id)
+            for obj in db_session.scalars(select(model).where(owned)):
                 rows.append({c.key: getattr(obj, c.key) for c in model.__table__.columns})
         events = db_session.scalar(select(AuditEvent.seq).where(AuditEvent.tenant_id == tenant_id)
                                    .order_by(AuditEvent.seq.desc()).limit(1))
