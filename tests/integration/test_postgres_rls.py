@@ -119,3 +119,49 @@ def test_audit_events_are_append_only_even_for_the_owner(app, two_tenants_commit
             transaction.rollback()
     finally:
         owner.dispose()
+
+
+@pytest.fixture
+def placed_committed(app):
+    from tests.factories import Factory
+
+    with app.app_context():
+        factory = Factory(db.session)
+        lender, agency, other_agency = factory.tenant("lender"), factory.tenant("agency"), factory.tenant("agency")
+        objects = factory.placed_portfolio(lender)
+        with tenant_scope(lender.id):
+            from tenants.placements.models import Placement
+
+            agency_id = db.session.get(Placement, objects["placement_id"]).agency_tenant_id
+        db.session.commit()
+        ids = (lender.id, agency_id, other_agency.id, objects)
+        db.session.remove()
+    return ids
+
+
+def test_raw_sql_shows_an_agency_only_the_accounts_it_actively_holds(app_engine, placed_committed):
+    lender_id, agency_id, other_agency_id, objects = placed_committed
+
+    def visible(tenant_id, table):
+        with app_engine.begin() as connection:
+            connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+            return {row[0] for row in connection.execute(text(f"SELECT id FROM {table}"))}
+
+    assert objects["account_id"] in visible(agency_id, "accounts")
+    assert visible(other_agency_id, "accounts") == set()
+    assert visible(other_agency_id, "account_phones") == set()
+    assert objects["placement_id"] in visible(agency_id, "placements")
+    assert visible(other_agency_id, "placements") == set()
+    assert visible(agency_id, "import_jobs") == set(), "imports stay the lender's"
+    with app_engine.begin() as connection:
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(agency_id)})
+        with pytest.raises(Exception) as exc:
+            connection.execute(text("UPDATE accounts SET principal_minor = 0 WHERE id = :id"),
+                               {"id": objects["account_id"]})
+        assert "row-level security" in str(exc.value)
+    with app_engine.begin() as connection:
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(lender_id)})
+        connection.execute(text("UPDATE placements SET status = 'recalled' WHERE id = :id"),
+                           {"id": objects["placement_id"]})
+    assert visible(agency_id, "accounts") == set(), "after a recall the agency loses the account"
+    assert objects["placement_id"] in visible(agency_id, "placements"), "but keeps its placement history"

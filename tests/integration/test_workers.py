@@ -97,3 +97,25 @@ def test_periodic_jobs_are_scheduled_once_per_slot_however_many_workers_ask(app)
     assert first == second
     registry = ScheduledJobRegistry(queue=queue("default"))
     assert set(first) <= set(registry.get_job_ids())
+
+
+def test_an_uploaded_portfolio_is_imported_by_a_real_worker_on_the_imports_queue(app, committed_tenant):
+    import io
+
+    from tenants.portfolios import imports
+    from tenants.portfolios.models import ImportJob
+
+    csv = "external_ref,debtor_name,principal,days_past_due,phone\nQ1,Ann,10,40,13800138000\nQ2,Bob,x,40,1\n"
+    with app.app_context(), tenant_scope(committed_tenant):
+        portfolio = imports.get_or_create_portfolio("queued")
+        import_id = imports.create_import(portfolio=portfolio, filename="q.csv", stream=io.BytesIO(csv.encode()),
+                                          mapping=None, uploaded_by=None).id
+        db.session.commit()
+        db.session.remove()
+    assert queue("imports").count == 1
+    RecoverlyWorker(["imports"], connection=connection(), flask_app=app).work(burst=True, with_scheduler=False)
+    with app.app_context(), tenant_scope(committed_tenant):
+        job = db.session.get(ImportJob, import_id)
+        assert (job.status, job.rows_created, job.rows_failed) == ("completed", 1, 1)
+        task = db.session.scalar(select(outbox.OutboxTask).where(outbox.OutboxTask.job == "workers.jobs.run_import"))
+        assert task.status == outbox.TaskStatus.DONE
