@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tenants import audit, clock
 from tenants.context import current_tenant_id
@@ -109,7 +110,11 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
             currency=account.currency, balance_at_placement_minor=account.outstanding_minor,
             dpd_at_placement=account.days_past_due,
         ))
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        raise Conflict("Some of these accounts were placed by someone else meanwhile; review and try again.",
+                       code="placement.concurrent") from None
     audit.record("placement.batch_created", object_type="placement_batch", object_id=batch.id,
                  after={"accounts": len(accounts), "summary": allocation.explanation.get("summary"),
                         "seed": seed, "criteria": batch.criteria})

@@ -158,3 +158,17 @@ def test_the_yearly_review_is_due_a_year_after_the_contract_starts(db_session, f
     relationship = factory.panel(lender, agency)
     assert relationship.next_review_on == date(2027, 1, 1)
     assert not relationship.review_due(date(2026, 12, 31)) and relationship.review_due(date(2027, 1, 1))
+
+
+def test_an_agency_that_auto_accepts_gets_active_placements_at_once(db_session, lender_with_panel):
+    from tenants.tenancy.settings import update_settings
+
+    lender, agency_a, _, _, accounts = lender_with_panel
+    with tenant_scope(agency_a.id):
+        update_settings(agency_a, {"auto_accept_placements": True})
+        with pytest.raises(ValidationFailed):
+            update_settings(agency_a, {"country": "CN"})
+    batch = _place(lender, {agency_a.id: 1}, external_refs=(accounts[0].external_ref,))
+    with tenant_scope(lender.id):
+        assert [p.status for p in services.batch_placements(batch)] == ["active"]
+    assert _visible_accounts(db_session, agency_a) == {accounts[0].external_ref}
