@@ -20,7 +20,7 @@ from tenants.db import db
 from tenants.errors import NotFound, ValidationFailed
 from tenants.pii import blind_index
 from tenants.portfolios.error_file import error_csv
-from tenants.portfolios.fields import check_mapping, suggest_mapping
+from tenants.portfolios.fields import FIELDS, check_mapping, parse_target, slot_name, suggest_mapping
 from tenants.portfolios.models import (Account, AccountPhone, ColumnMapping, ImportFileChunk, ImportJob,
                                        ImportRowError, ImportStatus, Portfolio, ThirdPartyContact)
 from tenants.portfolios.parsing import CsvSource, FileRejected, JsonSource, XlsxSource
@@ -135,7 +135,11 @@ def resolve_mapping(headers: list[str], given: dict | None) -> dict:
         saved = saved_mapping()
         suggested = suggest_mapping(headers)
         mapping = {h: (saved.get(h, suggested.get(h, "")) if saved else suggested.get(h, "")) for h in headers}
-    check_mapping(mapping, headers)
+    try:
+        check_mapping(mapping, headers)
+    except ValidationFailed as exc:
+        exc.details = {**exc.details, "headers": list(headers), "mapping": mapping}
+        raise
     save_mapping(mapping)
     return mapping
 
@@ -143,6 +147,38 @@ def resolve_mapping(headers: list[str], given: dict | None) -> dict:
 def saved_mapping() -> dict:
     row = db.session.scalar(select(ColumnMapping).where(ColumnMapping.name == DEFAULT_MAPPING))
     return dict(row.mapping) if row else {}
+
+
+def mapping_targets() -> list[str]:
+    """Every target a header can map to, in display order (numbered fields up to three)."""
+    targets = []
+    for field in FIELDS:
+        targets.append(field.name)
+        if field.numbered:
+            targets += [slot_name(field.name, n) for n in (2, 3)]
+    return targets
+
+
+def replace_mapping(mapping: dict) -> dict:
+    """The lender edits its saved mapping: every target must be a canonical field (or "" to ignore)."""
+    problems = []
+    for header, target in mapping.items():
+        if target:
+            try:
+                parse_target(target)
+            except ValueError:
+                problems.append(f"{header}: {target} is not a field")
+    if problems:
+        raise ValidationFailed("; ".join(problems), code="mapping.invalid", details={"problems": problems})
+    cleaned = {h.strip(): t for h, t in mapping.items() if h and h.strip()}
+    row = db.session.scalar(select(ColumnMapping).where(ColumnMapping.name == DEFAULT_MAPPING))
+    if row is None:
+        db.session.add(ColumnMapping(tenant_id=current_tenant_id(), name=DEFAULT_MAPPING, mapping=cleaned))
+    else:
+        row.mapping = cleaned
+    audit.record("column_mapping.saved", object_type="column_mapping", object_id=DEFAULT_MAPPING,
+                 after={"mapping": cleaned})
+    return cleaned
 
 
 def save_mapping(mapping: dict) -> None:
