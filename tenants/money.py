@@ -7,6 +7,8 @@ from babel.numbers import format_currency, get_currency_precision, list_currenci
 from tenants.errors import ValidationFailed
 
 _KNOWN = frozenset(list_currencies())
+# Far above any real loan, far below a 64-bit column: an absurd figure is a typo or an attack, not a debt.
+MAX_MINOR = 10**15
 
 
 def check_currency(code: str) -> str:
@@ -43,6 +45,8 @@ class Money:
         if not amount.is_finite():
             raise ValidationFailed(f"{text!r} is not an amount.", code="money.invalid")
         scaled = amount.scaleb(digits)
+        if abs(scaled) >= MAX_MINOR:
+            raise ValidationFailed(f"{text!r} is too large an amount.", code="money.too_large")
         if scaled != scaled.to_integral_value():
             raise ValidationFailed(
                 f"{text!r} has more than {digits} decimal places for {currency}.", code="money.too_precise"

@@ -50,9 +50,19 @@ def render_http_exception(error: HTTPException):
         # webargs/flask-smorest validation: a malformed body is 400, invalid fields 422.
         if status == 400:
             return error_response(400, "request.malformed", _("The request body is not valid JSON."), {})
-        return error_response(status, "validation.failed", _("Some fields are invalid."), {"fields": messages})
+        return error_response(status, "validation.failed", _("Some fields are invalid."),
+                              {"fields": _by_field(messages)})
     code = HTTP_CODES.get(status, f"http.{status}")
     return error_response(status, code, _default_message(status, error), {})
+
+
+def _by_field(messages: dict) -> dict:
+    """webargs groups errors by location ({"json": {...}}); clients want them by field, as services report."""
+    if len(messages) == 1:
+        (location, fields), = messages.items()
+        if location in ("json", "query", "form", "files", "multipart", "headers") and isinstance(fields, dict):
+            return fields
+    return messages
 
 
 def _default_message(status: int, error: HTTPException) -> str:

@@ -77,3 +77,104 @@ def submit(form: FlaskForm, schema, action):
         return NOT_SUBMITTED, exc.status
     db.session.commit()
     return result, 200
+
+
+# ---- portfolios, accounts, the agency panel and placements ---------------------------------------------------
+
+from flask_wtf.file import FileField, FileRequired  # noqa: E402
+from wtforms import (BooleanField, DateField, DecimalField, HiddenField, IntegerField,  # noqa: E402
+                     SelectMultipleField, TextAreaField)
+from wtforms.validators import NumberRange, Optional  # noqa: E402
+from wtforms.widgets import CheckboxInput, ListWidget  # noqa: E402
+
+CHANNEL_CHOICES = [("call", _l("Phone call")), ("sms", _l("SMS")), ("email", _l("Email")), ("letter", _l("Letter")),
+                   ("visit", _l("Home visit")), ("legal", _l("Legal action"))]
+ACCOUNT_STATUS_CHOICES = [("open", _l("Open")), ("paid", _l("Paid")), ("settled", _l("Settled")),
+                          ("written_off", _l("Written off"))]
+COMPONENT_CHOICES = [("principal", _l("Principal")), ("interest", _l("Interest")), ("fees", _l("Fees")),
+                     ("penalty", _l("Penalty"))]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ImportUploadForm(FlaskForm):
+    file = FileField(_l("File (.csv, .tsv, .txt, .xlsx or .json)"),
+                     validators=[FileRequired(_l("Choose a file to upload."))])
+    portfolio = StringField(_l("Portfolio name"))
+    use_saved_mapping = BooleanField(_l("Use my saved column mapping (otherwise match the headers afresh)"),
+                                     default=True)
+
+
+class AccountFilterForm(FlaskForm):
+    """Filters of the account list: read from the query string, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    portfolio = SelectField(_l("Portfolio"), validate_choice=False)
+    status = SelectField(_l("Status"), choices=[("", _l("Any"))] + ACCOUNT_STATUS_CHOICES, validate_choice=False)
+    dpd_min = IntegerField(_l("DPD from"), validators=[Optional(), NumberRange(min=0)])
+    dpd_max = IntegerField(_l("DPD to"), validators=[Optional(), NumberRange(min=0)])
+    region = StringField(_l("Region"))
+    external_ref = StringField(_l("External reference"))
+    phone = StringField(_l("Phone"))
+
+
+class DirectPaymentForm(FlaskForm):
+    amount = StringField(_l("Amount paid to you"))
+    occurred_on = DateField(_l("Paid on"))
+    note = StringField(_l("Note"))
+
+
+class AdjustmentForm(FlaskForm):
+    component = SelectField(_l("Balance component"), choices=COMPONENT_CHOICES)
+    amount = StringField(_l("Change (negative to reduce, e.g. -50.00)"))
+    occurred_on = DateField(_l("Effective on"))
+    note = StringField(_l("Note"))
+
+
+class ClosureForm(FlaskForm):
+    closure_status = SelectField(_l("Close as"), choices=ACCOUNT_STATUS_CHOICES[1:])
+    occurred_on = DateField(_l("Closed on"))
+    note = StringField(_l("Note"))
+
+
+class AddAgencyForm(FlaskForm):
+    agency_slug = StringField(_l("Agency address (slug)"))
+    contract_start = DateField(_l("Contract start"))
+    contract_end = DateField(_l("Contract end (optional)"), validators=[Optional()])
+    commission_percent = DecimalField(_l("Default commission %"), places=2)
+    period_days = IntegerField(_l("Default placement period (days)"), default=90)
+    channels = MultiCheckboxField(_l("Default channels"), choices=CHANNEL_CHOICES, default=["call", "sms"])
+
+
+class PlaceAccountsForm(FlaskForm):
+    portfolio = SelectField(_l("Portfolio"), validate_choice=False)
+    dpd_min = IntegerField(_l("DPD from"), validators=[Optional(), NumberRange(min=0)])
+    dpd_max = IntegerField(_l("DPD to"), validators=[Optional(), NumberRange(min=0)])
+    balance_min = StringField(_l("Outstanding from"))
+    balance_max = StringField(_l("Outstanding to"))
+    region = StringField(_l("Region"))
+    external_refs = TextAreaField(_l("Only these external references (one per line, optional)"))
+    agency_1 = SelectField(_l("Agency 1"), validate_choice=False)
+    weight_1 = IntegerField(_l("Weight 1"), default=1, validators=[Optional(), NumberRange(min=1, max=1000)])
+    agency_2 = SelectField(_l("Agency 2"), validate_choice=False)
+    weight_2 = IntegerField(_l("Weight 2"), default=1, validators=[Optional(), NumberRange(min=1, max=1000)])
+    agency_3 = SelectField(_l("Agency 3"), validate_choice=False)
+    weight_3 = IntegerField(_l("Weight 3"), default=1, validators=[Optional(), NumberRange(min=1, max=1000)])
+    commission_percent = DecimalField(_l("Commission % (blank: each agency's default)"), places=2,
+                                      validators=[Optional()])
+    period_days = IntegerField(_l("Placement period in days (blank: each agency's default)"),
+                               validators=[Optional()])
+    channels = MultiCheckboxField(_l("Channels (none ticked: each agency's default)"), choices=CHANNEL_CHOICES)
+    seed = IntegerField(_l("Random seed (optional, to reproduce a split)"),
+                        validators=[Optional(), NumberRange(min=0, max=2**62)])
+
+
+class RecallForm(FlaskForm):
+    batch_id = HiddenField()
+    reason = StringField(_l("Reason for the recall"))
+    force = BooleanField(_l("Force the recall even where something blocks it (lender admin)"))

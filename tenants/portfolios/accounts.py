@@ -4,6 +4,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 
 from tenants import audit, clock
@@ -13,6 +15,7 @@ from tenants.identifiers import normalize_phone
 from tenants.money import Money
 from tenants.pii import blind_index
 from tenants.portfolios.models import Account, AccountPhone, AccountStatus, AccountUpdate, UpdateKind
+from tenants.tenancy.models import Tenant
 
 # A payment to the lender pays off fees first, then penalty, then interest, then principal: the order most
 # Chinese consumer-loan contracts state, and the one that keeps principal (and so future interest) highest the
@@ -145,7 +148,8 @@ def _close(account: Account, status: str, reason: str) -> None:
 
 
 def _update(account, kind, amount_minor, occurred_on, note, by_user, **extra) -> AccountUpdate:
-    if occurred_on > clock.now().date():
+    lender_zone = ZoneInfo(db.session.get(Tenant, account.tenant_id).time_zone)
+    if occurred_on > clock.now().astimezone(lender_zone).date():
         raise ValidationFailed("The date is in the future.", code="update.future_date",
                                details={"fields": {"occurred_on": ["Cannot be in the future."]}})
     update = AccountUpdate(tenant_id=account.tenant_id, account_id=account.id, kind=kind, amount_minor=amount_minor,

@@ -49,7 +49,7 @@ def create_import(*, portfolio: Portfolio, filename: str, stream, mapping: dict 
                   uploaded_by: uuid.UUID | None) -> ImportJob:
     fmt = file_format(filename)
     job = ImportJob(tenant_id=current_tenant_id(), portfolio_id=portfolio.id, filename=filename[:255],
-                    file_format=fmt, size_bytes=0, mapping={})
+                    file_format=fmt, size_bytes=0, mapping={}, uploaded_by_user_id=uploaded_by)
     db.session.add(job)
     db.session.flush()
     job.size_bytes = _store_chunks(job.id, stream)

@@ -11,7 +11,7 @@ from tenants.money import Money
     ("-3.10", "GBP", -310),
     ("1500", "JPY", 1500),
     ("12.345", "KWD", 12345),
-    ("99999999999999999.99", "CNY", 9999999999999999999),
+    ("9999999999999.99", "CNY", 999999999999999),
 ])
 def test_parses_decimal_strings_exactly(text, currency, minor):
     assert Money.parse(text, currency) == Money(minor, currency)
@@ -23,6 +23,7 @@ def test_parses_decimal_strings_exactly(text, currency, minor):
     ("abc", "CNY", "money.invalid"),
     ("NaN", "CNY", "money.invalid"),
     ("1", "XYZ", "money.unknown_currency"),
+    ("1e30", "CNY", "money.too_large"),
 ])
 def test_refuses_what_is_not_an_exact_amount(text, currency, code):
     with pytest.raises(ValidationFailed) as exc:

@@ -29,4 +29,5 @@ def _open():
     return open_tenant_for_member(tenant)
 
 
-from web.tenant import audit_views, dashboard, members, tokens  # noqa: E402,F401  (routes register on import)
+from web.tenant import (accounts, agency_views, audit_views, dashboard, mapping, members,  # noqa: E402,F401
+                        placements, portfolios, tokens)  # (routes register on import)

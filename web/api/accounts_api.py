@@ -1,0 +1,75 @@
+"""Accounts: a lender reads its own; an agency reads only the accounts it holds an active placement for (the
+tenant lock decides, not this module). Debtor PII is masked by the token's role. Lender updates (a payment made
+to the lender directly, an adjustment, a closure) are the lender's alone: for an agency the route does not exist.
+"""
+import uuid
+
+from flask import g
+from flask_smorest import Blueprint
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from tenants.db import db
+from tenants.placements.models import Placement, PlacementStatus
+from tenants.portfolios import accounts as account_service
+from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
+from tenants.portfolios.models import Account, UpdateKind
+from web.access import require_role
+from web.api.pagination import paginate
+from web.api.portfolio_schemas import (LENDER_WRITERS, AccountArgs, AccountOut, AccountPage, LenderUpdateCreatedOut,
+                                       LenderUpdateIn, extend, lenders_and_agencies, lenders_only, loads)
+
+blp = Blueprint("api_accounts", __name__, url_prefix="/api/v1",
+                description="Accounts and the lender's updates to them")
+
+
+@blp.route("/accounts")
+@lenders_and_agencies
+@blp.arguments(AccountArgs, location="query")
+@blp.response(200, AccountPage)
+def list_accounts(args):
+    """Accounts, oldest first (cursor pagination on created_at, id). Filters combine with AND."""
+    page = {"limit": args.pop("limit"), "cursor": args.pop("cursor")}
+    query = account_service.accounts_query(account_service.AccountFilter(**args), default_region=_region())
+    return paginate(query.options(selectinload(Account.phones)), Account.created_at, Account.id, **page)
+
+
+def _region() -> str:
+    """Where a phone written without a country code was written: the tenant's country."""
+    return (g.tenant.settings or {}).get("country") or COUNTRY_BY_CURRENCY.get(g.tenant.currency, "CN")
+
+
+@blp.route("/accounts/<uuid:account_id>")
+@lenders_and_agencies
+@blp.response(200, AccountOut)
+def account(account_id: uuid.UUID):
+    found = account_service.get_account(account_id)
+    return extend(found, placement=_open_placement(found), lender_updates=account_service.updates_of(found))
+
+
+def _open_placement(found: Account) -> Placement | None:
+    return db.session.scalar(select(Placement).where(Placement.account_id == found.id,
+                                                     Placement.status.in_(PlacementStatus.OPEN)))
+
+
+@blp.route("/accounts/<uuid:account_id>/updates", methods=["POST"])
+@lenders_only
+@require_role(*LENDER_WRITERS)
+@loads(account_service.get_account, "account_id", "found")
+@blp.arguments(LenderUpdateIn)
+@blp.response(201, LenderUpdateCreatedOut)
+def record_update(data, found: Account):
+    """Record a payment made to the lender directly, a signed balance adjustment, or a closure.
+
+    Takes effect at once, for the agency holding the account too. Not idempotent yet: an `Idempotency-Key`
+    header is not honoured, so do not blindly retry a request whose answer was lost."""
+    kind, occurred_on, note = data["kind"], data["occurred_on"], data["note"]
+    if kind == UpdateKind.DIRECT_PAYMENT:
+        update = account_service.record_direct_payment(found, data["amount"], occurred_on, note, None)
+    elif kind == UpdateKind.BALANCE_ADJUSTMENT:
+        update = account_service.record_adjustment(found, data["component"], data["amount"], occurred_on, note,
+                                                   None)
+    else:
+        update = account_service.record_closure(found, data["closure_status"], occurred_on, note, None)
+    db.session.commit()
+    return extend(update, account=found, account_status=found.status)

@@ -1,0 +1,166 @@
+"""A lender's accounts: the filtered list, one account in full (PII masked by role), and the lender's own updates
+(a payment made to the lender directly, a balance adjustment, a closure)."""
+import math
+import uuid
+from zoneinfo import ZoneInfo
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from marshmallow import Schema, fields
+from sqlalchemy import func, select
+
+from tenants import clock
+from tenants.db import db
+from tenants.errors import NotFound, ValidationFailed
+from tenants.placements.models import Placement, PlacementStatus
+from tenants.portfolios import accounts as account_service
+from tenants.portfolios.imports import COUNTRY_BY_CURRENCY, list_portfolios
+from tenants.portfolios.models import Account
+from web.access import require_role
+from web.forms import (NOT_SUBMITTED, AccountFilterForm, AdjustmentForm, ClosureForm, DirectPaymentForm,
+                       submit)
+from web.tenant import bp
+from web.tenant.portfolios import LENDER_WRITERS, lender_page, parse_uuid
+
+PAGE_SIZE = 50
+
+
+def lender_account(account_id: uuid.UUID) -> Account:
+    account = account_service.get_account(account_id)
+    if account.tenant_id != g.tenant.id:
+        raise NotFound(code="account.not_found")
+    return account
+
+
+def tenant_today():
+    return clock.now().astimezone(ZoneInfo(g.tenant.time_zone)).date()
+
+
+def paginate(query, page: int):
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    rows = list(db.session.scalars(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    return rows, page, pages, total
+
+
+def list_args() -> dict:
+    """The list's query string without the page, for the pager's links."""
+    return {k: v for k, v in request.args.items() if k != "page" and v != ""}
+
+
+# ---- the list ------------------------------------------------------------------------------------------------
+
+def _filters(form: AccountFilterForm) -> account_service.AccountFilter:
+    form.validate()
+
+    def value(name):
+        field = form[name]
+        return None if field.errors or field.data in (None, "") else field.data
+
+    text = {name: (value(name) or "").strip() or None for name in ("region", "external_ref", "phone")}
+    return account_service.AccountFilter(
+        portfolio_id=parse_uuid(value("portfolio")) if value("portfolio") else None, status=value("status"),
+        dpd_min=value("dpd_min"), dpd_max=value("dpd_max"), **text)
+
+
+@bp.route("/accounts")
+@lender_page
+def accounts():
+    form = AccountFilterForm(request.args)
+    form.portfolio.choices = [("", _("Any"))] + [(str(p.id), p.name) for p in list_portfolios()]
+    filters = _filters(form)
+    country = (g.tenant.settings or {}).get("country") or COUNTRY_BY_CURRENCY.get(g.tenant.currency, "CN")
+    try:
+        query = account_service.accounts_query(filters, default_region=country)
+    except ValidationFailed:  # a phone number that is no phone number
+        form.phone.errors = [_("Not a phone number.")]
+        query = account_service.accounts_query(
+            account_service.AccountFilter(**{**filters.__dict__, "phone": None}), default_region=country)
+    query = query.where(Account.tenant_id == g.tenant.id).order_by(Account.external_ref)
+    rows, page, pages, total = paginate(query, request.args.get("page", 1, type=int))
+    placed = _open_placements([a.id for a in rows])
+    return render_template("tenant/accounts.html", form=form, accounts=rows, placed=placed, page=page, pages=pages,
+                           total=total, args=list_args())
+
+
+def _open_placements(account_ids) -> dict:
+    if not account_ids:
+        return {}
+    return {p.account_id: p for p in db.session.scalars(select(Placement).where(
+        Placement.account_id.in_(account_ids), Placement.status.in_(PlacementStatus.OPEN)))}
+
+
+# ---- one account ---------------------------------------------------------------------------------------------
+
+class PaymentSchema(Schema):
+    amount = fields.String(required=True)
+    occurred_on = fields.Date(required=True)
+    note = fields.String(allow_none=True, load_default=None)
+
+
+class AdjustmentSchema(PaymentSchema):
+    component = fields.String(required=True)
+
+
+class ClosureSchema(Schema):
+    closure_status = fields.String(required=True)
+    occurred_on = fields.Date(required=True)
+    note = fields.String(allow_none=True, load_default=None)
+
+
+UPDATES = {
+    "direct_payment": (DirectPaymentForm, "payment", PaymentSchema,
+                       lambda account, d, by: account_service.record_direct_payment(
+                           account, d["amount"], d["occurred_on"], d["note"], by)),
+    "balance_adjustment": (AdjustmentForm, "adjustment", AdjustmentSchema,
+                           lambda account, d, by: account_service.record_adjustment(
+                               account, d["component"], d["amount"], d["occurred_on"], d["note"], by)),
+    "closure": (ClosureForm, "closure", ClosureSchema,
+                lambda account, d, by: account_service.record_closure(
+                    account, d["closure_status"], d["occurred_on"], d["note"], by)),
+}
+
+
+def _update_forms(posted: str | None = None) -> dict:
+    today = tenant_today()
+    forms = {}
+    for kind, (form_class, prefix, _schema, _record) in UPDATES.items():
+        # Only the posted form reads the request; the others start empty.
+        form = form_class(prefix=prefix) if kind == posted else form_class(prefix=prefix, formdata=None)
+        if form.occurred_on.data is None and kind != posted:
+            form.occurred_on.data = today
+        forms[kind] = form
+    return forms
+
+
+def _account_page(account: Account, forms: dict, status: int = 200):
+    placements = list(db.session.scalars(select(Placement).where(Placement.account_id == account.id)
+                                         .order_by(Placement.offered_at.desc())))
+    return render_template("tenant/account.html", account=account, placements=placements,
+                           updates=account_service.updates_of(account), forms=forms), status
+
+
+@bp.route("/accounts/<uuid:account_id>")
+@lender_page
+def account_detail(account_id: uuid.UUID):
+    return _account_page(lender_account(account_id), _update_forms())
+
+
+@bp.route("/accounts/<uuid:account_id>/updates", methods=["POST"])
+@lender_page
+@require_role(*LENDER_WRITERS)
+def account_update(account_id: uuid.UUID):
+    account = lender_account(account_id)
+    kind = request.form.get("kind")
+    if kind not in UPDATES:
+        raise ValidationFailed(_("Choose a payment, an adjustment or a closure."), code="update.unknown_kind")
+    forms = _update_forms(posted=kind)
+    _form_class, _prefix, schema, record = UPDATES[kind]
+    result, status = submit(forms[kind], schema(), lambda data: record(account, data, current_user.id))
+    if result is NOT_SUBMITTED:
+        return _account_page(account, forms, status)
+    flash({"direct_payment": _("Payment recorded."), "balance_adjustment": _("Adjustment recorded."),
+           "closure": _("Account closed.")}[kind], "success")
+    return redirect(url_for("tenant.account_detail", account_id=account.id))

@@ -1,0 +1,266 @@
+"""A lender's portfolios and imports: upload a file, follow its import, download its error file.
+
+The top of this module also holds what every portfolio, placement and agency page shares: who may open a page
+(`lender_page`, `agency_page`: the other kind of tenant gets 404), template filters for money, percentages and
+dates in the current language, translated labels and badges, and PII masked by the viewer's role.
+"""
+import json
+import uuid
+from functools import wraps
+from urllib.parse import quote
+
+from flask import Response, current_app, g, redirect, render_template, url_for
+from flask_babel import LazyString, format_date, format_percent, get_locale, pgettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from marshmallow import Schema, fields
+from sqlalchemy import func, select
+
+from tenants.context import tenant_scope
+from tenants.db import db
+from tenants.errors import NotFound, ValidationFailed
+from tenants.money import Money
+from tenants.pii import mask
+from tenants.portfolios import imports
+from tenants.portfolios.fields import suggest_mapping
+from tenants.portfolios.models import Account, ImportStatus
+from tenants.portfolios.parsing import CsvSource, FileRejected, JsonSource, XlsxSource
+from tenants.tenancy.roles import TenantKind
+from web.access import require_role
+from web.forms import (ACCOUNT_STATUS_CHOICES, CHANNEL_CHOICES, COMPONENT_CHOICES, NOT_SUBMITTED,
+                       ImportUploadForm, submit)
+from web.tenant import bp
+
+LENDER_WRITERS = ("lender_admin", "lender_manager")
+AGENCY_ANSWERERS = ("agency_admin", "agency_supervisor")
+ERRORS_SHOWN = 200
+
+
+# ---- shared by the portfolio, placement and agency pages ---------------------------------------------------------
+
+def lender_page(view):
+    """Only a lender has these pages; to anyone else they do not exist."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.tenant.kind != TenantKind.LENDER:
+            raise NotFound()
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def agency_page(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.tenant.kind != TenantKind.AGENCY:
+            raise NotFound()
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def parse_uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def current_locale() -> str:
+    locale = get_locale()
+    return str(locale) if locale else "en"
+
+
+LABELS = {
+    "import": {ImportStatus.QUEUED: _l("queued"), ImportStatus.RUNNING: _l("running"),
+               ImportStatus.COMPLETED: _l("completed"), ImportStatus.REJECTED: _l("rejected")},
+    "account": dict(ACCOUNT_STATUS_CHOICES),
+    # "active" means different things for a placement and a contract: told apart by message context.
+    "placement": {"offered": _l("offered"), "active": LazyString(lambda: pgettext("placement status", "active")),
+                  "declined": _l("declined"), "recalled": _l("recalled"), "expired": _l("expired"),
+                  "closed": _l("closed")},
+    "relationship": {"active": LazyString(lambda: pgettext("agency relationship status", "active")),
+                     "suspended": _l("suspended"), "ended": _l("ended")},
+    "update": {"direct_payment": _l("Direct payment to the lender"), "balance_adjustment": _l("Balance adjustment"),
+               "closure": _l("Closure")},
+    "component": dict(COMPONENT_CHOICES),
+    "channel": dict(CHANNEL_CHOICES),
+    "delimiter": {",": _l("comma"), "\t": _l("tab"), ";": _l("semicolon"), "|": _l("vertical bar")},
+}
+BADGES = {
+    "import": {"queued": "bg-secondary", "running": "bg-info text-dark", "completed": "bg-success",
+               "rejected": "bg-danger"},
+    "account": {"open": "bg-primary", "paid": "bg-success", "settled": "bg-success", "written_off": "bg-dark"},
+    "placement": {"offered": "bg-warning text-dark", "active": "bg-success", "declined": "bg-secondary",
+                  "recalled": "bg-dark", "expired": "bg-secondary", "closed": "bg-light text-dark"},
+    "relationship": {"active": "bg-success", "suspended": "bg-warning text-dark", "ended": "bg-secondary"},
+}
+
+
+def label(group: str, value):
+    return LABELS.get(group, {}).get(value, value)
+
+
+def badge(group: str, value) -> str:
+    return BADGES.get(group, {}).get(value, "bg-secondary")
+
+
+@bp.app_template_filter("money")
+def money_filter(minor, currency: str) -> str:
+    return Money(int(minor or 0), currency).format(current_locale())
+
+
+@bp.app_template_filter("percent")
+def percent_filter(value) -> str:
+    return format_percent(value or 0, "#,##0.0%")
+
+
+@bp.app_template_filter("bps")
+def bps_filter(basis_points) -> str:
+    return format_percent((basis_points or 0) / 10_000, "#,##0.##%")
+
+
+@bp.app_template_filter("day")
+def day_filter(value) -> str:
+    return format_date(value, "medium") if value else ""
+
+
+@bp.context_processor
+def _shared_helpers():
+    role = g.get("role")
+    return {"label": label, "badge": badge, "masked": lambda kind, value: mask(kind, value, role),
+            "lender_writer": role in LENDER_WRITERS, "agency_answerer": role in AGENCY_ANSWERERS}
+
+
+# ---- portfolios and imports ------------------------------------------------------------------------------------
+
+class UploadSchema(Schema):
+    portfolio = fields.String(load_default="")
+    use_saved_mapping = fields.Boolean(load_default=True)
+
+
+def _portfolios_page(form: ImportUploadForm, rejected: ValidationFailed | None = None, status: int = 200):
+    portfolios = imports.list_portfolios()
+    jobs = {}
+    for job in imports.list_imports():
+        jobs.setdefault(job.portfolio_id, []).append(job)
+    account_counts = dict(db.session.execute(
+        select(Account.portfolio_id, func.count()).where(Account.tenant_id == g.tenant.id)
+        .group_by(Account.portfolio_id)).all())
+    rejection = mapping_url = None
+    if rejected is not None:
+        rejection = _rejection_text(rejected.code)
+        headers = rejected.details.get("headers")
+        if headers and "tenant.column_mapping" in current_app.view_functions:
+            mapping_url = url_for("tenant.column_mapping", header=headers)
+    return render_template("tenant/portfolios.html", portfolios=portfolios, jobs=jobs, account_counts=account_counts,
+                           form=form, rejection=rejection, mapping_url=mapping_url), status
+
+
+@bp.route("/portfolios")
+@lender_page
+def portfolios():
+    return _portfolios_page(ImportUploadForm())
+
+
+@bp.route("/imports", methods=["POST"])
+@lender_page
+@require_role(*LENDER_WRITERS)
+def import_upload():
+    form = ImportUploadForm()
+    rejected = []
+
+    def action(data):
+        upload = form.file.data
+        filename = _client_filename(upload.filename)
+        try:
+            portfolio = imports.get_or_create_portfolio(data["portfolio"])
+            mapping = None if data["use_saved_mapping"] else _fresh_mapping(upload.stream, filename)
+            return imports.create_import(portfolio=portfolio, filename=filename, stream=upload.stream,
+                                         mapping=mapping, uploaded_by=current_user.id)
+        except ValidationFailed as exc:
+            if not isinstance(exc, FileRejected) and exc.code != "mapping.invalid":
+                raise  # about another field (the portfolio's name)
+            # The whole file: say so above the form, and why under the file input.
+            rejected.append(exc)
+            raise type(exc)(exc.message, code=exc.code,
+                            details={**exc.details, "fields": {"file": [exc.message]}}) from None
+
+    job, status = submit(form, UploadSchema(), action)
+    if job is NOT_SUBMITTED:
+        return _portfolios_page(form, rejected[0] if rejected else None, status)
+    return redirect(url_for("tenant.import_detail", import_id=job.id))
+
+
+def _client_filename(name: str | None) -> str:
+    """The name as the lender knows it (browsers may send a path); Chinese names are kept."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return "".join(ch for ch in name if ch.isprintable()) or "upload.csv"
+
+
+def _fresh_mapping(stream, filename: str) -> dict | None:
+    """The suggestion from this file's own headers, ignoring the saved mapping (the box was unticked).
+    Whole-file problems found on the way raise the same FileRejected the upload would."""
+    fmt = imports.file_format(filename)
+    try:
+        if fmt == "csv":
+            headers = CsvSource(iter(lambda: stream.read(imports.CHUNK_SIZE), b""), max_bytes=imports.MAX_BYTES).header
+        elif fmt == "xlsx":
+            headers = XlsxSource(stream).header
+        else:
+            headers = JsonSource(json.load(stream)).header
+    except ValueError:  # not readable JSON (FileRejected is no ValueError): the upload refuses it properly
+        return None
+    finally:
+        stream.seek(0)
+    return suggest_mapping(headers)
+
+
+def _rejection_text(code: str) -> str:
+    return {
+        "import.empty_file": _("The file is empty: nothing was imported."),
+        "import.undecodable": _("The file's text cannot be read. Save it as UTF-8 or GBK CSV and upload it again."),
+        "import.too_large": _("The file is too large. Split it and upload the parts."),
+        "import.missing_columns": _("Required columns are missing. Check the header row, or untick the saved "
+                                    "mapping so the headers are matched afresh."),
+        "import.no_header": _("The file has no header row."),
+        "import.bad_format": _("This file cannot be read as a portfolio."),
+        "mapping.invalid": _("The column mapping does not fit this file."),
+    }.get(code, _("The file was not imported."))
+
+
+@bp.route("/imports/<uuid:import_id>")
+@lender_page
+def import_detail(import_id: uuid.UUID):
+    job = imports.get_import(import_id)
+    return render_template("tenant/import.html", job=job, row_errors=imports.row_errors(job, limit=ERRORS_SHOWN),
+                           errors_shown=ERRORS_SHOWN,
+                           refreshing=job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING))
+
+
+@bp.route("/imports/<uuid:import_id>/errors.csv")
+@lender_page
+def import_errors_csv(import_id: uuid.UUID):
+    job = imports.get_import(import_id)
+    app, tenant_id, job_id = current_app._get_current_object(), g.tenant.id, job.id
+
+    def rows():
+        # The body is read after the view has returned and its contexts are gone: it opens its own.
+        with app.app_context(), tenant_scope(tenant_id):
+            yield from imports.error_file(imports.get_import(job_id))
+
+    response = Response(rows(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = _attachment(_error_filename(job.filename))
+    return response
+
+
+def _error_filename(original: str) -> str:
+    stem = original.rsplit(".", 1)[0] if "." in original else original
+    return f"{stem or 'import'}-errors.csv"
+
+
+def _attachment(filename: str) -> str:
+    """RFC 6266: an ASCII fallback plus the UTF-8 name, so 十一月.csv downloads as 十一月-errors.csv."""
+    fallback = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
