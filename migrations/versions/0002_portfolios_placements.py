@@ -269,12 +269,14 @@ def upgrade():
     sa.Column('occurred_on', sa.Date(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_by_user_id', sa.Uuid(), nullable=True),
+    sa.Column('idempotency_key', sa.String(length=100), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_account_updates_account_id_accounts')),
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_account_updates_created_by_user_id_users')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_account_updates_tenant_id_tenants')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_account_updates'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_account_updates')),
+    sa.UniqueConstraint('tenant_id', 'idempotency_key', name='uq_account_updates_idempotency')
     )
     with op.batch_alter_table('account_updates', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_account_updates_account_id'), ['account_id'], unique=False)

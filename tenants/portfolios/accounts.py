@@ -67,6 +67,10 @@ def updates_of(account: Account) -> list[AccountUpdate]:
                                    .order_by(AccountUpdate.created_at.desc())))
 
 
+def update_by_idempotency_key(key: str) -> AccountUpdate | None:
+    return db.session.scalar(select(AccountUpdate).where(AccountUpdate.idempotency_key == key))
+
+
 def _balances(account: Account) -> dict:
     return {f"{c}_minor": getattr(account, f"{c}_minor") for c in COMPONENTS} | {
         "outstanding_minor": account.outstanding_minor, "status": account.status}

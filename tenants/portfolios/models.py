@@ -207,6 +207,7 @@ class AccountUpdate(UuidPrimaryKey, SharedScoped, db.Model):
     """A lender's change to an account: a payment made to the lender directly, an adjustment, a closure."""
 
     __tablename__ = "account_updates"
+    __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key", name="uq_account_updates_idempotency"),)
 
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
@@ -219,6 +220,7 @@ class AccountUpdate(UuidPrimaryKey, SharedScoped, db.Model):
     occurred_on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=clock.now)
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
 
     @classmethod
     def visible_to(cls, tenant_id):

@@ -311,3 +311,16 @@ def test_the_openapi_document_lists_the_placement_routes(client):
                  "/api/v1/placement-batches/{batch_id}", "/api/v1/placement-batches/{batch_id}/accept",
                  "/api/v1/placement-batches/{batch_id}/decline", "/api/v1/offers", "/api/v1/league-table"):
         assert path in paths, path
+
+
+def test_an_agency_admin_turns_on_auto_accept_through_the_api(client, factory):
+    agency = factory.tenant("agency")
+    _, admin = factory.token(agency, "agency_admin")
+    _, collector = factory.token(agency, "agency_collector")
+    assert client.put("/api/v1/settings", json={"auto_accept_placements": True},
+                      headers={"Authorization": f"Bearer {collector}"}).status_code == 403
+    response = client.put("/api/v1/settings", json={"auto_accept_placements": True},
+                          headers={"Authorization": f"Bearer {admin}"})
+    assert response.status_code == 200 and response.json == {"auto_accept_placements": True}
+    wrong_kind = client.put("/api/v1/settings", json={"country": "CN"}, headers={"Authorization": f"Bearer {admin}"})
+    assert wrong_kind.status_code == 422 and "country" in wrong_kind.json["error"]["details"]["fields"]

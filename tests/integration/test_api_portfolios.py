@@ -406,3 +406,22 @@ def test_the_openapi_document_lists_the_portfolio_routes(client):
     upload_body = paths["/api/v1/imports"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload_body
     assert "put" in paths["/api/v1/column-mapping"]
+
+
+def test_a_retried_lender_update_with_the_same_idempotency_key_is_recorded_once(client, factory, db_session):
+    from tenants.context import tenant_scope as scope
+    from tenants.portfolios.models import Account as AccountModel
+
+    lender = factory.tenant("lender")
+    objects = factory.placed_portfolio(lender)
+    _, secret = factory.token(lender)
+    headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": "pay-2026-11-30-001"}
+    body = {"kind": "direct_payment", "amount": "10.00", "occurred_on": "2026-11-30"}
+    first = client.post(f"/api/v1/accounts/{objects['account_id']}/updates", json=body, headers=headers)
+    again = client.post(f"/api/v1/accounts/{objects['account_id']}/updates", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json["id"] == again.json["id"]
+    with scope(lender.id):
+        account = db_session.get(AccountModel, objects["account_id"])
+        db_session.refresh(account)
+        assert account.outstanding_minor == 10_000 - 1_000

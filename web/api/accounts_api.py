@@ -4,12 +4,14 @@ to the lender directly, an adjustment, a closure) are the lender's alone: for an
 """
 import uuid
 
-from flask import g
+from flask import g, request
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from tenants.db import db
+from tenants.errors import Conflict
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios import accounts as account_service
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
@@ -61,8 +63,29 @@ def _open_placement(found: Account) -> Placement | None:
 def record_update(data, found: Account):
     """Record a payment made to the lender directly, a signed balance adjustment, or a closure.
 
-    Takes effect at once, for the agency holding the account too. Not idempotent yet: an `Idempotency-Key`
-    header is not honoured, so do not blindly retry a request whose answer was lost."""
+    Takes effect at once, for the agency holding the account too. Send an `Idempotency-Key` header (up to 100
+    characters, unique per request) and a retried request returns the first answer instead of recording twice."""
+    key = request.headers.get("Idempotency-Key", "").strip()[:100] or None
+    if key:
+        earlier = account_service.update_by_idempotency_key(key)
+        if earlier is not None:
+            if earlier.account_id != found.id:
+                raise Conflict("This Idempotency-Key was already used for another account.",
+                               code="idempotency.key_reused")
+            return extend(earlier, account=found, account_status=found.status)
+    update = _record(data, found)
+    update.idempotency_key = key
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same key raced in from a parallel retry: answer with the winner
+        db.session.rollback()
+        earlier = account_service.update_by_idempotency_key(key)
+        found = account_service.get_account(found.id)
+        return extend(earlier, account=found, account_status=found.status)
+    return extend(update, account=found, account_status=found.status)
+
+
+def _record(data, found: Account):
     kind, occurred_on, note = data["kind"], data["occurred_on"], data["note"]
     if kind == UpdateKind.DIRECT_PAYMENT:
         update = account_service.record_direct_payment(found, data["amount"], occurred_on, note, None)
@@ -71,5 +94,4 @@ def record_update(data, found: Account):
                                                    None)
     else:
         update = account_service.record_closure(found, data["closure_status"], occurred_on, note, None)
-    db.session.commit()
-    return extend(update, account=found, account_status=found.status)
+    return update

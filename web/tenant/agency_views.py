@@ -3,6 +3,7 @@ active placement of; the tenant lock shows it no other), one case read-only, and
 import uuid
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select
 
@@ -14,6 +15,7 @@ from tenants.portfolios import accounts as account_service
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
+from tenants.tenancy.settings import update_settings
 from web.access import require_role
 from web.forms import ActionForm
 from web.tenant import bp
@@ -32,6 +34,18 @@ def _active_placements():
 @agency_page
 def offers():
     return render_template("tenant/offers.html", offers=placement_service.offers_for_agency(), form=ActionForm())
+
+
+@bp.route("/offers/auto-accept", methods=["POST"])
+@agency_page
+@require_role("agency_admin")
+def offers_auto_accept():
+    enabled = request.form.get("enabled") == "1"
+    update_settings(g.tenant, {"auto_accept_placements": enabled})
+    db.session.commit()
+    flash(_("New placements are accepted automatically.") if enabled
+          else _("New placements wait for your answer."), "success")
+    return redirect(url_for("tenant.offers"))
 
 
 def _answer(batch_id: uuid.UUID, accept: bool):

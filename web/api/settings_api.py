@@ -1,0 +1,32 @@
+"""The calling tenant's own settings (e.g. an agency auto-accepting placements)."""
+from flask import g
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from tenants.db import db
+from tenants.tenancy.roles import ADMIN_ROLES
+from tenants.tenancy.settings import update_settings
+from web.access import require_role
+
+blp = Blueprint("api_settings", __name__, url_prefix="/api/v1", description="Tenant settings")
+
+
+class SettingsSchema(Schema):
+    auto_accept_placements = fields.Boolean(metadata={"description": "Agencies: accept every placement offer."})
+    country = fields.String(metadata={"description": "Lenders: ISO country of the portfolio (phone region)."})
+
+
+@blp.route("/settings")
+@blp.response(200, SettingsSchema)
+def read_settings():
+    return g.tenant.settings or {}
+
+
+@blp.route("/settings", methods=["PUT"])
+@require_role(*ADMIN_ROLES)
+@blp.arguments(SettingsSchema)
+@blp.response(200, SettingsSchema)
+def change_settings(data):
+    settings = update_settings(g.tenant, data)
+    db.session.commit()
+    return settings
