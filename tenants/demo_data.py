@@ -1,11 +1,30 @@
-"""Demo tenants and one user for every role. Idempotent: running it again changes nothing."""
+"""Demo tenants, one user for every role, and portfolios placed with agencies. Idempotent: running it again
+changes nothing.
+
+Jinxin Lending's portfolio "2026-11 逾期资产包" (300 accounts, plus 3 broken rows so the import has an error
+file) goes through the real import path as a GBK file; Huaxia and Eastwind are on its panel and share 200 of
+the accounts 70/30 — Huaxia has accepted its offer, Eastwind's is still pending. Harbor Credit has 20 US
+accounts placed with (and accepted by) Atlas Recovery.
+
+The account generators (``cn_account_rows``, ``us_account_rows``) are also used by ``bench/import_bench.py``.
+"""
+import csv
+import io
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
 from tenants import audit
 from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
+from tenants.identifiers import cn_resident_id_check_char
+from tenants.placements import panel, services
+from tenants.placements.models import AgencyRelationship, PlacementBatch
+from tenants.portfolios import imports
+from tenants.portfolios.models import Portfolio
 from tenants.tenancy.models import Membership, Tenant, User
 from tenants.tenancy.passwords import hash_password
 from tenants.tenancy.roles import TenantKind
@@ -53,11 +72,14 @@ class Credential:
 def seed() -> list[Credential]:
     tenants = {slug: _tenant(kind, slug, name, zone, locale, currency)
                for kind, slug, name, zone, locale, currency in TENANTS}
-    credentials = []
+    credentials, users = [], {}
     for email, name, slug, role in USERS:
         user = _user(email, name, tenants[slug].locale)
         _membership(tenants[slug], user, role)
+        users.setdefault((slug, role), user.id)
         credentials.append(Credential(email, DEMO_PASSWORD, slug, role))
+    for demo in PORTFOLIOS:
+        _portfolio(demo, tenants, users[(demo.lender, "lender_admin")])
     db.session.commit()
     return credentials
 
@@ -96,3 +118,235 @@ def _membership(tenant: Tenant, user: User, role: str) -> None:
             db.session.flush()
             audit.record("membership.created", object_type="membership", object_id=membership.id,
                          after={"role": role, "source": "seed-demo"})
+
+
+# ---- demo portfolios ---------------------------------------------------------------------------------------
+
+AS_OF = date(2026, 11, 30)  # the day the demo files were "exported"; their days past due count to it
+CONTRACT_START = date(2026, 1, 1)
+PLACEMENT_SEED = 2026
+
+
+@dataclass(frozen=True)
+class DemoPortfolio:
+    lender: str
+    name: str
+    filename: str
+    encoding: str
+    header: tuple[str, ...]
+    rows: Callable[[], list[list[str]]]  # the file's rows, each a list of cell texts in header order
+    panel: tuple[tuple[str, int, int, tuple[str, ...]], ...]  # agency slug, commission bps, period days, channels
+    weights: tuple[tuple[str, int], ...]  # agency slug, share of the placed accounts
+    place: int | None  # how many accounts to place (the first by reference); None: all
+    accepted_by: tuple[str, ...]  # agencies that accept their offer; the others leave it pending
+
+
+def _cn_demo_rows() -> list[list[str]]:
+    return list(cn_account_rows(random.Random(2026), 303, broken=3))
+
+
+def _us_demo_rows() -> list[list[str]]:
+    return list(us_account_rows(random.Random(2026), 20))
+
+
+def _portfolio(demo: DemoPortfolio, tenants: dict[str, Tenant], admin_id) -> None:
+    """Import, panel, placement, answers: each step is skipped when its result is already there."""
+    lender = tenants[demo.lender]
+    agencies = {slug: tenants[slug] for slug, *_ in demo.panel}
+    with tenant_scope(lender.id):
+        portfolio = db.session.scalar(select(Portfolio).where(Portfolio.name == demo.name))
+        if portfolio is None:
+            portfolio = imports.get_or_create_portfolio(demo.name)
+            data = csv_bytes(demo.header, demo.rows(), demo.encoding)
+            job = imports.create_import(portfolio=portfolio, filename=demo.filename, stream=io.BytesIO(data),
+                                        mapping=None, uploaded_by=admin_id)
+            imports.run_import(job.id)  # what the imports worker would do; it commits batch by batch
+        on_panel = set(db.session.scalars(select(AgencyRelationship.agency_tenant_id)
+                                          .where(AgencyRelationship.tenant_id == lender.id)))
+        for slug, commission_bps, period_days, channels in demo.panel:
+            if agencies[slug].id not in on_panel:
+                panel.add_agency(agency_slug=slug, contract_start=CONTRACT_START, contract_end=None,
+                                 commission_bps=commission_bps, period_days=period_days, channels=list(channels))
+        if db.session.scalar(select(PlacementBatch.id).where(PlacementBatch.tenant_id == lender.id).limit(1)):
+            return
+        batch = services.place(lender=lender, selection=services.Selection(portfolio_id=portfolio.id,
+                                                                           limit=demo.place),
+                               weights={agencies[slug].id: weight for slug, weight in demo.weights}, terms={},
+                               created_by=admin_id, seed=PLACEMENT_SEED)
+        batch_id = batch.id
+    for slug in demo.accepted_by:
+        with tenant_scope(agencies[slug].id):
+            services.respond(batch_id, accept=True)
+
+
+def csv_bytes(header, rows, encoding: str) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+# ---- generated accounts: a Chinese online lender's overdue export -------------------------------------------
+
+CN_HEADER = ("合同编号", "客户姓名", "身份证号", "手机号码", "所在省份", "家庭住址", "产品名称", "借款金额", "剩余本金",
+             "逾期利息", "逾期罚息", "放款日期", "应还款日期", "逾期天数", "紧急联系人", "紧急联系人电话", "与借款人关系")
+
+_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+             "姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+_SURNAME_WEIGHTS = tuple(1 / (1 + 0.12 * rank) for rank in range(len(_SURNAMES)))
+_MALE = "伟强磊军洋勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆旭宁龙林阳建国志海峰亮成文东晨"
+_FEMALE = "芳娜敏静丽艳娟霞燕玲婷雪慧颖琳倩萍红梅莉晶佳欣怡悦璐丹蕾薇月秀英兰桂琴云"
+# Real administrative division codes (GB/T 2260): province, city/district, code, relative weight.
+_CN_REGIONS = (
+    ("广东省", "广州市天河区", "440106", 6), ("广东省", "深圳市福田区", "440304", 6), ("广东省", "东莞市", "441900", 4),
+    ("北京市", "朝阳区", "110105", 4), ("北京市", "东城区", "110101", 2), ("上海市", "浦东新区", "310115", 4),
+    ("上海市", "徐汇区", "310104", 2), ("天津市", "河西区", "120103", 2), ("重庆市", "渝中区", "500103", 3),
+    ("浙江省", "杭州市西湖区", "330106", 4), ("浙江省", "温州市鹿城区", "330302", 2),
+    ("江苏省", "南京市玄武区", "320102", 3), ("江苏省", "苏州市姑苏区", "320508", 3),
+    ("四川省", "成都市武侯区", "510107", 4), ("湖北省", "武汉市武昌区", "420106", 3),
+    ("湖南省", "长沙市岳麓区", "430104", 3), ("山东省", "青岛市市南区", "370202", 2),
+    ("山东省", "济南市历下区", "370102", 3), ("福建省", "厦门市思明区", "350203", 2),
+    ("陕西省", "西安市雁塔区", "610113", 3), ("河南省", "郑州市金水区", "410105", 4),
+    ("河北省", "石家庄市长安区", "130102", 3), ("安徽省", "合肥市蜀山区", "340104", 3),
+    ("江西省", "南昌市东湖区", "360102", 2), ("广西壮族自治区", "南宁市青秀区", "450103", 2),
+    ("云南省", "昆明市五华区", "530102", 2), ("贵州省", "贵阳市南明区", "520102", 2),
+    ("辽宁省", "沈阳市和平区", "210102", 2), ("吉林省", "长春市南关区", "220102", 1),
+    ("黑龙江省", "哈尔滨市南岗区", "230103", 2), ("山西省", "太原市小店区", "140105", 1),
+    ("甘肃省", "兰州市城关区", "620102", 1), ("海南省", "海口市龙华区", "460106", 1),
+    ("内蒙古自治区", "呼和浩特市新城区", "150102", 1),
+)
+_CN_REGION_WEIGHTS = tuple(r[3] for r in _CN_REGIONS)
+_ROADS = ("人民路", "解放路", "中山路", "建设路", "和平路", "新华路", "胜利路", "文化路", "青年路", "光明路", "长江路",
+          "滨江大道", "学府路", "朝阳路")
+_CN_MOBILE_PREFIXES = tuple(str(p) for p in (*range(130, 140), 150, 151, 152, 153, 155, 156, 157, 158, 159,
+                                              *range(180, 190), 190, 191, 192, 193, 195, 196, 197, 198, 199))
+_CN_PRODUCTS = (("极速贷", 5), ("随借随还", 4), ("消费分期", 3), ("工薪贷", 2), ("信用钱包", 2), ("应急周转金", 1))
+_LOAN_SIZES = (500, 1000, 2000, 3000, 5000, 8000, 10000, 15000, 20000, 30000, 50000)
+_LOAN_SIZE_WEIGHTS = (3, 8, 10, 10, 12, 8, 9, 6, 4, 2, 1)
+# Days past due by collection stage: M1 … M6+ and beyond, weighted as a typical outsourced book.
+_DPD_BUCKETS = ((1, 30, 10), (31, 60, 18), (61, 90, 20), (91, 180, 25), (181, 360, 17), (361, 720, 10))
+_RELATIONSHIPS = ("配偶", "父亲", "母亲", "兄弟", "姐妹", "朋友", "同事")
+
+
+def _cn_given(rng: random.Random, male: bool) -> str:
+    pool = _MALE if male else _FEMALE
+    return rng.choice(pool) + (rng.choice(pool) if rng.random() < 0.6 else "")
+
+
+def _cn_surname(rng: random.Random) -> str:
+    return rng.choices(_SURNAMES, _SURNAME_WEIGHTS)[0]
+
+
+def _cn_mobile(rng: random.Random) -> str:
+    return rng.choice(_CN_MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+
+
+def _cn_resident_id(rng: random.Random, region_code: str, male: bool) -> str:
+    born = date(1966, 1, 1) + timedelta(days=rng.randrange(13_700))  # aged about 22 to 60
+    sequence = rng.randrange(50) * 20 + rng.randrange(5) * 2 + (1 if male else 0)  # odd for men (GB 11643)
+    body = f"{region_code}{born:%Y%m%d}{sequence:03d}"
+    return body + cn_resident_id_check_char(body)
+
+
+def _money(minor: int) -> str:
+    return f"{minor // 100}.{minor % 100:02d}"
+
+
+def cn_account_rows(rng: random.Random, count: int, *, broken: int = 0, ref_prefix: str = "JX"):
+    """``count`` rows in ``CN_HEADER`` order; ``broken`` of them, spread evenly, carry one mistake each, in
+    turn: a resident ID with a wrong check character, an amount with three decimals, an impossible due date."""
+    step = count // broken if broken else 0
+    for i in range(count):
+        surname, male = _cn_surname(rng), rng.random() < 0.58
+        name = surname + _cn_given(rng, male)
+        province, city, code, _ = rng.choices(_CN_REGIONS, _CN_REGION_WEIGHTS)[0]
+        resident_id = _cn_resident_id(rng, code, male)
+        phones = _cn_mobile(rng) + (";" + _cn_mobile(rng) if rng.random() < 0.08 else "")
+        address = (f"{province}{city}{rng.choice(_ROADS)}{rng.randrange(1, 400)}号{rng.randrange(1, 30)}栋"
+                   f"{rng.randrange(1, 6)}单元{rng.randrange(1, 33)}{rng.randrange(1, 5):02d}室")
+        product = rng.choices([p for p, _ in _CN_PRODUCTS], [w for _, w in _CN_PRODUCTS])[0]
+        lent = rng.choices(_LOAN_SIZES, _LOAN_SIZE_WEIGHTS)[0] * 100
+        principal = int(lent * rng.uniform(0.25, 1.0))
+        low, high, _ = rng.choices(_DPD_BUCKETS, [b[2] for b in _DPD_BUCKETS])[0]
+        dpd = rng.randint(low, high)
+        interest = int(principal * rng.uniform(0.01, 0.12))
+        penalty = int(principal * min(dpd, 365) * 0.0005 * rng.uniform(0.6, 1.0))
+        due = AS_OF - timedelta(days=dpd)
+        loan_date = due - timedelta(days=rng.choice((30, 90, 180, 360)) + rng.randrange(0, 28))
+        contact = ["", "", ""]
+        if rng.random() < 0.35:
+            relationship = rng.choice(_RELATIONSHIPS)
+            same_family = relationship in ("父亲", "兄弟", "姐妹")
+            contact_male = relationship in ("父亲", "兄弟") or (relationship == "配偶" and not male) or (
+                relationship in ("朋友", "同事") and rng.random() < 0.5)
+            contact_name = (surname if same_family else _cn_surname(rng)) + _cn_given(rng, contact_male)
+            contact = [contact_name, _cn_mobile(rng), relationship]
+        row = [f"{ref_prefix}{AS_OF:%Y%m}{i + 1:06d}", name, resident_id, phones, province, address, product,
+               _money(lent), _money(principal), _money(interest), _money(penalty), loan_date.isoformat(),
+               due.isoformat(), str(dpd), *contact]
+        if step and i % step == step // 2 and i // step < broken:
+            kind = (i // step) % 3
+            if kind == 0:  # a typo in the resident ID: the check character no longer matches
+                row[2] = resident_id[:-1] + rng.choice([c for c in "0123456789X" if c != resident_id[-1]])
+            elif kind == 1:  # an amount with a third decimal, as a spreadsheet formula leaves it
+                row[8] = row[8] + str(rng.randrange(1, 10))
+            else:  # a day that does not exist
+                row[12] = f"{due.year}-02-30"
+        yield row
+
+
+# ---- generated accounts: a US consumer lender's charge-offs ---------------------------------------------
+
+US_HEADER = ("account_number", "name", "phone", "email", "address", "state", "product", "original_amount",
+             "principal", "interest", "fees", "loan_date", "due_date", "days_past_due")
+
+_US_FIRST = ("James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
+             "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Karen", "Carlos", "Maria",
+             "Daniel", "Ashley", "Kevin", "Emily", "Jamal", "Aaliyah", "Minh", "Priya")
+_US_LAST = ("Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
+            "Hernandez", "Lopez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Nguyen", "Patel",
+            "Lee", "Walker", "Hall", "Young")
+_US_PLACES = (  # state, city, ZIP prefix, area codes
+    ("NY", "Brooklyn", "112", ("718", "347", "917")), ("NY", "New York", "100", ("212", "646")),
+    ("NJ", "Newark", "071", ("973", "862")), ("PA", "Philadelphia", "191", ("215", "267")),
+    ("MA", "Boston", "021", ("617", "857")), ("FL", "Miami", "331", ("305", "786")),
+    ("GA", "Atlanta", "303", ("404", "678")), ("OH", "Columbus", "432", ("614",)),
+    ("IL", "Chicago", "606", ("312", "773")), ("TX", "Houston", "770", ("713", "832")),
+)
+_US_STREETS = ("Oak St", "Maple Ave", "Washington Blvd", "Park Ave", "Cedar Ln", "Elm St", "Lincoln Ave", "Main St")
+_US_EXCHANGES = tuple(n for n in range(201, 1000) if n % 100 != 11 and n != 555)  # no N11 service codes, no 555
+_US_PRODUCTS = ("Personal loan", "Credit card", "Auto loan deficiency", "Installment loan")
+
+
+def us_account_rows(rng: random.Random, count: int, *, ref_prefix: str = "HC"):
+    """``count`` valid rows in ``US_HEADER`` order."""
+    for i in range(count):
+        first, last = rng.choice(_US_FIRST), rng.choice(_US_LAST)
+        state, city, zip_prefix, area_codes = rng.choice(_US_PLACES)
+        exchange = rng.choice(_US_EXCHANGES)
+        phone = f"({rng.choice(area_codes)}) {exchange}-{rng.randrange(10_000):04d}"
+        lent = rng.choice((1500, 2500, 4000, 6000, 9000, 12000, 18000)) * 100
+        principal = int(lent * rng.uniform(0.3, 0.95))
+        dpd = rng.randint(95, 400)
+        due = AS_OF - timedelta(days=dpd)
+        yield [f"{ref_prefix}-{AS_OF:%y%m}-{i + 1:04d}", f"{first} {last}", phone,
+               f"{first}.{last}{rng.randrange(10, 99)}@example.com".lower(),
+               f"{rng.randrange(10, 9999)} {rng.choice(_US_STREETS)}, {city}, {state} {zip_prefix}{rng.randrange(100):02d}",
+               state, rng.choice(_US_PRODUCTS), _money(lent), _money(principal),
+               _money(int(principal * rng.uniform(0.05, 0.25))), _money(rng.choice((0, 2500, 3500, 3900))),
+               (due - timedelta(days=rng.choice((365, 730, 1095)))).isoformat(), due.isoformat(), str(dpd)]
+
+
+PORTFOLIOS = (
+    DemoPortfolio(lender="jinxin-lending", name="2026-11 逾期资产包", filename="金信网贷-2026-11-逾期资产包.csv",
+                  encoding="gbk", header=CN_HEADER, rows=_cn_demo_rows,
+                  panel=(("huaxia-collect", 1500, 90, ("call", "sms", "letter")),
+                         ("eastwind-recovery", 1800, 90, ("call", "sms", "letter"))),
+                  weights=(("huaxia-collect", 70), ("eastwind-recovery", 30)), place=200,
+                  accepted_by=("huaxia-collect",)),
+    DemoPortfolio(lender="harbor-credit", name="2026-11 Charge-offs", filename="harbor-chargeoffs-2026-11.csv",
+                  encoding="utf-8", header=US_HEADER, rows=_us_demo_rows,
+                  panel=(("atlas-recovery", 2500, 120, ("call", "letter", "email")),),
+                  weights=(("atlas-recovery", 1),), place=None, accepted_by=("atlas-recovery",)),
+)

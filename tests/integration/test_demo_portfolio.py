@@ -1,0 +1,74 @@
+"""The demo's portfolios: imported through the real path (with an error file), placed 70/30, one offer accepted
+and one pending, and a second seed changes nothing."""
+from sqlalchemy import func, select
+
+from tenants import demo_data
+from tenants.audit import AuditEvent
+from tenants.context import platform_scope, tenant_scope
+from tenants.outbox import OutboxTask
+from tenants.placements import services
+from tenants.placements.models import AgencyRelationship, Placement, PlacementBatch, PlacementStatus
+from tenants.portfolios import imports
+from tenants.portfolios.models import Account, ImportJob, ImportRowError, Portfolio
+from tenants.tenancy.models import Tenant
+
+COUNTED = (Tenant, Portfolio, Account, ImportJob, ImportRowError, AgencyRelationship, PlacementBatch, Placement,
+           AuditEvent, OutboxTask)
+
+
+def _tenants(db_session) -> dict[str, Tenant]:
+    return {t.slug: t for t in db_session.scalars(select(Tenant))}
+
+
+def _counts(db_session) -> dict[str, int]:
+    with platform_scope("test: count demo rows"):
+        return {model.__name__: db_session.scalar(select(func.count()).select_from(model)) for model in COUNTED}
+
+
+def _visible_refs(db_session, tenant) -> set[str]:
+    with tenant_scope(tenant.id):
+        return set(db_session.scalars(select(Account.external_ref)))
+
+
+def test_the_demo_portfolio_is_imported_placed_and_answered(db_session):
+    demo_data.seed()
+    tenants = _tenants(db_session)
+    lender, huaxia, eastwind = tenants["jinxin-lending"], tenants["huaxia-collect"], tenants["eastwind-recovery"]
+
+    with tenant_scope(lender.id):
+        portfolio = db_session.scalar(select(Portfolio).where(Portfolio.name == "2026-11 逾期资产包"))
+        accounts = db_session.scalars(select(Account).where(Account.portfolio_id == portfolio.id)).all()
+        assert len(accounts) == 300
+        job = db_session.scalar(select(ImportJob).where(ImportJob.portfolio_id == portfolio.id))
+        assert (job.status, job.encoding, job.rows_total, job.rows_created, job.rows_failed) == (
+            "completed", "gb18030", 303, 300, 3)
+        codes = {e["code"] for row in imports.row_errors(job) for e in row.errors}
+        assert codes == {"cn_id.checksum", "money.too_precise", "date.invalid"}
+        assert sum(1 for a in accounts if a.third_parties) > 50 and all(a.phones and a.subject_key for a in accounts)
+        placements = db_session.scalars(select(Placement).where(Placement.tenant_id == lender.id)).all()
+        by_agency = {(p.agency_tenant_id, p.status) for p in placements}
+        assert by_agency == {(huaxia.id, PlacementStatus.ACTIVE), (eastwind.id, PlacementStatus.OFFERED)}
+        held_by_huaxia = {p.account_id for p in placements if p.agency_tenant_id == huaxia.id}
+        assert (len(held_by_huaxia), len(placements)) == (140, 200)
+        assert {p.commission_bps for p in placements if p.agency_tenant_id == eastwind.id} == {1800}
+        refs_held_by_huaxia = {a.external_ref for a in accounts if a.id in held_by_huaxia}
+
+    assert _visible_refs(db_session, huaxia) == refs_held_by_huaxia
+    assert _visible_refs(db_session, eastwind) == set()
+    with tenant_scope(eastwind.id):
+        assert [(o.accounts, o.status) for o in services.offers_for_agency()] == [(60, PlacementStatus.OFFERED)]
+
+    harbor, atlas = tenants["harbor-credit"], tenants["atlas-recovery"]
+    with tenant_scope(harbor.id):
+        us_accounts = db_session.scalars(select(Account)).all()
+        assert len(us_accounts) == 20 and all(a.phones[0].phone.startswith("+1") for a in us_accounts)
+    assert _visible_refs(db_session, atlas) == {a.external_ref for a in us_accounts}
+
+
+def test_seeding_twice_creates_nothing_new(db_session):
+    before = _counts(db_session)  # the shared test database may hold rows other tests committed
+    first = demo_data.seed()
+    counts = _counts(db_session)
+    assert (counts["Account"] - before["Account"], counts["Placement"] - before["Placement"]) == (320, 220)
+    assert demo_data.seed() == first
+    assert _counts(db_session) == counts
