@@ -11,8 +11,7 @@ import json
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import delete, insert, select
 
 from tenants import audit, clock, outbox
 from tenants.context import current_tenant_id
@@ -21,8 +20,8 @@ from tenants.errors import NotFound, ValidationFailed
 from tenants.pii import blind_index
 from tenants.portfolios.error_file import error_csv
 from tenants.portfolios.fields import FIELDS, check_mapping, parse_target, slot_name, suggest_mapping
-from tenants.portfolios.models import (Account, AccountPhone, ColumnMapping, ImportFileChunk, ImportJob,
-                                       ImportRowError, ImportStatus, Portfolio, ThirdPartyContact)
+from tenants.portfolios.models import (Account, AccountPhone, AccountStatus, ColumnMapping, ImportFileChunk,
+                                       ImportJob, ImportRowError, ImportStatus, Portfolio, ThirdPartyContact)
 from tenants.portfolios.parsing import CsvSource, FileRejected, JsonSource, XlsxSource
 from tenants.portfolios.rows import AccountRecord, CellError, RowContext, validate_row
 from tenants.tenancy.models import Tenant
@@ -254,43 +253,111 @@ def run_import(import_id: uuid.UUID) -> ImportJob:
     return job
 
 
+ACCOUNT_FIELDS = ("debtor_name", "id_type", "id_number", "email", "address", "region", "time_zones",
+                  "time_zone_source", "product", "currency", "original_minor", "principal_minor", "interest_minor",
+                  "fees_minor", "penalty_minor", "loan_date", "due_date", "days_past_due", "last_payment_date",
+                  "last_payment_minor", "charge_off_date", "limitation_date", "deceased", "bankrupt", "disputed",
+                  "attorney", "cease_requested")
+ACCOUNTS = Account.__table__
+PHONES = AccountPhone.__table__
+CONTACTS = ThirdPartyContact.__table__
+
+
 def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext) -> None:
-    validated = [(line, raw, *validate_row(raw, job.mapping, ctx)) for line, raw in batch]
-    refs = {record.external_ref for _, _, record, _ in validated if record}
-    existing = {a.external_ref: a for a in db.session.scalars(
-        select(Account).options(selectinload(Account.phones), selectinload(Account.third_parties))
-        .where(Account.tenant_id == job.tenant_id, Account.external_ref.in_(refs)))}
-    seen_here: set[str] = set()
-    for line, raw, record, errors in validated:
-        if record is not None:
-            earlier = existing.get(record.external_ref)
-            if record.external_ref in seen_here or (earlier is not None and earlier.last_import_id == job.id):
-                errors = [CellError(_ref_column(job.mapping), "external_ref.duplicate_in_file",
-                                    f"{record.external_ref} appears earlier in this file; each account once.")]
-                record = None
+    """Validate a batch and upsert it set-wise (one INSERT … ON CONFLICT for the accounts, then their phones and
+    contacts), commit it together with the checkpoint: a batch lands whole or not at all."""
+    failed: list[tuple[int, dict, list[CellError]]] = []
+    records: dict[str, tuple[int, dict, AccountRecord]] = {}
+    for line, raw in batch:
+        record, errors = validate_row(raw, job.mapping, ctx)
+        if record is not None and record.external_ref in records:
+            record, errors = None, [_duplicate(job, raw, record.external_ref)]
         if record is None:
-            db.session.add(ImportRowError(tenant_id=job.tenant_id, import_id=job.id, line=line,
-                                          errors=[e.__dict__ for e in errors],
-                                          raw=json.dumps(raw, ensure_ascii=False, default=str)))
-            job.rows_failed += 1
-            continue
-        seen_here.add(record.external_ref)
-        account = existing.get(record.external_ref)
-        if account is None:
-            account = Account(tenant_id=job.tenant_id, external_ref=record.external_ref)
-            db.session.add(account)
-            existing[record.external_ref] = account
-            job.rows_created += 1
+            failed.append((line, raw, errors))
         else:
-            job.rows_updated += 1
-        _apply(account, record, job)
+            records[record.external_ref] = (line, raw, record)
+    now = clock.now()
+    written = _upsert_accounts(job, [record for _, _, record in records.values()], now) if records else {}
+    for ref, (line, raw, record) in records.items():
+        if ref not in written:  # an earlier batch of this same import already wrote this reference
+            failed.append((line, raw, [_duplicate(job, raw, ref)]))
+    _replace_contacts(job, {written[ref][0]: records[ref][2] for ref in written})
+    for line, raw, errors in failed:
+        db.session.add(ImportRowError(tenant_id=job.tenant_id, import_id=job.id, line=line,
+                                      errors=[e.__dict__ for e in errors],
+                                      raw=json.dumps(raw, ensure_ascii=False, default=str)))
+    job.rows_created += sum(1 for _, created in written.values() if created)
+    job.rows_updated += sum(1 for _, created in written.values() if not created)
+    job.rows_failed += len(failed)
     job.rows_processed += len(batch)
     job.checkpoint_line = batch[-1][0]
     db.session.commit()
 
 
+def _duplicate(job: ImportJob, raw: dict, ref: str) -> CellError:
+    return CellError(_ref_column(job.mapping), "external_ref.duplicate_in_file",
+                     f"{ref} appears earlier in this file; each account once.")
+
+
 def _ref_column(mapping: dict) -> str:
     return next((h for h, t in mapping.items() if t == "external_ref"), "external_ref")
+
+
+def _insert(table):
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _upsert_accounts(job: ImportJob, records: list[AccountRecord], now) -> dict[str, tuple[uuid.UUID, bool]]:
+    """external_ref → (account id, created?). A reference this import already wrote is left alone and missing
+    from the answer, which is how a duplicate across batches is found without reading the table first."""
+    rows = [_account_row(job, record, now) for record in records]
+    new_ids = {row["id"] for row in rows}  # an updated row keeps its old id: that tells created from updated
+    statement = _insert(ACCOUNTS)
+    updated = {name: statement.excluded[name] for name in (*ACCOUNT_FIELDS, "portfolio_id", "last_import_id",
+                                                           "id_number_index", "subject_key", "outstanding_minor")}
+    updated["updated_at"] = statement.excluded.updated_at
+    statement = statement.on_conflict_do_update(
+        index_elements=[ACCOUNTS.c.tenant_id, ACCOUNTS.c.external_ref], set_=updated,
+        where=ACCOUNTS.c.last_import_id.is_distinct_from(job.id),
+    ).returning(ACCOUNTS.c.id, ACCOUNTS.c.external_ref)
+    # executemany: SQLAlchemy batches it into multi-row INSERT … RETURNING with one cached compiled statement
+    return {row.external_ref: (row.id, row.id in new_ids) for row in db.session.execute(statement, rows)}
+
+
+def _account_row(job: ImportJob, record: AccountRecord, now) -> dict:
+    row = {name: getattr(record, name) for name in ACCOUNT_FIELDS}
+    row.update(
+        id=uuid.uuid4(), tenant_id=job.tenant_id, external_ref=record.external_ref, portfolio_id=job.portfolio_id,
+        last_import_id=job.id, subject_key=subject_key(record), status=AccountStatus.OPEN,
+        id_number_index=blind_index(f"id:{record.id_type}", record.id_number) if record.id_number else None,
+        outstanding_minor=record.principal_minor + record.interest_minor + record.fees_minor + record.penalty_minor,
+        created_at=now, updated_at=now,
+    )
+    return row
+
+
+def _replace_contacts(job: ImportJob, by_account: dict[uuid.UUID, AccountRecord]) -> None:
+    if not by_account:
+        return
+    ids = list(by_account)
+    db.session.execute(delete(PHONES).where(PHONES.c.account_id.in_(ids)))
+    db.session.execute(delete(CONTACTS).where(CONTACTS.c.account_id.in_(ids)))
+    phones = [{"id": uuid.uuid4(), "tenant_id": job.tenant_id, "account_id": account_id, "position": i,
+               "phone": phone, "phone_index": blind_index("phone", phone)}
+              for account_id, record in by_account.items() for i, phone in enumerate(record.phones)]
+    contacts = [{"id": uuid.uuid4(), "tenant_id": job.tenant_id, "account_id": account_id, "position": i,
+                 "name": tp.name, "phone": tp.phone, "phone_index": blind_index("phone", tp.phone) if tp.phone else None,
+                 "relationship_label": tp.relationship}
+                for account_id, record in by_account.items() for i, tp in enumerate(record.third_parties)]
+    if phones:
+        db.session.execute(insert(PHONES), phones)
+    if contacts:
+        db.session.execute(insert(CONTACTS), contacts)
 
 
 def subject_key(record: AccountRecord) -> str | None:
@@ -300,27 +367,6 @@ def subject_key(record: AccountRecord) -> str | None:
     if record.phones:
         return blind_index("phone", record.phones[0])
     return None
-
-
-def _apply(account: Account, record: AccountRecord, job: ImportJob) -> None:
-    for name in ("debtor_name", "id_type", "id_number", "email", "address", "region", "time_zones",
-                 "time_zone_source", "product", "currency", "original_minor", "principal_minor", "interest_minor",
-                 "fees_minor", "penalty_minor", "loan_date", "due_date", "days_past_due", "last_payment_date",
-                 "last_payment_minor", "charge_off_date", "limitation_date", "deceased", "bankrupt", "disputed",
-                 "attorney", "cease_requested"):
-        setattr(account, name, getattr(record, name))
-    account.portfolio_id = job.portfolio_id
-    account.last_import_id = job.id
-    account.id_number_index = blind_index(f"id:{record.id_type}", record.id_number) if record.id_number else None
-    account.subject_key = subject_key(record)
-    account.recompute_outstanding()
-    account.phones = [AccountPhone(tenant_id=job.tenant_id, position=i, phone=phone,
-                                   phone_index=blind_index("phone", phone)) for i, phone in enumerate(record.phones)]
-    account.third_parties = [
-        ThirdPartyContact(tenant_id=job.tenant_id, position=i, name=tp.name, phone=tp.phone,
-                          phone_index=blind_index("phone", tp.phone) if tp.phone else None,
-                          relationship_label=tp.relationship)
-        for i, tp in enumerate(record.third_parties)]
 
 
 # ---- results -------------------------------------------------------------------------------------------------
