@@ -11,6 +11,7 @@ import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain
 
 from flask import has_app_context
@@ -147,6 +148,15 @@ def _resync_open_transaction() -> None:
         pass
 
 
+@lru_cache(maxsize=4096)
+def _criteria_for(tenant_id: uuid.UUID) -> tuple:
+    """The loader criteria of one tenant, built once: the shared classes' subqueries are costly to rebuild."""
+    return (
+        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True),
+        *(with_loader_criteria(cls, cls.visible_to(tenant_id), include_aliases=True) for cls in _shared_classes()),
+    )
+
+
 def _touches_tenant_data(orm_execute_state) -> bool:
     return any(issubclass(m.class_, _SCOPED) for m in orm_execute_state.all_mappers)
 
@@ -172,11 +182,7 @@ def _apply_tenant_criteria(state):
             *(with_loader_criteria(cls, cls.tenant_id.is_(None), include_aliases=True) for cls in _shared_classes()),
         )
         return
-    tenant_id = ctx.tenant_id
-    state.statement = state.statement.options(
-        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True),
-        *(with_loader_criteria(cls, cls.visible_to(tenant_id), include_aliases=True) for cls in _shared_classes()),
-    )
+    state.statement = state.statement.options(*_criteria_for(ctx.tenant_id))
 
 
 @event.listens_for(Session, "before_flush")

@@ -1,0 +1,1 @@
+"""Conduct rules: versioned rulebooks and the pure contact decision engine."""
