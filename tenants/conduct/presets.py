@@ -127,7 +127,8 @@ def us() -> Rulebook:
 def uk() -> Rulebook:
     rules = (
         Rule("UK.HOURS", "No contact at unreasonable times; honour requested times (default 08:00–21:00)", "BLOCK",
-             "CONC 7.9.4R ✔", OFF, _hours(time(8), time(21))),
+             "CONC 7.9.4R ✔", OFF,
+             _hours(time(8), time(21), conf=UNV)),  # CONC sets no numbers: the 08–21 default is unverified
         Rule("UK.BREATHING", "Breathing space: no contact to demand payment, no enforcement", "PAUSE",
              "SI 2020/1311 ✔", OFF, {"standard_days": Param(60, "higher", OFF),
                                      "mental_health_extra_days": Param(30, "higher", OFF)}),

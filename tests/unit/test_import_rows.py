@@ -1,7 +1,6 @@
 """Mapping lenders' columns, validating imported rows, and the error file sent back to the lender."""
 import csv
 import io
-import time
 from datetime import date
 
 import pytest
@@ -370,17 +369,6 @@ def test_an_invalid_mapping_is_a_programming_error():
     with pytest.raises(ValidationFailed) as exc:
         validate_row(cn_row(), {**CN_MAPPING, "产品": "colour"}, CN)
     assert exc.value.code == "mapping.invalid"
-
-
-def test_validation_speed(capsys):
-    rows = [cn_row(合同号=f"HT{i:06d}", 手机号=f"1380013{i % 10000:04d}") for i in range(3000)]
-    start = time.perf_counter()
-    for row in rows:
-        _, errors = validate_row(row, CN_MAPPING, CN)
-        assert not errors
-    rate = len(rows) / (time.perf_counter() - start)
-    with capsys.disabled():
-        print(f"\nvalidate_row: {rate:,.0f} rows/s (2 phones, resident ID, 15 columns)")
 
 
 # ---------------------------------------------------------------------------------------------- error file
