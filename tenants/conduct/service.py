@@ -1,0 +1,243 @@
+"""Deciding and recording contacts: the engine's inputs gathered from an account, its holds and the person's
+platform-wide ledger; the decision and the attempt recorded in one transaction per person."""
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from tenants import audit, clock
+from tenants.conduct import engine, ledger
+from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
+from tenants.conduct.presets import preset
+from tenants.conduct.rulebook import Rulebook, tighten
+from tenants.context import current_tenant_id
+from tenants.db import db
+from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.pii import blind_index
+from tenants.placements.models import Placement, PlacementStatus
+from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
+from tenants.portfolios.models import Account, ThirdPartyContact
+from tenants.tenancy.models import Tenant
+
+JURISDICTIONS = {"CN": "cn", "US": "us", "GB": "uk", "IN": "in", "IE": "ie"}
+FLAG_HOLDS = {"disputed": "dispute", "cease_requested": "cease", "attorney": "attorney", "bankrupt": "bankruptcy",
+              "deceased": "deceased"}
+# outcome code → (connected, conversation) unless the caller says otherwise
+OUTCOMES = {
+    "no_answer": (False, False), "voicemail": (False, False), "wrong_number": (True, False),
+    "right_party_contact": (True, True), "promise_to_pay": (True, True), "refused": (True, True),
+    "dispute_raised": (True, True), "cease_requested": (True, True), "callback_requested": (True, True),
+    "delivered": (False, False), "bounced": (False, False),
+}
+OUTCOME_HOLDS = {"dispute_raised": "dispute", "cease_requested": "cease"}
+
+
+class ConductBlocked(ValidationFailed):
+    """The engine refused: the attempt is recorded (committed) before this is raised."""
+
+    status = 422
+
+
+def jurisdiction(lender: Tenant) -> str:
+    country = (lender.settings or {}).get("country") or COUNTRY_BY_CURRENCY.get(lender.currency, "CN")
+    return JURISDICTIONS.get(country, "cn")
+
+
+def rulebook_for(lender: Tenant, placement: Placement | None) -> Rulebook:
+    book = preset(jurisdiction(lender))
+    overrides = (placement.conduct_overrides or {}) if placement else {}
+    return tighten(book, overrides) if overrides else book
+
+
+def debt_key(account: Account) -> str:
+    # Opaque across tenants: the ledger must not tell an agency which lender's debt another contact was about.
+    return blind_index("debt", str(account.id))
+
+
+def active_holds(account: Account, now: datetime) -> list[engine.Hold]:
+    holds = [engine.Hold(type=kind, debt_id=debt_key(account), starts_at=account.created_at,
+                         reason=f"account flagged {flag.replace('_', ' ')} by the lender")
+             for flag, kind in FLAG_HOLDS.items() if getattr(account, flag)]
+    for hold in db.session.scalars(select(ConductHold).where(ConductHold.account_id == account.id,
+                                                             ConductHold.resolved_at.is_(None))):
+        holds.append(engine.Hold(type=hold.type, debt_id=debt_key(account), starts_at=hold.starts_at,
+                                 ends_at=hold.ends_at, allow=frozenset(hold.allow or []), reason=hold.reason))
+    return [h for h in holds if h.ends_at is None or h.ends_at > now]
+
+
+def _placement_of(account: Account) -> Placement | None:
+    return db.session.scalar(select(Placement).where(Placement.account_id == account.id,
+                                                     Placement.status == PlacementStatus.ACTIVE))
+
+
+@dataclass(frozen=True)
+class AttemptRequest:
+    channel: str
+    target: str = "debtor"
+    phone_position: int = 0
+    third_party_id: uuid.UUID | None = None
+    approved: bool = False
+    staff_count: int = 0
+    purpose: str = "collect"
+    message_kind: str | None = None
+    debtor_unreachable: bool = False
+
+
+def _contact_request(account: Account, ask: AttemptRequest) -> engine.ContactRequest:
+    number_key, third_party_key = None, None
+    if ask.target == "third_party":
+        contact = db.session.get(ThirdPartyContact, ask.third_party_id) if ask.third_party_id else None
+        if contact is None or contact.account_id != account.id:
+            raise ValidationFailed(details={"fields": {"third_party_id": ["Not a contact of this account."]}})
+        number_key, third_party_key = contact.phone_index, blind_index("third_party", str(contact.id))
+    elif ask.channel in ("call", "sms"):
+        phones = account.phones
+        if not phones or not 0 <= ask.phone_position < len(phones):
+            raise ValidationFailed(details={"fields": {"phone_position": ["The account has no such phone."]}})
+        number_key = phones[ask.phone_position].phone_index
+    return engine.ContactRequest(
+        channel=ask.channel, target=ask.target, debt_id=debt_key(account), subject_key=account.subject_key or
+        debt_key(account), number_key=number_key, time_zones=tuple(account.time_zones or ()),
+        third_party_id=third_party_key, approved=ask.approved, staff_count=ask.staff_count,
+        limitation_date=account.limitation_date, debtor_unreachable=ask.debtor_unreachable, purpose=ask.purpose,
+        message_kind=ask.message_kind,
+    )
+
+
+def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uuid.UUID | None,
+            idempotency_key: str | None = None) -> tuple[ContactAttempt, engine.Decision]:
+    """Decide an outbound contact and record it (blocked ones too). Commits; raises ConductBlocked if refused."""
+    if idempotency_key:
+        earlier = db.session.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == idempotency_key))
+        if earlier is not None:
+            return earlier, None
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise NotFound(code="account.not_found")
+    lender = db.session.get(Tenant, account.tenant_id)
+    placement = _placement_of(account)
+    acting_as_agency = current_tenant_id() != account.tenant_id
+    if acting_as_agency and (placement is None or placement.agency_tenant_id != current_tenant_id()):
+        raise NotFound(code="account.not_found")
+    if acting_as_agency and ask.channel not in (placement.allowed_channels or []):
+        raise ValidationFailed(f"This placement does not allow {ask.channel}.", code="placement.channel_not_allowed")
+    request = _contact_request(account, ask)
+    with ledger.serialised(request.subject_key):
+        now = clock.now()
+        decision = engine.decide(request, ledger.history(request.subject_key, now), active_holds(account, now),
+                                 engine.Consent(), rulebook_for(lender, placement if acting_as_agency else None),
+                                 now)
+        record = _record(account, placement if acting_as_agency else None, ask, request, decision, now,
+                         collector_user_id, idempotency_key)
+        db.session.commit()
+    if decision.outcome == "block":
+        first = decision.blocking[0]
+        raise ConductBlocked(first.message_en, code=f"conduct.{first.rule_id.lower()}",
+                             details=decision_view(record, decision))
+    return record, decision
+
+
+def _record(account, placement, ask, request, decision, now, collector_user_id, idempotency_key) -> ContactAttempt:
+    status = {"block": AttemptStatus.BLOCKED, "needs_approval": AttemptStatus.NEEDS_APPROVAL}.get(
+        decision.outcome, AttemptStatus.PENDING)
+    record = ContactAttempt(
+        tenant_id=current_tenant_id(), account_id=account.id, placement_id=placement.id if placement else None,
+        channel=ask.channel, target=ask.target, third_party_id=ask.third_party_id, number_key=request.number_key,
+        status=status, decision=decision.outcome, rulebook_version=decision.rulebook_version,
+        hits=[_hit(h) for h in decision.hits], inputs=_inputs(request), decided_at=now,
+        earliest_allowed_at=decision.earliest_allowed_at, collector_user_id=collector_user_id,
+        idempotency_key=idempotency_key,
+    )
+    if status == AttemptStatus.PENDING:
+        record.ledger_id = ledger.append(subject_key=request.subject_key, debt_key=request.debt_id,
+                                         number_key=request.number_key, third_party_key=request.third_party_id,
+                                         channel=request.channel, target=request.target, at=now)
+    db.session.add(record)
+    db.session.flush()
+    audit.record("contact.decided", object_type="contact_attempt", object_id=record.id,
+                 after={"channel": record.channel, "target": record.target, "decision": record.decision,
+                        "rules": [h["rule_id"] for h in record.hits], "rulebook": record.rulebook_version})
+    return record
+
+
+def _hit(hit: engine.RuleHit) -> dict:
+    return {"rule_id": hit.rule_id, "action": hit.action, "message_en": hit.message_en, "message_zh": hit.message_zh,
+            "earliest_allowed_at": hit.earliest_allowed_at.isoformat() if hit.earliest_allowed_at else None,
+            "citation": hit.citation}
+
+
+def _inputs(request: engine.ContactRequest) -> dict:
+    """What the decision saw, so a compliance officer can replay it (keys are opaque hashes, not PII)."""
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else list(v) if isinstance(v, tuple) else v)
+            for k, v in request.__dict__.items()}
+
+
+def decision_view(record: ContactAttempt, decision: engine.Decision | None) -> dict:
+    return {"attempt_id": str(record.id), "decision": record.decision, "rulebook_version": record.rulebook_version,
+            "earliest_allowed_at": record.earliest_allowed_at.isoformat() if record.earliest_allowed_at else None,
+            "hits": record.hits}
+
+
+def record_outcome(attempt_id: uuid.UUID, outcome_code: str, *, connected: bool | None = None,
+                   conversation: bool | None = None, note: str | None = None) -> ContactAttempt:
+    record = db.session.get(ContactAttempt, attempt_id)
+    if record is None:
+        raise NotFound(code="contact_attempt.not_found")
+    if record.status != AttemptStatus.PENDING:
+        raise Conflict("Only an attempt under way takes an outcome.", code="contact_attempt.not_pending")
+    if outcome_code not in OUTCOMES:
+        raise ValidationFailed(details={"fields": {"outcome_code": [f"One of {', '.join(OUTCOMES)}."]}})
+    default_connected, default_conversation = OUTCOMES[outcome_code]
+    record.connected = default_connected if connected is None else connected
+    record.conversation = default_conversation if conversation is None else conversation
+    record.outcome_code, record.outcome_at, record.status = outcome_code, clock.now(), AttemptStatus.COMPLETED
+    ledger.settle(record.ledger_id, connected=record.connected, conversation=record.conversation)
+    if outcome_code in OUTCOME_HOLDS:
+        open_hold(record.account_id, OUTCOME_HOLDS[outcome_code], reason=note or outcome_code.replace("_", " "),
+                  source="contact_outcome")
+    audit.record("contact.outcome", object_type="contact_attempt", object_id=record.id,
+                 after={"outcome": outcome_code, "connected": record.connected, "conversation": record.conversation})
+    return record
+
+
+def open_hold(account_id: uuid.UUID, kind: str, *, reason: str, source: str, ends_at: datetime | None = None,
+              allow: list[str] | None = None, created_by_user_id: uuid.UUID | None = None) -> ConductHold:
+    if kind not in engine.HOLD_TYPES:
+        raise ValidationFailed(details={"fields": {"type": [f"One of {', '.join(engine.HOLD_TYPES)}."]}})
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise NotFound(code="account.not_found")
+    hold = ConductHold(tenant_id=account.tenant_id, account_id=account.id, type=kind, reason=reason,
+                       starts_at=clock.now(), ends_at=ends_at, allow=list(allow or []), source=source,
+                       created_by_tenant_id=current_tenant_id(), created_by_user_id=created_by_user_id)
+    db.session.add(hold)
+    db.session.flush()
+    audit.record("hold.opened", object_type="hold", object_id=hold.id,
+                 after={"type": kind, "reason": reason, "source": source})
+    return hold
+
+
+def next_permitted(account_id: uuid.UUID) -> dict[str, datetime | None]:
+    """Per channel, when the current tenant may next contact the debtor (now, a later time, or None: not by
+    waiting). Read-only: takes no lock and records nothing."""
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise NotFound(code="account.not_found")
+    lender = db.session.get(Tenant, account.tenant_id)
+    placement = _placement_of(account)
+    acting_as_agency = current_tenant_id() != account.tenant_id
+    channels = placement.allowed_channels if acting_as_agency and placement else list(engine.CHANNELS)
+    now = clock.now()
+    history = ledger.history(account.subject_key or debt_key(account), now)
+    holds = active_holds(account, now)
+    book = rulebook_for(lender, placement if acting_as_agency else None)
+    result = {}
+    for channel in channels:
+        try:
+            request = _contact_request(account, AttemptRequest(channel=channel))
+        except ValidationFailed:  # e.g. calls to an account without a phone
+            result[channel] = None
+            continue
+        result[channel] = engine.next_permitted(channel, request, history, holds, engine.Consent(), book, now)
+    return result

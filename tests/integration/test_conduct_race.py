@@ -1,0 +1,80 @@
+"""Check and record are one atomic step per person: concurrent calls from two agencies never exceed the cap."""
+import threading
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+from tenants import clock
+from tenants.conduct import service
+from tenants.conduct.models import ContactAttempt
+from tenants.conduct.service import AttemptRequest, ConductBlocked
+from tenants.context import tenant_scope
+from tenants.db import db
+from tenants.placements import services as placements
+from tenants.placements.services import Selection
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def shared_person_committed(app):
+    from tests.factories import Factory
+
+    previous = clock.use(clock.FrozenClock(datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)))
+    subject = f"race-person-{id(app)}-{datetime.now().timestamp()}"
+    cases = []
+    with app.app_context():
+        factory = Factory(db.session)
+        for _ in range(2):
+            lender, agency = factory.tenant("lender"), factory.tenant("agency")
+            factory.panel(lender, agency)
+            account = factory.account(lender, subject_key=subject, time_zones=["Asia/Shanghai"])
+            with tenant_scope(lender.id):
+                batch = placements.place(lender=lender, selection=Selection(external_refs=(account.external_ref,)),
+                                         weights={agency.id: 1}, terms={}, created_by=None, seed=1)
+            with tenant_scope(agency.id):
+                placements.respond(batch.id, accept=True)
+            cases.append((agency.id, account.id))
+        db.session.commit()
+        db.session.remove()
+    yield cases
+    clock.use(previous)
+
+
+def test_concurrent_calls_from_two_agencies_never_exceed_three_per_day(app, shared_person_committed):
+    outcomes, barrier = [], threading.Barrier(12)
+
+    def caller(agency_id, account_id):
+        with app.app_context(), tenant_scope(agency_id):
+            barrier.wait()
+            try:
+                service.attempt(account_id, AttemptRequest(channel="call"), collector_user_id=None)
+                outcomes.append("allowed")
+            except ConductBlocked:
+                outcomes.append("blocked")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=caller, args=shared_person_committed[i % 2]) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["allowed"] * 3 + ["blocked"] * 9
+    with app.app_context():
+        allowed = 0
+        for agency_id, _ in shared_person_committed:
+            with tenant_scope(agency_id):
+                allowed += len(db.session.scalars(select(ContactAttempt).where(
+                    ContactAttempt.status == "pending")).all())
+        db.session.remove()
+    assert allowed == 3
+
+
+def test_the_app_role_cannot_read_the_ledger_directly(app, shared_person_committed):
+    from sqlalchemy import text
+
+    with app.app_context():
+        assert db.session.execute(text("SELECT count(*) FROM conduct_ledger")).scalar() == 0
+        db.session.remove()
