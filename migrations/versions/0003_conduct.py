@@ -98,6 +98,7 @@ def upgrade():
     sa.Column('account_id', sa.Uuid(), nullable=False),
     sa.Column('placement_id', sa.Uuid(), nullable=True),
     sa.Column('channel', sa.String(length=10), nullable=False),
+    sa.Column('direction', sa.String(length=10), nullable=False),
     sa.Column('target', sa.String(length=12), nullable=False),
     sa.Column('third_party_id', sa.Uuid(), nullable=True),
     sa.Column('number_key', sa.String(length=64), nullable=True),

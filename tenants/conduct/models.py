@@ -57,6 +57,7 @@ class ContactAttempt(UuidPrimaryKey, TenantScoped, db.Model):
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
     placement_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("placements.id"))
     channel: Mapped[str] = mapped_column(String(10))
+    direction: Mapped[str] = mapped_column(String(10), default="outbound")
     target: Mapped[str] = mapped_column(String(12))
     third_party_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("third_party_contacts.id"))
     number_key: Mapped[str | None] = mapped_column(String(64))

@@ -201,6 +201,32 @@ def record_outcome(attempt_id: uuid.UUID, outcome_code: str, *, connected: bool 
     return record
 
 
+def record_inbound(account_id: uuid.UUID, channel: str, outcome_code: str, *, note: str | None = None,
+                   collector_user_id: uuid.UUID | None = None) -> ContactAttempt:
+    """The debtor called or wrote in: nothing to decide, but what they said can open a hold (a dispute, a
+    request to stop). Inbound contacts do not count against outbound caps."""
+    if outcome_code not in OUTCOMES:
+        raise ValidationFailed(details={"fields": {"outcome_code": [f"One of {', '.join(OUTCOMES)}."]}})
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise NotFound(code="account.not_found")
+    now = clock.now()
+    connected, conversation = OUTCOMES[outcome_code]
+    record = ContactAttempt(
+        tenant_id=current_tenant_id(), account_id=account.id, channel=channel, direction="inbound", target="debtor",
+        status=AttemptStatus.COMPLETED, decision="inbound", rulebook_version="", hits=[], inputs={},
+        decided_at=now, outcome_code=outcome_code, connected=connected, conversation=conversation, outcome_at=now,
+        collector_user_id=collector_user_id)
+    db.session.add(record)
+    db.session.flush()
+    if outcome_code in OUTCOME_HOLDS:
+        open_hold(account.id, OUTCOME_HOLDS[outcome_code], reason=note or outcome_code.replace("_", " "),
+                  source="contact_outcome")
+    audit.record("contact.inbound", object_type="contact_attempt", object_id=record.id,
+                 after={"channel": channel, "outcome": outcome_code})
+    return record
+
+
 def open_hold(account_id: uuid.UUID, kind: str, *, reason: str, source: str, ends_at: datetime | None = None,
               allow: list[str] | None = None, created_by_user_id: uuid.UUID | None = None) -> ConductHold:
     if kind not in engine.HOLD_TYPES:

@@ -105,3 +105,13 @@ def test_the_same_idempotency_key_records_one_attempt(db_session, shared_debtor)
                                    idempotency_key="k1")
         assert first.id == again.id
         assert db_session.scalar(select(func.count()).select_from(ContactAttempt)) == 1
+
+
+def test_an_inbound_cease_request_opens_a_hold_that_stops_calls(db_session, shared_debtor):
+    """Reg F §1006.6(c) / CN practice: a request to stop is honoured at once, whoever started the contact."""
+    (agency, account), _ = shared_debtor
+    with tenant_scope(agency.id):
+        service.record_inbound(account.id, "call", "cease_requested", note="debtor asked us to stop")
+    with pytest.raises(ConductBlocked) as refused:
+        call(agency, account, outcome=None)
+    assert refused.value.details["earliest_allowed_at"] is None
