@@ -126,6 +126,7 @@ class Factory:
         (the lender or the agency): the ids of every portfolio and placement object."""
         import io
 
+        from tenants.conduct import service as conduct
         from tenants.placements import services as placements
         from tenants.portfolios import imports
 
@@ -134,7 +135,9 @@ class Factory:
         relationship = self.panel(lender, agency)
         with tenant_scope(lender.id):
             portfolio = imports.get_or_create_portfolio("World portfolio")
-            csv = f"external_ref,debtor_name,principal,days_past_due,phone\nW{next(_counter)},Ann Lee,100,40,13800138000\n"
+            n = next(_counter)  # a person of its own: ledgers of different worlds must not meet
+            csv = ("external_ref,debtor_name,principal,days_past_due,phone\n"
+                   f"W{n},Ann Lee,100,40,1390013{n % 10000:04d}\n")
             job = imports.create_import(portfolio=portfolio, filename="w.csv", stream=io.BytesIO(csv.encode()),
                                         mapping=None, uploaded_by=None)
             imports.run_import(job.id)
@@ -142,10 +145,19 @@ class Factory:
             batch = placements.place(lender=lender, selection=placements.Selection(
                 external_refs=(account.external_ref,)), weights={agency.id: 1}, terms={}, created_by=None, seed=1)
             placement = placements.batch_placements(batch)[0]
+            # Read the ids now: the conduct service commits, expiring these objects, and on PostgreSQL row-level
+            # security hides the lender's rows from the agency's context that would reload them.
+            ids = {"portfolio_id": portfolio.id, "import_id": job.id, "account_id": account.id, "batch_id": batch.id,
+                   "placement_id": placement.id, "relationship_id": relationship.id}
         with tenant_scope(agency.id):
             placements.respond(batch.id, accept=True)
-        return {"portfolio_id": portfolio.id, "import_id": job.id, "account_id": account.id, "batch_id": batch.id,
-                "placement_id": placement.id, "relationship_id": relationship.id}
+            try:  # allowed at the frozen time; at night refused but recorded all the same
+                attempt_id = conduct.attempt(ids["account_id"], conduct.AttemptRequest(channel="sms"),
+                                             collector_user_id=None)[0].id
+            except conduct.ConductBlocked as refused:
+                attempt_id = refused.details["attempt_id"]
+            hold_id = conduct.open_hold(ids["account_id"], "hardship", reason="world", source="api").id
+        return {**ids, "attempt_id": attempt_id, "hold_id": hold_id}
 
 
 def _non_admin_role(kind: str) -> str:

@@ -178,3 +178,23 @@ class RecallForm(FlaskForm):
     batch_id = HiddenField()
     reason = StringField(_l("Reason for the recall"))
     force = BooleanField(_l("Force the recall even where something blocks it (lender admin)"))
+
+
+# ---- contacts: logging an attempt and its outcome ---------------------------------------------------------------
+
+OUTCOME_CHOICES = [("no_answer", _l("No answer")), ("voicemail", _l("Voicemail")),
+                   ("wrong_number", _l("Wrong number")), ("right_party_contact", _l("Spoke to the debtor")),
+                   ("promise_to_pay", _l("Promise to pay")), ("refused", _l("Refused to pay")),
+                   ("dispute_raised", _l("Dispute raised")), ("cease_requested", _l("Asked us to stop contact")),
+                   ("callback_requested", _l("Callback requested")), ("delivered", _l("Delivered")),
+                   ("bounced", _l("Bounced"))]
+
+
+class ContactForm(FlaskForm):
+    channel = SelectField(_l("Channel"))
+    target = SelectField(_l("Contact"), choices=[("debtor", _l("The debtor"))])
+    phone_position = SelectField(_l("Phone"), coerce=int, default=0)
+
+
+class OutcomeForm(FlaskForm):
+    outcome_code = SelectField(_l("Outcome"), choices=OUTCOME_CHOICES)

@@ -13,7 +13,7 @@ from tenants.conduct.presets import preset
 from tenants.conduct.rulebook import Rulebook, tighten
 from tenants.context import current_tenant_id
 from tenants.db import db
-from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.pii import blind_index
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
@@ -241,6 +241,22 @@ def open_hold(account_id: uuid.UUID, kind: str, *, reason: str, source: str, end
     db.session.flush()
     audit.record("hold.opened", object_type="hold", object_id=hold.id,
                  after={"type": kind, "reason": reason, "source": source})
+    return hold
+
+
+def resolve_hold(hold_id: uuid.UUID, resolution: str) -> ConductHold:
+    """End a hold now. The lender or the tenant that opened it may; others that see it get PermissionDenied."""
+    hold = db.session.scalar(select(ConductHold).where(ConductHold.id == hold_id))
+    if hold is None:
+        raise NotFound(code="hold.not_found")
+    if not hold.writable_by(current_tenant_id()):
+        raise PermissionDenied("Only the lender or the tenant that opened this hold may resolve it.",
+                               code="hold.not_writable")
+    if hold.resolved_at is not None:
+        raise Conflict("This hold is already resolved.", code="hold.already_resolved")
+    hold.resolved_at, hold.resolution = clock.now(), resolution
+    audit.record("hold.resolved", object_type="hold", object_id=hold.id, before={"resolved_at": None},
+                 after={"type": hold.type, "resolution": resolution})
     return hold
 
 

@@ -15,7 +15,7 @@ from tenants.tenancy.models import ApiToken, Invitation, Membership, Tenant
 from tests.factories import login
 
 OBJECT_ARGS = {"membership_id", "token_id", "event_id", "tenant_id", "portfolio_id", "import_id", "account_id",
-               "batch_id", "placement_id", "relationship_id"}
+               "batch_id", "placement_id", "relationship_id", "attempt_id", "hold_id"}
 # Arguments that are not object ids: secrets in one-time links and static file names.
 NOT_OBJECT_IDS = {"token", "filename"}
 WRITE_BODY = {"status": "suspended", "active": "0", "reason": "probe", "name": "probe", "role": "lender_analyst",

@@ -127,7 +127,7 @@ def placed_committed(app):
 
     with app.app_context():
         factory = Factory(db.session)
-        lender, agency, other_agency = factory.tenant("lender"), factory.tenant("agency"), factory.tenant("agency")
+        lender, other_agency = factory.tenant("lender"), factory.tenant("agency")
         objects = factory.placed_portfolio(lender)
         with tenant_scope(lender.id):
             from tenants.placements.models import Placement

@@ -30,11 +30,11 @@ def authenticate_request():
 
 
 def register(app: Flask) -> None:
-    from web.api import (accounts_api, audit_api, me, members_api, panel_api, placements_api, portfolios_api,
-                         settings_api, tenants_api, tokens_api)
+    from web.api import (accounts_api, audit_api, conduct_api, me, members_api, panel_api, placements_api,
+                         portfolios_api, settings_api, tenants_api, tokens_api)
 
     app.before_request(authenticate_request)
     for module in (me, members_api, tokens_api, audit_api, tenants_api, portfolios_api, accounts_api, panel_api,
-                   placements_api, settings_api):
+                   placements_api, settings_api, conduct_api):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp)

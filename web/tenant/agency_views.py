@@ -1,14 +1,24 @@
 """An agency's side: the placements offered to it (accept or decline a batch), its cases (accounts it holds an
-active placement of; the tenant lock shows it no other), one case read-only, and its dashboard counts."""
+active placement of; the tenant lock shows it no other), one case with its contact panel (when each channel is next
+permitted, logging a contact through the conduct engine, outcomes, history), and its dashboard counts."""
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import format_datetime, get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import func, select
 
+from tenants import clock
+from tenants.conduct import service as conduct
+from tenants.conduct.models import AttemptStatus, ContactAttempt
+from tenants.conduct.service import AttemptRequest, ConductBlocked
 from tenants.db import db
-from tenants.errors import Conflict, NotFound
+from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.pii import mask
 from tenants.placements import services as placement_service
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios import accounts as account_service
@@ -17,10 +27,10 @@ from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.settings import update_settings
 from web.access import require_role
-from web.forms import ActionForm
+from web.forms import OUTCOME_CHOICES, ActionForm, ContactForm, OutcomeForm, attach_errors
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
-from web.tenant.portfolios import AGENCY_ANSWERERS, agency_page
+from web.tenant.portfolios import AGENCY_ANSWERERS, agency_page, label
 
 
 def _active_placements():
@@ -101,16 +111,139 @@ def cases():
                            pages=pages, total=total, args=list_args(), external_ref=external_ref)
 
 
-@bp.route("/cases/<uuid:account_id>")
-@agency_page
-def case_detail(account_id: uuid.UUID):
+def _case(account_id: uuid.UUID) -> tuple[Account, Placement]:
     account = account_service.get_account(account_id)
     placement = db.session.scalar(_active_placements().where(Placement.account_id == account.id))
     if placement is None:
         raise NotFound(code="account.not_found")
+    return account, placement
+
+
+# How a contact reads in "Go ahead: call allowed" (lower case, a noun of the sentence).
+CONTACT_NOUNS = {"call": _l("call"), "sms": _l("text message"), "email": _l("email"), "letter": _l("letter"),
+                 "visit": _l("home visit"), "legal": _l("legal action")}
+HOLD_REASONS = {"dispute": _l("a dispute is open"), "cease": _l("the debtor asked us to stop contact"),
+                "attorney": _l("the debtor is represented by a lawyer"), "bankruptcy": _l("the debtor is bankrupt"),
+                "deceased": _l("the debtor has died"), "breathing_space": _l("breathing space"),
+                "hardship": _l("financial hardship"), "plan": _l("a repayment plan is in place")}
+DECISION_LABELS = {"allow": _l("allowed"), "allow_with_warnings": _l("allowed with warnings"),
+                   "block": _l("refused"), "needs_approval": _l("needs approval")}
+ATTEMPT_STATUS_LABELS = {AttemptStatus.PENDING: _l("under way"), AttemptStatus.COMPLETED: _l("completed"),
+                         AttemptStatus.BLOCKED: _l("blocked"), AttemptStatus.NEEDS_APPROVAL: _l("needs approval")}
+
+
+def _debtor_time(account: Account):
+    """Format a UTC time in the debtor's (first) zone, falling back to the agency's."""
+    zone = ZoneInfo((account.time_zones or [None])[0] or g.tenant.time_zone or "UTC")
+
+    def fmt(value: datetime | None) -> str:
+        if value is None:
+            return ""
+        return format_datetime(value.astimezone(zone), "medium", rebase=False) + " " + zone.key
+    return fmt
+
+
+def _is_zh() -> bool:
+    locale = get_locale()
+    return bool(locale) and str(locale).startswith("zh")
+
+
+def _contact_form(account: Account, placement: Placement) -> ContactForm:
+    form = ContactForm()
+    form.channel.choices = [(c, label("channel", c)) for c in (placement.allowed_channels or [])]
+    form.phone_position.choices = ([(p.position, mask("phone", p.phone, g.get("role"))) for p in account.phones]
+                                   or [(0, "—")])
+    return form
+
+
+def _refusal(exc: ConductBlocked) -> dict:
+    hits = exc.details.get("hits") or []
+    blocking = [h for h in hits if h.get("action") == "block"] or hits
+    zh = _is_zh()
+    earliest = exc.details.get("earliest_allowed_at")
+    return {"hits": [{"rule_id": h["rule_id"], "message": (h.get("message_zh") if zh else None) or h["message_en"],
+                      "citation": h.get("citation")} for h in blocking],
+            "earliest_allowed_at": datetime.fromisoformat(earliest) if earliest else None}
+
+
+def _render_case(account: Account, placement: Placement, *, contact_form: ContactForm | None = None,
+                 refusal: dict | None = None, status: int = 200):
     lender = db.session.get(Tenant, account.tenant_id)
-    return render_template("tenant/case.html", account=account, placement=placement, lender=lender,
-                           updates=account_service.updates_of(account))
+    now = clock.now()
+    next_times = conduct.next_permitted(account.id)
+    holds = conduct.active_holds(account, now)
+    hold_reason = ", ".join(str(HOLD_REASONS.get(h.type, h.type)) for h in holds)
+    attempts = db.session.scalars(select(ContactAttempt).where(ContactAttempt.account_id == account.id)
+                                  .order_by(ContactAttempt.decided_at.desc())).all()
+    return render_template(
+        "tenant/case.html", account=account, placement=placement, lender=lender,
+        updates=account_service.updates_of(account), now=now, next_times=next_times, hold_reason=hold_reason,
+        debtor_time=_debtor_time(account), contact_form=contact_form or _contact_form(account, placement),
+        outcome_form=OutcomeForm(), attempts=attempts, refusal=refusal, pending=AttemptStatus.PENDING,
+        outcome_labels=dict(OUTCOME_CHOICES), decision_labels=DECISION_LABELS,
+        attempt_status_labels=ATTEMPT_STATUS_LABELS), status
+
+
+@bp.route("/cases/<uuid:account_id>")
+@agency_page
+def case_detail(account_id: uuid.UUID):
+    account, placement = _case(account_id)
+    return _render_case(account, placement)
+
+
+@bp.route("/cases/<uuid:account_id>/contact", methods=["POST"])
+@agency_page
+def case_contact(account_id: uuid.UUID):
+    account, placement = _case(account_id)
+    form = _contact_form(account, placement)
+    if not form.validate_on_submit():
+        return _render_case(account, placement, contact_form=form, status=400)
+    ask = AttemptRequest(channel=form.channel.data, target=form.target.data, phone_position=form.phone_position.data)
+    try:
+        record, _decision = conduct.attempt(account.id, ask, collector_user_id=current_user.id)
+    except ConductBlocked as exc:
+        db.session.rollback()  # the refused attempt is already committed by the service
+        account, placement = _case(account_id)
+        return _render_case(account, placement, contact_form=_contact_form(account, placement),
+                            refusal=_refusal(exc), status=422)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        account, placement = _case(account_id)
+        form = _contact_form(account, placement)
+        attach_errors(form, exc.details)
+        if not exc.details.get("fields"):
+            flash(exc.message, "danger")
+        return _render_case(account, placement, contact_form=form, status=exc.status)
+    channel = CONTACT_NOUNS.get(record.channel, record.channel)
+    if record.status == AttemptStatus.NEEDS_APPROVAL:
+        flash(_("This %(channel)s needs a supervisor's approval first (rulebook %(version)s).", channel=channel,
+                version=record.rulebook_version), "warning")
+    else:
+        flash(_("Go ahead: %(channel)s allowed (rulebook %(version)s)", channel=channel,
+                version=record.rulebook_version), "success")
+    return redirect(url_for("tenant.case_detail", account_id=account.id, _anchor="contact-history"))
+
+
+@bp.route("/contact-attempts/<uuid:attempt_id>/outcome", methods=["POST"])
+@agency_page
+def contact_outcome(attempt_id: uuid.UUID):
+    record = db.session.scalar(select(ContactAttempt).where(ContactAttempt.id == attempt_id))
+    if record is None or record.tenant_id != g.tenant.id:
+        raise NotFound(code="contact_attempt.not_found")
+    account_id = record.account_id
+    form = OutcomeForm()
+    if not form.validate_on_submit():
+        flash(_("Choose an outcome."), "danger")
+        return redirect(url_for("tenant.case_detail", account_id=account_id))
+    try:
+        conduct.record_outcome(record.id, form.outcome_code.data)
+    except Conflict as exc:
+        db.session.rollback()
+        flash(exc.message, "warning")
+        return redirect(url_for("tenant.case_detail", account_id=account_id))
+    db.session.commit()
+    flash(_("Outcome recorded."), "success")
+    return redirect(url_for("tenant.case_detail", account_id=account_id, _anchor="contact-history"))
 
 
 # ---- the agency dashboard's counts ---------------------------------------------------------------------------------

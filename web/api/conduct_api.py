@@ -1,0 +1,344 @@
+"""Conduct: contact attempts decided by the conduct engine before they happen, their outcomes, the next permitted
+time per channel, and holds that stop collection on an account.
+
+An agency contacts the accounts it holds (within its placement's channels); a lender may contact its own. A
+blocked attempt is recorded for compliance and answered with 422 (`conduct.<rule>`, details: attempt_id,
+earliest_allowed_at, hits). Attempts belong to the tenant that made them: nobody else sees them. Holds belong to
+the account's lender and are seen by the agency holding the account; the lender or the tenant that opened a hold
+may resolve it. Foreign ids are 404.
+"""
+import base64
+import json
+import uuid
+from datetime import datetime
+
+from flask import request
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from tenants import clock
+from tenants.conduct import engine
+from tenants.conduct import service as conduct
+from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
+from tenants.db import db
+from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.portfolios.models import Account
+from tenants.tenancy.roles import TenantKind, roles_for
+from web.access import require_role
+from web.api.pagination import PageArgs
+from web.api.portfolio_schemas import LENDER_WRITERS, lenders_and_agencies, loads
+
+blp = Blueprint("api_conduct", __name__, url_prefix="/api/v1",
+                description="Contact attempts checked against the conduct rules, their outcomes, and holds")
+
+CONTACT_ROLES = (*roles_for(TenantKind.AGENCY), *LENDER_WRITERS)
+PURPOSES = ("collect", "locate", "pass_message")
+
+
+# ---- loaders (the tenant lock decides what a tenant sees; a row it cannot see is a 404) ---------------------
+
+def _account(account_id: uuid.UUID) -> Account:
+    found = db.session.scalar(select(Account).where(Account.id == account_id))
+    if found is None:
+        raise NotFound(code="account.not_found")
+    return found
+
+
+def _attempt(attempt_id: uuid.UUID) -> ContactAttempt:
+    found = db.session.scalar(select(ContactAttempt).where(ContactAttempt.id == attempt_id))
+    if found is None:
+        raise NotFound(code="contact_attempt.not_found")
+    return found
+
+
+def _hold(hold_id: uuid.UUID) -> ConductHold:
+    found = db.session.scalar(select(ConductHold).where(ConductHold.id == hold_id))
+    if found is None:
+        raise NotFound(code="hold.not_found")
+    return found
+
+
+# ---- schemas ------------------------------------------------------------------------------------------------
+
+class AttemptIn(Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(engine.CHANNELS))
+    target = fields.String(load_default="debtor", validate=validate.OneOf(engine.TARGETS))
+    phone_position = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100),
+                                    metadata={"description": "Which of the account's phones (0 = first)."})
+    third_party_id = fields.UUID(load_default=None, allow_none=True,
+                                 metadata={"description": "Required when target is third_party."})
+    approved = fields.Boolean(load_default=False, metadata={"description": "A valid approval exists."})
+    staff_count = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100),
+                                 metadata={"description": "Visits: how many staff go."})
+    purpose = fields.String(load_default="collect", validate=validate.OneOf(PURPOSES))
+    message_kind = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
+    debtor_unreachable = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _third_party(self, data, **_):
+        if data.get("target") == "third_party" and not data.get("third_party_id"):
+            raise ValidationError({"third_party_id": ["Required when target is third_party."]})
+
+
+class HitOut(Schema):
+    rule_id = fields.String()
+    action = fields.String(metadata={"description": "BLOCK, PAUSE, APPROVE, CONTENT, TIMER or WARN"})
+    message_en = fields.String()
+    message_zh = fields.String()
+    earliest_allowed_at = fields.String(allow_none=True, metadata={"description": "ISO 8601, or null"})
+    citation = fields.String(allow_none=True)
+
+
+class AttemptOut(Schema):
+    id = fields.UUID()
+    account_id = fields.UUID()
+    placement_id = fields.UUID(allow_none=True)
+    channel = fields.String()
+    target = fields.String()
+    third_party_id = fields.UUID(allow_none=True)
+    status = fields.String(metadata={"description": "blocked, needs_approval, pending or completed"})
+    decision = fields.String(metadata={"description": "allow, allow_with_warnings, needs_approval or block"})
+    rulebook_version = fields.String()
+    earliest_allowed_at = fields.DateTime(allow_none=True)
+    decided_at = fields.DateTime()
+    outcome_code = fields.String(allow_none=True)
+    connected = fields.Boolean(allow_none=True)
+    conversation = fields.Boolean(allow_none=True)
+    outcome_at = fields.DateTime(allow_none=True)
+    collector_user_id = fields.UUID(allow_none=True)
+    hits = fields.List(fields.Nested(HitOut))
+
+
+class AttemptDetailOut(AttemptOut):
+    inputs = fields.Dict(metadata={"description": "What the decision saw (opaque keys, no PII): replays it."})
+
+
+class DecisionOut(Schema):
+    outcome = fields.String(attribute="decision",
+                            metadata={"description": "allow, allow_with_warnings, needs_approval or block"})
+    rulebook_version = fields.String()
+    earliest_allowed_at = fields.DateTime(allow_none=True)
+    hits = fields.List(fields.Nested(HitOut))
+
+
+class AttemptCreatedOut(Schema):
+    attempt = fields.Nested(AttemptOut)
+    decision = fields.Nested(DecisionOut)
+
+
+class AttemptPage(Schema):
+    items = fields.List(fields.Nested(AttemptOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class OutcomeIn(Schema):
+    outcome_code = fields.String(required=True, validate=validate.OneOf(tuple(conduct.OUTCOMES)))
+    connected = fields.Boolean(load_default=None, allow_none=True,
+                               metadata={"description": "Defaults from the outcome code."})
+    conversation = fields.Boolean(load_default=None, allow_none=True,
+                                  metadata={"description": "Defaults from the outcome code."})
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+NextPermittedOut = Schema.from_dict(
+    {channel: fields.DateTime(allow_none=True, metadata={
+        "description": "When next permitted (now or later), or null: not by waiting. Absent: not a channel of "
+                       "this tenant's placement."}) for channel in engine.CHANNELS},
+    name="NextPermittedOut")
+
+
+class HoldIn(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(engine.HOLD_TYPES))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    ends_at = fields.AwareDateTime(load_default=None, allow_none=True,
+                                   metadata={"description": "Open-ended when absent."})
+    allow = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list,
+                        metadata={"description": "Message kinds still allowed during the hold."})
+
+    @validates_schema
+    def _ends_later(self, data, **_):
+        if data.get("ends_at") is not None and data["ends_at"] <= clock.now():
+            raise ValidationError({"ends_at": ["Must be in the future."]})
+
+
+class HoldOut(Schema):
+    id = fields.UUID()
+    account_id = fields.UUID()
+    type = fields.String()
+    reason = fields.String()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime(allow_none=True)
+    allow = fields.List(fields.String())
+    source = fields.String()
+    lender_id = fields.UUID(attribute="tenant_id")
+    created_by_tenant_id = fields.UUID()
+    created_at = fields.DateTime()
+    resolved_at = fields.DateTime(allow_none=True)
+    resolution = fields.String(allow_none=True)
+    active = fields.Function(lambda h: h.resolved_at is None and (h.ends_at is None or h.ends_at > clock.now()))
+
+
+class HoldList(Schema):
+    items = fields.List(fields.Nested(HoldOut))
+
+
+class ResolveIn(Schema):
+    resolution = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+# ---- contact attempts ---------------------------------------------------------------------------------------
+
+@blp.route("/accounts/<uuid:account_id>/contact-attempts", methods=["POST"])
+@lenders_and_agencies
+@require_role(*CONTACT_ROLES)
+@loads(_account, "account_id", "found")
+@blp.arguments(AttemptIn)
+@blp.response(201, AttemptCreatedOut)
+@blp.alt_response(422, description="Refused by the conduct rules (code conduct.<rule>; details: attempt_id, "
+                                   "earliest_allowed_at, hits), or invalid fields")
+def create_attempt(data, found: Account):
+    """Decide an outbound contact before making it, and record it.
+
+    Allowed (with warnings) or needing approval: 201 with the attempt and the decision. Refused: the attempt is
+    recorded as blocked and the answer is 422 with the first blocking rule's code. Send an `Idempotency-Key`
+    header (up to 100 characters) and a retried request returns the first answer instead of recording twice."""
+    key = request.headers.get("Idempotency-Key", "").strip()[:100] or None
+    if key:
+        earlier = _by_idempotency_key(key)
+        if earlier is not None:
+            return _replay(earlier, found)
+    try:
+        record, _ = conduct.attempt(found.id, conduct.AttemptRequest(**data), collector_user_id=None,
+                                    idempotency_key=key)
+    except IntegrityError:  # the same key raced in from a parallel retry: answer with the winner
+        db.session.rollback()
+        earlier = _by_idempotency_key(key) if key else None
+        if earlier is None:
+            raise
+        return _replay(earlier, _account(found.id))
+    return {"attempt": record, "decision": record}
+
+
+def _by_idempotency_key(key: str) -> ContactAttempt | None:
+    return db.session.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
+
+
+def _replay(earlier: ContactAttempt, found: Account):
+    if earlier.account_id != found.id:
+        raise Conflict("This Idempotency-Key was already used for another account.", code="idempotency.key_reused")
+    if earlier.status == AttemptStatus.BLOCKED:
+        first = next((h for h in earlier.hits if h["action"] in engine.BLOCKING), None)
+        raise conduct.ConductBlocked(first["message_en"] if first else "Refused by the conduct rules.",
+                                     code=f"conduct.{first['rule_id'].lower()}" if first else "conduct.blocked",
+                                     details=conduct.decision_view(earlier, None))
+    return {"attempt": earlier, "decision": earlier}
+
+
+@blp.route("/accounts/<uuid:account_id>/contact-attempts")
+@lenders_and_agencies
+@loads(_account, "account_id", "found")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, AttemptPage)
+def list_attempts(args, found: Account):
+    """This tenant's attempts on the account (blocked ones too), newest first (cursor pagination on decided_at,
+    id). Other tenants' attempts on the same person are never shown."""
+    query = select(ContactAttempt).where(ContactAttempt.account_id == found.id)
+    return _newest_first(query, limit=args["limit"], cursor=args["cursor"])
+
+
+def _newest_first(stmt, *, limit: int, cursor: str | None) -> dict:
+    """`web.api.pagination.paginate`, descending (same cursor format)."""
+    at_column, id_column = ContactAttempt.decided_at, ContactAttempt.id
+    if cursor:
+        try:
+            at, ident = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            at, ident = datetime.fromisoformat(at), uuid.UUID(ident)
+        except (ValueError, TypeError):
+            raise ValidationFailed("The cursor is not valid; start again without it.",
+                                   code="pagination.bad_cursor") from None
+        stmt = stmt.where(or_(at_column < at, and_(at_column == at, id_column < ident)))
+    rows = db.session.scalars(stmt.order_by(at_column.desc(), id_column.desc()).limit(limit + 1)).all()
+    items, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more:
+        last = items[-1]
+        next_cursor = base64.urlsafe_b64encode(json.dumps([last.decided_at.isoformat(), str(last.id)]).encode()
+                                               ).decode()
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/contact-attempts/<uuid:attempt_id>")
+@lenders_and_agencies
+@loads(_attempt, "attempt_id", "found")
+@blp.response(200, AttemptDetailOut)
+def attempt_detail(found: ContactAttempt):
+    """One attempt with what the decision saw (`inputs`) and the rules it hit (`hits`): enough to replay it."""
+    return found
+
+
+@blp.route("/contact-attempts/<uuid:attempt_id>/outcome", methods=["POST"])
+@lenders_and_agencies
+@require_role(*CONTACT_ROLES)
+@loads(_attempt, "attempt_id", "found")
+@blp.arguments(OutcomeIn)
+@blp.response(200, AttemptOut)
+def record_outcome(data, found: ContactAttempt):
+    """Record how an allowed attempt went. `dispute_raised` and `cease_requested` open a hold on the account.
+    Only a pending attempt takes an outcome (else 409)."""
+    record = conduct.record_outcome(found.id, data["outcome_code"], connected=data["connected"],
+                                    conversation=data["conversation"], note=data["note"])
+    db.session.commit()
+    return record
+
+
+@blp.route("/accounts/<uuid:account_id>/next-permitted")
+@lenders_and_agencies
+@loads(_account, "account_id", "found")
+@blp.response(200, NextPermittedOut)
+def next_permitted(found: Account):
+    """Per channel this tenant may use, when it may next contact the debtor: now, a later time, or null (not by
+    waiting: a hold, a barred debt...)."""
+    return conduct.next_permitted(found.id)
+
+
+# ---- holds --------------------------------------------------------------------------------------------------
+
+@blp.route("/accounts/<uuid:account_id>/holds")
+@lenders_and_agencies
+@loads(_account, "account_id", "found")
+@blp.response(200, HoldList)
+def list_holds(found: Account):
+    """The account's holds (resolved ones too), newest first."""
+    holds = db.session.scalars(select(ConductHold).where(ConductHold.account_id == found.id)
+                               .order_by(ConductHold.starts_at.desc(), ConductHold.id.desc())).all()
+    return {"items": holds}
+
+
+@blp.route("/accounts/<uuid:account_id>/holds", methods=["POST"])
+@lenders_and_agencies
+@require_role(*CONTACT_ROLES)
+@loads(_account, "account_id", "found")
+@blp.arguments(HoldIn)
+@blp.response(201, HoldOut)
+def open_hold(data, found: Account):
+    """Open a hold: collection contacts stop until it ends or is resolved (message kinds in `allow` excepted)."""
+    hold = conduct.open_hold(found.id, data["type"], reason=data["reason"], source="api", ends_at=data["ends_at"],
+                             allow=data["allow"], created_by_user_id=None)
+    db.session.commit()
+    return hold
+
+
+@blp.route("/holds/<uuid:hold_id>/resolve", methods=["POST"])
+@lenders_and_agencies
+@require_role(*CONTACT_ROLES)
+@loads(_hold, "hold_id", "found")
+@blp.arguments(ResolveIn)
+@blp.response(200, HoldOut)
+def resolve_hold(data, found: ConductHold):
+    """Resolve a hold (the lender, or the tenant that opened it; else 403). Already resolved: 409."""
+    hold = conduct.resolve_hold(found.id, data["resolution"])
+    db.session.commit()
+    return hold
+
