@@ -159,6 +159,7 @@ class _Finding:
     zh: str
     earliest: datetime | None  # when this rule alone would pass; None = not by waiting
     rule_id: str | None = None  # when a check reports on behalf of a related rule
+    why: tuple[str, str] | None = None  # the reason without the "allowed from" part, to restate a later time
 
 
 Check = Callable[[_Ctx, Rule, datetime], "list[_Finding] | _Finding | None"]
@@ -186,7 +187,8 @@ def _when(ctx: _Ctx, t: datetime | None, what_en: str, what_zh: str) -> tuple[st
 def _blocked(ctx, rule_id, why_en, why_zh, earliest, action="BLOCK") -> _Finding:
     ch = ctx.req.channel
     nxt_en, nxt_zh = _when(ctx, earliest, CHANNEL_EN[ch], CHANNEL_ZH[ch])
-    return _Finding(action, f"{rule_id}: {why_en} {nxt_en}", f"{rule_id}：{why_zh}{nxt_zh}", earliest)
+    return _Finding(action, f"{rule_id}: {why_en} {nxt_en}", f"{rule_id}：{why_zh}{nxt_zh}", earliest,
+                    why=(why_en, why_zh))
 
 
 # ---- time of day -----------------------------------------------------------------------------------------------
@@ -563,6 +565,7 @@ def decide(request: ContactRequest, history: Iterable[PastAttempt], holds: Itera
         outcome = "block"
         earliest = _earliest(ctx, now)
         earliest = earliest.astimezone(timezone.utc) if earliest is not None else None
+        hits = _restated(ctx, found, hits, earliest)
     elif "APPROVE" in actions:
         outcome = "needs_approval"
     elif hits:
@@ -570,6 +573,24 @@ def decide(request: ContactRequest, history: Iterable[PastAttempt], holds: Itera
     else:
         outcome = "allow"
     return Decision(outcome, hits, rulebook.version, earliest, now)
+
+
+def _restated(ctx: _Ctx, found, hits: tuple[RuleHit, ...], earliest: datetime | None) -> tuple[RuleHit, ...]:
+    """A rule that alone would pass sooner than the decision as a whole (a daily cap resetting at midnight while
+    night hours last until 08:00) tells the collector when contact really becomes possible; its
+    `earliest_allowed_at` keeps the rule's own time for replay."""
+    if earliest is None:
+        return hits
+    restated = []
+    for hit, (_, finding) in zip(hits, found):
+        if hit.action in BLOCKING and finding.why and hit.earliest_allowed_at and hit.earliest_allowed_at < earliest:
+            channel = ctx.req.channel
+            when_en, when_zh = _when(ctx, earliest, CHANNEL_EN[channel], CHANNEL_ZH[channel])
+            hit = RuleHit(hit.rule_id, hit.action, f"{hit.rule_id}: {finding.why[0]} {when_en}",
+                          f"{hit.rule_id}：{finding.why[1]}{when_zh}", hit.earliest_allowed_at, hit.citation,
+                          hit.approver_role)
+        restated.append(hit)
+    return tuple(restated)
 
 
 def _earliest(ctx: _Ctx, t: datetime, limit: int = 500) -> datetime | None:
