@@ -106,6 +106,20 @@ class Factory:
                               period_days=terms.get("period_days", 90),
                               channels=terms.get("channels", ["call", "sms"]))
 
+    def placed_account(self, *, channels=("call", "sms", "letter"), **account_values) -> tuple[Tenant, Tenant, Account]:
+        """A new lender and agency, and one account of the lender placed with the agency and accepted."""
+        from tenants.placements import services as placements
+
+        lender, agency = self.tenant(TenantKind.LENDER), self.tenant(TenantKind.AGENCY)
+        self.panel(lender, agency, channels=list(channels))
+        account = self.account(lender, **account_values)
+        with tenant_scope(lender.id):
+            batch = placements.place(lender=lender, selection=placements.Selection(
+                external_refs=(account.external_ref,)), weights={agency.id: 1}, terms={}, created_by=None, seed=1)
+        with tenant_scope(agency.id):
+            placements.respond(batch.id, accept=True)
+        return lender, agency, account
+
     def world(self, kind: str = TenantKind.LENDER) -> World:
         tenant = self.tenant(kind)
         email = f"admin{next(_counter)}-{id(self) % 10000}@example.test"

@@ -6,9 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tenants.context import tenant_scope
-from tenants.placements import services as placements
-from tenants.placements.services import Selection
 
 SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 TOMORROW_8AM = "2026-12-02T00:00"  # 08:00 Shanghai, in UTC
@@ -26,14 +23,7 @@ def shared_debtor(factory, db_session, frozen_clock):
     debtor = dict(subject_key="person-zhang-san", time_zones=["Asia/Shanghai"])
     cases = []
     for _ in range(2):
-        lender, agency = factory.tenant("lender"), factory.tenant("agency")
-        factory.panel(lender, agency, channels=["call", "sms", "letter"])
-        account = factory.account(lender, **debtor)
-        with tenant_scope(lender.id):
-            batch = placements.place(lender=lender, selection=Selection(external_refs=(account.external_ref,)),
-                                     weights={agency.id: 1}, terms={}, created_by=None, seed=1)
-        with tenant_scope(agency.id):
-            placements.respond(batch.id, accept=True)
+        lender, agency, account = factory.placed_account(**debtor)
         cases.append(dict(lender=lender, agency=agency, account=account,
                           headers=bearer(factory.token(agency, "agency_collector")[1]),
                           lender_headers=bearer(factory.token(lender, "lender_admin")[1])))

@@ -10,8 +10,6 @@ from tenants.conduct.models import ContactAttempt
 from tenants.conduct.service import AttemptRequest, ConductBlocked
 from tenants.context import tenant_scope
 from tenants.errors import NotFound, ValidationFailed
-from tenants.placements import services as placements
-from tenants.placements.services import Selection
 
 SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 
@@ -23,14 +21,7 @@ def shared_debtor(factory, db_session, frozen_clock):
     debtor = dict(subject_key="person-zhang-san", time_zones=["Asia/Shanghai"])
     cases = []
     for _ in range(2):
-        lender, agency = factory.tenant("lender"), factory.tenant("agency")
-        factory.panel(lender, agency, channels=["call", "sms", "letter"])
-        account = factory.account(lender, **debtor)
-        with tenant_scope(lender.id):
-            batch = placements.place(lender=lender, selection=Selection(external_refs=(account.external_ref,)),
-                                     weights={agency.id: 1}, terms={}, created_by=None, seed=1)
-        with tenant_scope(agency.id):
-            placements.respond(batch.id, accept=True)
+        _, agency, account = factory.placed_account(**debtor)
         cases.append((agency, account))
     return cases
 
