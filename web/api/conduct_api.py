@@ -7,15 +7,12 @@ earliest_allowed_at, hits). Attempts belong to the tenant that made them: nobody
 the account's lender and are seen by the agency holding the account; the lender or the tenant that opened a hold
 may resolve it. Foreign ids are 404.
 """
-import base64
-import json
 import uuid
-from datetime import datetime
 
 from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tenants import clock
@@ -23,11 +20,11 @@ from tenants.conduct import engine
 from tenants.conduct import service as conduct
 from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
 from tenants.db import db
-from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.errors import Conflict, NotFound
 from tenants.portfolios.models import Account
 from tenants.tenancy.roles import TenantKind, roles_for
 from web.access import require_role
-from web.api.pagination import PageArgs
+from web.api.pagination import PageArgs, paginate
 from web.api.portfolio_schemas import LENDER_WRITERS, lenders_and_agencies, loads
 
 blp = Blueprint("api_conduct", __name__, url_prefix="/api/v1",
@@ -245,28 +242,7 @@ def list_attempts(args, found: Account):
     """This tenant's attempts on the account (blocked ones too), newest first (cursor pagination on decided_at,
     id). Other tenants' attempts on the same person are never shown."""
     query = select(ContactAttempt).where(ContactAttempt.account_id == found.id)
-    return _newest_first(query, limit=args["limit"], cursor=args["cursor"])
-
-
-def _newest_first(stmt, *, limit: int, cursor: str | None) -> dict:
-    """`web.api.pagination.paginate`, descending (same cursor format)."""
-    at_column, id_column = ContactAttempt.decided_at, ContactAttempt.id
-    if cursor:
-        try:
-            at, ident = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            at, ident = datetime.fromisoformat(at), uuid.UUID(ident)
-        except (ValueError, TypeError):
-            raise ValidationFailed("The cursor is not valid; start again without it.",
-                                   code="pagination.bad_cursor") from None
-        stmt = stmt.where(or_(at_column < at, and_(at_column == at, id_column < ident)))
-    rows = db.session.scalars(stmt.order_by(at_column.desc(), id_column.desc()).limit(limit + 1)).all()
-    items, more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if more:
-        last = items[-1]
-        next_cursor = base64.urlsafe_b64encode(json.dumps([last.decided_at.isoformat(), str(last.id)]).encode()
-                                               ).decode()
-    return {"items": items, "next_cursor": next_cursor}
+    return paginate(query, ContactAttempt.decided_at, ContactAttempt.id, newest_first=True, **args)
 
 
 @blp.route("/contact-attempts/<uuid:attempt_id>")

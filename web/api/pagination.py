@@ -36,11 +36,15 @@ def _encode(at: datetime, ident: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(json.dumps([at.isoformat(), str(ident)]).encode()).decode()
 
 
-def paginate(stmt, time_column, id_column, *, limit: int, cursor: str | None) -> dict:
+def paginate(stmt, time_column, id_column, *, limit: int, cursor: str | None, newest_first: bool = False) -> dict:
     if cursor:
         at, ident = _decode(cursor)
-        stmt = stmt.where(or_(time_column > at, and_(time_column == at, id_column > ident)))
-    rows = db.session.scalars(stmt.order_by(time_column, id_column).limit(limit + 1)).all()
+        if newest_first:
+            stmt = stmt.where(or_(time_column < at, and_(time_column == at, id_column < ident)))
+        else:
+            stmt = stmt.where(or_(time_column > at, and_(time_column == at, id_column > ident)))
+    order = (time_column.desc(), id_column.desc()) if newest_first else (time_column, id_column)
+    rows = db.session.scalars(stmt.order_by(*order).limit(limit + 1)).all()
     items, more = rows[:limit], len(rows) > limit
     last = items[-1] if items else None
     next_cursor = _encode(getattr(last, time_column.key), getattr(last, id_column.key)) if more else None
