@@ -16,8 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants import clock
 from tenants.context import TenantScoped, current_tenant_id
-from tenants.db import UtcDateTime, UuidPrimaryKey, db
-from tenants.errors import NotFound
+from tenants.db import UtcDateTime, UuidPrimaryKey, db, get_visible
 
 GENESIS = "0" * 64
 
@@ -115,9 +114,7 @@ def record(action: str, *, object_type: str, object_id=None, before: dict | None
 
 
 def get_event(event_id: uuid.UUID) -> AuditEvent:
-    event = db.session.get(AuditEvent, event_id)
-    if event is None:
-        raise NotFound(code="audit_event.not_found")
+    event = get_visible(AuditEvent, event_id, "audit_event.not_found")
     return event
 
 

@@ -23,6 +23,16 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+def get_visible(model, ident, code: str):
+    """A row by id as the current tenant sees it: another tenant's row and a missing one are the same 404."""
+    from tenants.errors import NotFound
+
+    found = db.session.get(model, ident)
+    if found is None:
+        raise NotFound(code=code)
+    return found
+
+
 class UuidPrimaryKey:
     """Random ids: sequential ones would tell a tenant how many rows the platform holds."""
 

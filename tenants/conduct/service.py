@@ -12,10 +12,11 @@ from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset
 from tenants.conduct.rulebook import Rulebook, tighten
 from tenants.context import current_tenant_id
-from tenants.db import db
+from tenants.db import db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.pii import blind_index
 from tenants.placements.models import Placement, PlacementStatus
+from tenants.portfolios.accounts import get_account
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
 from tenants.portfolios.models import Account, ThirdPartyContact
 from tenants.tenancy.models import Tenant
@@ -112,9 +113,7 @@ def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uu
         earlier = db.session.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == idempotency_key))
         if earlier is not None:
             return earlier, None
-    account = db.session.get(Account, account_id)
-    if account is None:
-        raise NotFound(code="account.not_found")
+    account = get_account(account_id)
     lender = db.session.get(Tenant, account.tenant_id)
     placement = _placement_of(account)
     acting_as_agency = current_tenant_id() != account.tenant_id
@@ -181,9 +180,7 @@ def decision_view(record: ContactAttempt, decision: engine.Decision | None) -> d
 
 def record_outcome(attempt_id: uuid.UUID, outcome_code: str, *, connected: bool | None = None,
                    conversation: bool | None = None, note: str | None = None) -> ContactAttempt:
-    record = db.session.get(ContactAttempt, attempt_id)
-    if record is None:
-        raise NotFound(code="contact_attempt.not_found")
+    record = get_visible(ContactAttempt, attempt_id, "contact_attempt.not_found")
     if record.status != AttemptStatus.PENDING:
         raise Conflict("Only an attempt under way takes an outcome.", code="contact_attempt.not_pending")
     if outcome_code not in OUTCOMES:
@@ -207,9 +204,7 @@ def record_inbound(account_id: uuid.UUID, channel: str, outcome_code: str, *, no
     request to stop). Inbound contacts do not count against outbound caps."""
     if outcome_code not in OUTCOMES:
         raise ValidationFailed(details={"fields": {"outcome_code": [f"One of {', '.join(OUTCOMES)}."]}})
-    account = db.session.get(Account, account_id)
-    if account is None:
-        raise NotFound(code="account.not_found")
+    account = get_account(account_id)
     now = clock.now()
     connected, conversation = OUTCOMES[outcome_code]
     record = ContactAttempt(
@@ -231,9 +226,7 @@ def open_hold(account_id: uuid.UUID, kind: str, *, reason: str, source: str, end
               allow: list[str] | None = None, created_by_user_id: uuid.UUID | None = None) -> ConductHold:
     if kind not in engine.HOLD_TYPES:
         raise ValidationFailed(details={"fields": {"type": [f"One of {', '.join(engine.HOLD_TYPES)}."]}})
-    account = db.session.get(Account, account_id)
-    if account is None:
-        raise NotFound(code="account.not_found")
+    account = get_account(account_id)
     hold = ConductHold(tenant_id=account.tenant_id, account_id=account.id, type=kind, reason=reason,
                        starts_at=clock.now(), ends_at=ends_at, allow=list(allow or []), source=source,
                        created_by_tenant_id=current_tenant_id(), created_by_user_id=created_by_user_id)
@@ -263,9 +256,7 @@ def resolve_hold(hold_id: uuid.UUID, resolution: str) -> ConductHold:
 def next_permitted(account_id: uuid.UUID) -> dict[str, datetime | None]:
     """Per channel, when the current tenant may next contact the debtor (now, a later time, or None: not by
     waiting). Read-only: takes no lock and records nothing."""
-    account = db.session.get(Account, account_id)
-    if account is None:
-        raise NotFound(code="account.not_found")
+    account = get_account(account_id)
     lender = db.session.get(Tenant, account.tenant_id)
     placement = _placement_of(account)
     acting_as_agency = current_tenant_id() != account.tenant_id

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tenants import audit, clock
 from tenants.context import current_tenant_id
-from tenants.db import db
+from tenants.db import db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.money import Money
 from tenants.placements.allocation import Candidate, allocate
@@ -146,16 +146,12 @@ def _jsonable(terms: dict) -> dict:
 # ---- reading ----------------------------------------------------------------------------------------------
 
 def get_batch(batch_id: uuid.UUID) -> PlacementBatch:
-    batch = db.session.get(PlacementBatch, batch_id)
-    if batch is None:
-        raise NotFound(code="placement_batch.not_found")
+    batch = get_visible(PlacementBatch, batch_id, "placement_batch.not_found")
     return batch
 
 
 def get_placement(placement_id: uuid.UUID) -> Placement:
-    placement = db.session.get(Placement, placement_id)
-    if placement is None:
-        raise NotFound(code="placement.not_found")
+    placement = get_visible(Placement, placement_id, "placement.not_found")
     return placement
 
 

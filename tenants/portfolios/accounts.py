@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from tenants import audit, clock
-from tenants.db import db
-from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.db import db, get_visible
+from tenants.errors import Conflict, ValidationFailed
 from tenants.identifiers import normalize_phone
 from tenants.money import Money
 from tenants.pii import blind_index
@@ -56,9 +56,7 @@ def accounts_query(filters: AccountFilter, default_region: str = "CN"):
 
 
 def get_account(account_id: uuid.UUID) -> Account:
-    account = db.session.get(Account, account_id)
-    if account is None:
-        raise NotFound(code="account.not_found")
+    account = get_visible(Account, account_id, "account.not_found")
     return account
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import delete, insert, select
 
 from tenants import audit, clock, outbox
 from tenants.context import current_tenant_id
-from tenants.db import db
-from tenants.errors import NotFound, ValidationFailed
+from tenants.db import db, get_visible
+from tenants.errors import ValidationFailed
 from tenants.pii import blind_index
 from tenants.portfolios.error_file import error_csv
 from tenants.portfolios.fields import FIELDS, check_mapping, parse_target, slot_name, suggest_mapping
@@ -199,9 +199,7 @@ def _queue(job: ImportJob) -> None:
 # ---- the job ---------------------------------------------------------------------------------------------------
 
 def get_import(import_id: uuid.UUID) -> ImportJob:
-    job = db.session.get(ImportJob, import_id)
-    if job is None:
-        raise NotFound(code="import.not_found")
+    job = get_visible(ImportJob, import_id, "import.not_found")
     return job
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tenants import audit, clock
 from tenants.context import platform_scope, tenant_scope
-from tenants.db import db
+from tenants.db import db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, Unauthenticated, ValidationFailed
 from tenants.identifiers import normalize_email
 from tenants.pii import blind_index
@@ -140,9 +140,7 @@ def list_members() -> list[Membership]:
 
 
 def get_member(membership_id: uuid.UUID) -> Membership:
-    membership = db.session.get(Membership, membership_id)
-    if membership is None:
-        raise NotFound(code="membership.not_found")
+    membership = get_visible(Membership, membership_id, "membership.not_found")
     return membership
 
 

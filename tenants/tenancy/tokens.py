@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from tenants import audit, clock
 from tenants.context import current_tenant_id, platform_scope
-from tenants.db import db
-from tenants.errors import NotFound, Unauthenticated, ValidationFailed
+from tenants.db import db, get_visible
+from tenants.errors import Unauthenticated, ValidationFailed
 from tenants.tenancy.models import ApiToken, Tenant
 from tenants.tenancy.roles import roles_for
 
@@ -41,9 +41,7 @@ def list_tokens() -> list[ApiToken]:
 
 
 def get_token(token_id: uuid.UUID) -> ApiToken:
-    token = db.session.get(ApiToken, token_id)
-    if token is None:
-        raise NotFound(code="api_token.not_found")
+    token = get_visible(ApiToken, token_id, "api_token.not_found")
     return token
 
 
