@@ -253,15 +253,16 @@ def resolve_hold(hold_id: uuid.UUID, resolution: str) -> ConductHold:
     return hold
 
 
-def next_permitted(account_id: uuid.UUID) -> dict[str, datetime | None]:
+def next_permitted(account_id: uuid.UUID, now: datetime | None = None) -> dict[str, datetime | None]:
     """Per channel, when the current tenant may next contact the debtor (now, a later time, or None: not by
-    waiting). Read-only: takes no lock and records nothing."""
+    waiting). Records nothing. A channel allowed now answers exactly `now`: pass the caller's instant when it
+    compares against its own (a page rendering "allowed now")."""
     account = get_account(account_id)
     lender = db.session.get(Tenant, account.tenant_id)
     placement = _placement_of(account)
     acting_as_agency = current_tenant_id() != account.tenant_id
     channels = placement.allowed_channels if acting_as_agency and placement else list(engine.CHANNELS)
-    now = clock.now()
+    now = now or clock.now()
     history = ledger.history(account.subject_key or debt_key(account), now)
     holds = active_holds(account, now)
     book = rulebook_for(lender, placement if acting_as_agency else None)

@@ -1,6 +1,6 @@
 """Contacts decided and recorded against the platform-wide ledger: one daily count per person across agencies,
 night hours in the debtor's zone, disputes that stop collection, blocked attempts kept for compliance."""
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -106,3 +106,13 @@ def test_an_inbound_cease_request_opens_a_hold_that_stops_calls(db_session, shar
     with pytest.raises(ConductBlocked) as refused:
         call(agency, account, outcome=None)
     assert refused.value.details["earliest_allowed_at"] is None
+
+
+def test_a_channel_allowed_now_answers_the_callers_own_instant(db_session, shared_debtor, frozen_clock):
+    """The case page compares against its own `now`: a clock that moved in between must not turn
+    "allowed now" into "next at <a moment ago>"."""
+    (agency, account), _ = shared_debtor
+    page_now = frozen_clock.now()
+    frozen_clock.advance(timedelta(seconds=1))
+    with tenant_scope(agency.id):
+        assert service.next_permitted(account.id, page_now)["sms"] == page_now

@@ -170,7 +170,7 @@ def _render_case(account: Account, placement: Placement, *, contact_form: Contac
                  refusal: dict | None = None, status: int = 200):
     lender = db.session.get(Tenant, account.tenant_id)
     now = clock.now()
-    next_times = conduct.next_permitted(account.id)
+    next_times = conduct.next_permitted(account.id, now)
     holds = conduct.active_holds(account, now)
     hold_reason = ", ".join(str(HOLD_REASONS.get(h.type, h.type)) for h in holds)
     attempts = db.session.scalars(select(ContactAttempt).where(ContactAttempt.account_id == account.id)
