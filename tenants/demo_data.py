@@ -172,7 +172,7 @@ def _portfolio(demo: DemoPortfolio, tenants: dict[str, Tenant], admin_id) -> Non
         batch = services.place(lender=lender, selection=services.Selection(portfolio_id=portfolio.id,
                                                                            limit=demo.place),
                                weights={agencies[slug].id: weight for slug, weight in demo.weights}, terms={},
-                               created_by=admin_id, seed=PLACEMENT_SEED)
+                               created_by=admin_id, seed=PLACEMENT_SEED, debtors_notified=True)
         batch_id = batch.id
     for slug in demo.accepted_by:
         with tenant_scope(agencies[slug].id):

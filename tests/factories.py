@@ -115,7 +115,8 @@ class Factory:
         account = self.account(lender, **account_values)
         with tenant_scope(lender.id):
             batch = placements.place(lender=lender, selection=placements.Selection(
-                external_refs=(account.external_ref,)), weights={agency.id: 1}, terms={}, created_by=None, seed=1)
+                external_refs=(account.external_ref,)), weights={agency.id: 1}, terms={}, created_by=None, seed=1,
+                debtors_notified=True)
         with tenant_scope(agency.id):
             placements.respond(batch.id, accept=True)
         return lender, agency, account
@@ -157,7 +158,8 @@ class Factory:
             imports.run_import(job.id)
             account = db.session.scalar(select(Account).where(Account.last_import_id == job.id))
             batch = placements.place(lender=lender, selection=placements.Selection(
-                external_refs=(account.external_ref,)), weights={agency.id: 1}, terms={}, created_by=None, seed=1)
+                external_refs=(account.external_ref,)), weights={agency.id: 1}, terms={}, created_by=None, seed=1,
+                debtors_notified=True)
             placement = placements.batch_placements(batch)[0]
             # Read the ids now: the conduct service commits, expiring these objects, and on PostgreSQL row-level
             # security hides the lender's rows from the agency's context that would reload them.

@@ -1,5 +1,8 @@
-"""Connects the domain's outbox to rq: committed tasks are enqueued by dotted name."""
+"""Connects the domain to its infrastructure: committed outbox tasks are enqueued to rq by dotted name, and the
+conduct engine's next-permitted cache lives in the same Redis."""
 from tenants import outbox
+from tenants.conduct import windows
+from workers.connection import connection
 from workers.queues import enqueue
 
 
@@ -9,3 +12,4 @@ def enqueue_task(task) -> None:
 
 def install() -> None:
     outbox.set_dispatcher(enqueue_task)
+    windows.set_redis(connection)

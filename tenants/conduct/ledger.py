@@ -39,10 +39,13 @@ def serialised(subject_key: str):
         yield
 
 
-def history(subject_key: str, now: datetime) -> list[PastAttempt]:
+def history(subject_key: str, now: datetime, *, lock: bool = True) -> list[PastAttempt]:
+    """The person's attempts in the longest window any rule reads. `lock=False` reads without taking the
+    person's lock: for answers that record nothing (next permitted times), never before recording an attempt."""
     since = now - HISTORY_WINDOW
     if _postgres():
-        rows = db.session.execute(text("SELECT * FROM conduct_ledger_history(:subject, :since)"),
+        function = "conduct_ledger_history" if lock else "conduct_ledger_peek"
+        rows = db.session.execute(text(f"SELECT * FROM {function}(:subject, :since)"),
                                   {"subject": subject_key, "since": since}).all()
     else:
         rows = db.session.execute(select(LedgerEntry).where(LedgerEntry.subject_key == subject_key,

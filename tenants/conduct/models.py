@@ -1,7 +1,8 @@
 """Holds, contact attempts and the platform-wide conduct ledger.
 
-Holds belong to the account's lender (`tenant_id`) and are visible to the agency holding the account; the agency
-that created a hold may change it. Contact attempts belong to the tenant that made them. The ledger is the
+Holds, consent records and approval requests belong to the account's lender (`tenant_id`); holds and consent are
+visible to the agency holding the account, approval requests to the tenant that asked. Contact attempts belong to
+the tenant that made them and are readable by the account's lender (they were made on its customer). The ledger is the
 platform's per-person record of what the rules count — time, channel, number hash, connected / conversation /
 pending — with no tenant content; it is read and written only through `tenants.conduct.ledger` (on PostgreSQL
 through SECURITY DEFINER functions: the application role cannot read the table itself).
@@ -13,7 +14,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants import clock
-from tenants.context import SharedScoped, TenantScoped
+from tenants.context import SharedScoped
 from tenants.db import UtcDateTime, UuidPrimaryKey, db
 from tenants.portfolios.models import _held_by_agency
 
@@ -49,11 +50,13 @@ class AttemptStatus:
     COMPLETED = "completed"
 
 
-class ContactAttempt(UuidPrimaryKey, TenantScoped, db.Model):
+class ContactAttempt(UuidPrimaryKey, SharedScoped, db.Model):
     __tablename__ = "contact_attempts"
     __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key", name="uq_contact_attempts_idempotency"),
-                      Index("ix_contact_attempts_tenant_decided", "tenant_id", "decided_at"))
+                      Index("ix_contact_attempts_tenant_decided", "tenant_id", "decided_at"),
+                      Index("ix_contact_attempts_lender_decided", "lender_tenant_id", "decided_at"))
 
+    lender_tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"))
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
     placement_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("placements.id"))
     channel: Mapped[str] = mapped_column(String(10))
@@ -75,6 +78,74 @@ class ContactAttempt(UuidPrimaryKey, TenantScoped, db.Model):
     collector_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     ledger_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
+
+    @classmethod
+    def visible_to(cls, tenant_id):
+        return or_(cls.tenant_id == tenant_id, cls.lender_tenant_id == tenant_id)
+
+
+class ApprovalStatus:
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    USED = "used"  # approved, and the attempt it allowed has been made
+
+
+class ApprovalRequest(UuidPrimaryKey, SharedScoped, db.Model):
+    """A contact the engine sent for approval (a visit, a legal step, an agency's first contact without notice):
+    owned by the account's lender, whose named role decides; the asking tenant sees its fate."""
+
+    __tablename__ = "approval_requests"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
+    attempt_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("contact_attempts.id"), unique=True)
+    requested_by_tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"), index=True)
+    requested_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    target: Mapped[str] = mapped_column(String(12))
+    rule_ids: Mapped[list] = mapped_column(JSON)
+    approver_role: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default=ApprovalStatus.PENDING, index=True)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    used_by_attempt_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("contact_attempts.id"))
+
+    @classmethod
+    def visible_to(cls, tenant_id):
+        return or_(cls.tenant_id == tenant_id, cls.requested_by_tenant_id == tenant_id)
+
+    def writable_by(self, tenant_id) -> bool:
+        # The asker opens the request and marks it used; only the lender decides (tenants.conduct.approvals).
+        return tenant_id in (self.tenant_id, self.requested_by_tenant_id)
+
+
+class AccountConsent(UuidPrimaryKey, SharedScoped, db.Model):
+    """What the debtor asked for: channels opted out of, times called inconvenient, hours agreed instead of the
+    default window, and a prior consent to calls within the US 7-day quiet period. One row per account, owned by
+    the lender, captured by it or by the agency holding the account."""
+
+    __tablename__ = "account_consents"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), unique=True)
+    opted_out_channels: Mapped[list] = mapped_column(JSON, default=list)
+    inconvenient_windows: Mapped[list] = mapped_column(JSON, default=list)  # [["HH:MM", "HH:MM"], ...] local
+    agreed_hours: Mapped[list | None] = mapped_column(JSON)  # ["HH:MM", "HH:MM"] local, or null
+    consent_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by_tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"))
+    updated_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
+
+    @classmethod
+    def visible_to(cls, tenant_id):
+        return or_(cls.tenant_id == tenant_id, _held_by_agency(cls.account_id, tenant_id))
+
+    def writable_by(self, tenant_id) -> bool:
+        # The service reaches the row only through an account the tenant may see (held); RLS checks the same.
+        return tenant_id in (self.tenant_id, self.updated_by_tenant_id)
 
 
 class LedgerEntry(UuidPrimaryKey, db.Model):

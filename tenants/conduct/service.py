@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from tenants import audit, clock
-from tenants.conduct import engine, ledger
+from tenants.conduct import approvals, consent, engine, ledger, replay, windows
 from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset
 from tenants.conduct.rulebook import Rulebook, tighten
@@ -47,8 +47,12 @@ def jurisdiction(lender: Tenant) -> str:
 
 def rulebook_for(lender: Tenant, placement: Placement | None) -> Rulebook:
     book = preset(jurisdiction(lender))
-    overrides = (placement.conduct_overrides or {}) if placement else {}
+    overrides = _overrides(placement)
     return tighten(book, overrides) if overrides else book
+
+
+def _overrides(placement: Placement | None) -> dict:
+    return (placement.conduct_overrides or {}) if placement else {}
 
 
 def debt_key(account: Account) -> str:
@@ -78,14 +82,15 @@ class AttemptRequest:
     target: str = "debtor"
     phone_position: int = 0
     third_party_id: uuid.UUID | None = None
-    approved: bool = False
+    approval_id: uuid.UUID | None = None  # an approved request covering this contact (needs-approval rules)
     staff_count: int = 0
     purpose: str = "collect"
     message_kind: str | None = None
     debtor_unreachable: bool = False
 
 
-def _contact_request(account: Account, ask: AttemptRequest) -> engine.ContactRequest:
+def _contact_request(account: Account, ask: AttemptRequest, *, agency_placement: Placement | None = None,
+                     approved: bool = False, consent_until: datetime | None = None) -> engine.ContactRequest:
     number_key, third_party_key = None, None
     if ask.target == "third_party":
         contact = db.session.get(ThirdPartyContact, ask.third_party_id) if ask.third_party_id else None
@@ -100,15 +105,18 @@ def _contact_request(account: Account, ask: AttemptRequest) -> engine.ContactReq
     return engine.ContactRequest(
         channel=ask.channel, target=ask.target, debt_id=debt_key(account), subject_key=account.subject_key or
         debt_key(account), number_key=number_key, time_zones=tuple(account.time_zones or ()),
-        third_party_id=third_party_key, approved=ask.approved, staff_count=ask.staff_count,
+        third_party_id=third_party_key, approved=approved, staff_count=ask.staff_count,
         limitation_date=account.limitation_date, debtor_unreachable=ask.debtor_unreachable, purpose=ask.purpose,
-        message_kind=ask.message_kind,
+        message_kind=ask.message_kind, consent_after_conversation_until=consent_until,
+        # None: the lender contacts its own customer; an agency must have had the hand-over notified.
+        agency_notice_given=None if agency_placement is None else agency_placement.debtor_notified_at is not None,
     )
 
 
 def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uuid.UUID | None,
-            idempotency_key: str | None = None) -> tuple[ContactAttempt, engine.Decision]:
-    """Decide an outbound contact and record it (blocked ones too). Commits; raises ConductBlocked if refused."""
+            idempotency_key: str | None = None, note: str | None = None) -> tuple[ContactAttempt, engine.Decision]:
+    """Decide an outbound contact and record it (blocked ones too). Commits; raises ConductBlocked if refused.
+    A decision needing approval opens an approval request for the lender (`note` tells the approver why)."""
     if idempotency_key:
         earlier = db.session.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == idempotency_key))
         if earlier is not None:
@@ -121,14 +129,26 @@ def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uu
         raise NotFound(code="account.not_found")
     if acting_as_agency and ask.channel not in (placement.allowed_channels or []):
         raise ValidationFailed(f"This placement does not allow {ask.channel}.", code="placement.channel_not_allowed")
-    request = _contact_request(account, ask)
+    agency_placement = placement if acting_as_agency else None
+    approval = (approvals.usable(ask.approval_id, account_id=account.id, channel=ask.channel, target=ask.target)
+                if ask.approval_id else None)
+    debtor_consent, consent_until = consent.of(account)
+    request = _contact_request(account, ask, agency_placement=agency_placement, approved=approval is not None,
+                               consent_until=consent_until)
+    book = rulebook_for(lender, agency_placement)
     with ledger.serialised(request.subject_key):
         now = clock.now()
-        decision = engine.decide(request, ledger.history(request.subject_key, now), active_holds(account, now),
-                                 engine.Consent(), rulebook_for(lender, placement if acting_as_agency else None),
-                                 now)
-        record = _record(account, placement if acting_as_agency else None, ask, request, decision, now,
-                         collector_user_id, idempotency_key)
+        history, holds = ledger.history(request.subject_key, now), active_holds(account, now)
+        decision = engine.decide(request, history, holds, debtor_consent, book, now)
+        inputs = replay.capture(request, history, holds, debtor_consent, preset_code=jurisdiction(lender),
+                                overrides=_overrides(agency_placement))
+        record = _record(account, agency_placement, ask, request, decision, now, collector_user_id,
+                         idempotency_key, inputs)
+        if decision.outcome == "needs_approval":
+            approvals.open_for(record, decision, lender_id=account.tenant_id,
+                               requested_by_user_id=collector_user_id, note=note)
+        elif approval is not None and decision.outcome != "block":
+            approvals.mark_used(approval, record)
         db.session.commit()
     if decision.outcome == "block":
         first = decision.blocking[0]
@@ -137,14 +157,16 @@ def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uu
     return record, decision
 
 
-def _record(account, placement, ask, request, decision, now, collector_user_id, idempotency_key) -> ContactAttempt:
+def _record(account, placement, ask, request, decision, now, collector_user_id, idempotency_key,
+            inputs) -> ContactAttempt:
     status = {"block": AttemptStatus.BLOCKED, "needs_approval": AttemptStatus.NEEDS_APPROVAL}.get(
         decision.outcome, AttemptStatus.PENDING)
     record = ContactAttempt(
-        tenant_id=current_tenant_id(), account_id=account.id, placement_id=placement.id if placement else None,
+        tenant_id=current_tenant_id(), lender_tenant_id=account.tenant_id, account_id=account.id,
+        placement_id=placement.id if placement else None,
         channel=ask.channel, target=ask.target, third_party_id=ask.third_party_id, number_key=request.number_key,
         status=status, decision=decision.outcome, rulebook_version=decision.rulebook_version,
-        hits=[_hit(h) for h in decision.hits], inputs=_inputs(request), decided_at=now,
+        hits=[_hit(h) for h in decision.hits], inputs=inputs, decided_at=now,
         earliest_allowed_at=decision.earliest_allowed_at, collector_user_id=collector_user_id,
         idempotency_key=idempotency_key,
     )
@@ -152,6 +174,7 @@ def _record(account, placement, ask, request, decision, now, collector_user_id, 
         record.ledger_id = ledger.append(subject_key=request.subject_key, debt_key=request.debt_id,
                                          number_key=request.number_key, third_party_key=request.third_party_id,
                                          channel=request.channel, target=request.target, at=now)
+        windows.invalidate_subject(request.subject_key)
     db.session.add(record)
     db.session.flush()
     audit.record("contact.decided", object_type="contact_attempt", object_id=record.id,
@@ -166,12 +189,6 @@ def _hit(hit: engine.RuleHit) -> dict:
             "citation": hit.citation}
 
 
-def _inputs(request: engine.ContactRequest) -> dict:
-    """What the decision saw, so a compliance officer can replay it (keys are opaque hashes, not PII)."""
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else list(v) if isinstance(v, tuple) else v)
-            for k, v in request.__dict__.items()}
-
-
 def decision_view(record: ContactAttempt, decision: engine.Decision | None) -> dict:
     return {"attempt_id": str(record.id), "decision": record.decision, "rulebook_version": record.rulebook_version,
             "earliest_allowed_at": record.earliest_allowed_at.isoformat() if record.earliest_allowed_at else None,
@@ -181,6 +198,9 @@ def decision_view(record: ContactAttempt, decision: engine.Decision | None) -> d
 def record_outcome(attempt_id: uuid.UUID, outcome_code: str, *, connected: bool | None = None,
                    conversation: bool | None = None, note: str | None = None) -> ContactAttempt:
     record = get_visible(ContactAttempt, attempt_id, "contact_attempt.not_found")
+    if record.tenant_id != current_tenant_id():  # the lender reads its agencies' attempts; only the maker writes
+        raise PermissionDenied("Only the tenant that made this attempt records its outcome.",
+                               code="contact_attempt.not_yours")
     if record.status != AttemptStatus.PENDING:
         raise Conflict("Only an attempt under way takes an outcome.", code="contact_attempt.not_pending")
     if outcome_code not in OUTCOMES:
@@ -190,6 +210,7 @@ def record_outcome(attempt_id: uuid.UUID, outcome_code: str, *, connected: bool 
     record.conversation = default_conversation if conversation is None else conversation
     record.outcome_code, record.outcome_at, record.status = outcome_code, clock.now(), AttemptStatus.COMPLETED
     ledger.settle(record.ledger_id, connected=record.connected, conversation=record.conversation)
+    windows.invalidate_subject(record.inputs["request"]["subject_key"])
     if outcome_code in OUTCOME_HOLDS:
         open_hold(record.account_id, OUTCOME_HOLDS[outcome_code], reason=note or outcome_code.replace("_", " "),
                   source="contact_outcome")
@@ -208,7 +229,8 @@ def record_inbound(account_id: uuid.UUID, channel: str, outcome_code: str, *, no
     now = clock.now()
     connected, conversation = OUTCOMES[outcome_code]
     record = ContactAttempt(
-        tenant_id=current_tenant_id(), account_id=account.id, channel=channel, direction="inbound", target="debtor",
+        tenant_id=current_tenant_id(), lender_tenant_id=account.tenant_id, account_id=account.id, channel=channel,
+        direction="inbound", target="debtor",
         status=AttemptStatus.COMPLETED, decision="inbound", rulebook_version="", hits=[], inputs={},
         decided_at=now, outcome_code=outcome_code, connected=connected, conversation=conversation, outcome_at=now,
         collector_user_id=collector_user_id)
@@ -234,6 +256,7 @@ def open_hold(account_id: uuid.UUID, kind: str, *, reason: str, source: str, end
     db.session.flush()
     audit.record("hold.opened", object_type="hold", object_id=hold.id,
                  after={"type": kind, "reason": reason, "source": source})
+    windows.invalidate_account(account.id)
     return hold
 
 
@@ -250,28 +273,44 @@ def resolve_hold(hold_id: uuid.UUID, resolution: str) -> ConductHold:
     hold.resolved_at, hold.resolution = clock.now(), resolution
     audit.record("hold.resolved", object_type="hold", object_id=hold.id, before={"resolved_at": None},
                  after={"type": hold.type, "resolution": resolution})
+    windows.invalidate_account(hold.account_id)
     return hold
 
 
 def next_permitted(account_id: uuid.UUID, now: datetime | None = None) -> dict[str, datetime | None]:
     """Per channel, when the current tenant may next contact the debtor (now, a later time, or None: not by
-    waiting). Records nothing. A channel allowed now answers exactly `now`: pass the caller's instant when it
-    compares against its own (a page rendering "allowed now")."""
+    waiting). Records nothing and takes no lock. A channel allowed now answers exactly `now`: pass the caller's
+    instant when it compares against its own (a page rendering "allowed now"). Cached (see `windows`)."""
     account = get_account(account_id)
-    lender = db.session.get(Tenant, account.tenant_id)
     placement = _placement_of(account)
-    acting_as_agency = current_tenant_id() != account.tenant_id
-    channels = placement.allowed_channels if acting_as_agency and placement else list(engine.CHANNELS)
+    agency_placement = placement if current_tenant_id() != account.tenant_id else None
     now = now or clock.now()
-    history = ledger.history(account.subject_key or debt_key(account), now)
+    subject_key = account.subject_key or debt_key(account)
+    fingerprint = windows.fingerprint(
+        [account.disputed, account.cease_requested, account.attorney, account.bankrupt, account.deceased],
+        account.time_zones, account.limitation_date, len(account.phones), account.tenant_id,
+        agency_placement and [agency_placement.id, agency_placement.debtor_notified_at])
+    return windows.cached(current_tenant_id(), account.id, subject_key, fingerprint, now,
+                          lambda: _compute_next_permitted(account, agency_placement, now))
+
+
+def _compute_next_permitted(account: Account, agency_placement: Placement | None, now: datetime):
+    lender = db.session.get(Tenant, account.tenant_id)
+    channels = agency_placement.allowed_channels if agency_placement else list(engine.CHANNELS)
+    history = ledger.history(account.subject_key or debt_key(account), now, lock=False)
     holds = active_holds(account, now)
-    book = rulebook_for(lender, placement if acting_as_agency else None)
+    book = rulebook_for(lender, agency_placement)
+    debtor_consent, consent_until = consent.of(account)
     result = {}
     for channel in channels:
         try:
-            request = _contact_request(account, AttemptRequest(channel=channel))
+            request = _contact_request(account, AttemptRequest(channel=channel), agency_placement=agency_placement,
+                                       consent_until=consent_until)
         except ValidationFailed:  # e.g. calls to an account without a phone
             result[channel] = None
             continue
-        result[channel] = engine.next_permitted(channel, request, history, holds, engine.Consent(), book, now)
-    return result
+        result[channel] = engine.next_permitted(channel, request, history, holds, debtor_consent, book, now)
+    zones = list(account.time_zones or ()) or list(book.default_zones)
+    pending = [p.at + ledger.PENDING_TIMEOUT for p in history if p.pending]
+    return result, windows.valid_until(result, now=now, zones=zones, rulebook=book, consent=debtor_consent,
+                                       pending_expiries=pending)

@@ -103,6 +103,8 @@ class Placement(UuidPrimaryKey, SharedScoped, db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     end_reason: Mapped[str | None] = mapped_column(Text)
     recall_forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the lender told the debtor that collection was handed to this agency (CN.OUTSOURCE.NOTICE).
+    debtor_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     agency: Mapped[Tenant] = relationship(foreign_keys=[agency_tenant_id], lazy="joined")
 

@@ -80,8 +80,9 @@ def placeable_accounts(selection: Selection, currency: str):
 
 
 def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int], terms: dict,
-          created_by: uuid.UUID | None, seed: int | None = None) -> PlacementBatch:
-    """Offer the selected accounts to one or more agencies, split by weight; returns the batch."""
+          created_by: uuid.UUID | None, seed: int | None = None, debtors_notified: bool = False) -> PlacementBatch:
+    """Offer the selected accounts to one or more agencies, split by weight; returns the batch.
+    `debtors_notified`: the lender has told these debtors of the hand-over (CN.OUTSOURCE.NOTICE)."""
     if not weights:
         raise ValidationFailed("Choose at least one agency.", code="placement.no_agency")
     relationships = {agency_id: approved_relationship(agency_id) for agency_id in weights}
@@ -110,7 +111,7 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
             starts_on=today, ends_on=today + timedelta(days=agency_terms["period_days"]),
             allowed_channels=agency_terms["channels"], conduct_overrides=agency_terms["conduct_overrides"],
             currency=account.currency, balance_at_placement_minor=account.outstanding_minor,
-            dpd_at_placement=account.days_past_due,
+            dpd_at_placement=account.days_past_due, debtor_notified_at=clock.now() if debtors_notified else None,
         ))
     try:
         db.session.flush()
@@ -119,7 +120,7 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
                        code="placement.concurrent") from None
     audit.record("placement.batch_created", object_type="placement_batch", object_id=batch.id,
                  after={"accounts": len(accounts), "summary": allocation.explanation.get("summary"),
-                        "seed": seed, "criteria": batch.criteria})
+                        "seed": seed, "criteria": batch.criteria, "debtors_notified": debtors_notified})
     return batch
 
 

@@ -83,7 +83,11 @@ def test_the_fourth_connected_call_is_refused_across_agencies_and_recorded_for_t
 
     detail = client.get(f"/api/v1/contact-attempts/{blocked_id}", headers=b["headers"])
     assert detail.status_code == 200
-    assert detail.json["inputs"]["channel"] == "call" and detail.json["inputs"]["subject_key"]
+    inputs = detail.json["inputs"]
+    assert inputs["request"]["channel"] == "call" and inputs["request"]["subject_key"]
+    assert len(inputs["history"]) == 3, "the person's three calls today, whoever made them"
+    others = [p for p in inputs["history"] if p["debt_id"] == "other"]
+    assert len(others) == 2 and all("number_key" not in p for p in others), "the other agency's debt stays opaque"
     assert detail.json["hits"] and detail.json["decision"] == "block"
 
     # the other agency: neither the attempt nor the account it does not hold
@@ -92,10 +96,13 @@ def test_the_fourth_connected_call_is_refused_across_agencies_and_recorded_for_t
     assert client.get(f"/api/v1/accounts/{b['account'].id}/contact-attempts",
                       headers=a["headers"]).status_code == 404
     assert attempt(client, b, headers=a["headers"]).status_code == 404
-    # the lender sees its account but not the agency's attempts
-    assert listed(client, b, headers=b["lender_headers"]) == []
+    # the lender reads the attempts made on its account (the refusal too) but cannot record their outcomes
+    lender_view = listed(client, b, headers=b["lender_headers"])
+    assert [i["id"] for i in lender_view] == [i["id"] for i in b_items]
+    made_by_agency = listed(client, a, headers=a["lender_headers"])[0]["id"]
+    assert outcome(client, {**a, "headers": a["lender_headers"]}, made_by_agency).status_code == 403
     assert client.get(f"/api/v1/contact-attempts/{blocked_id}",
-                      headers=b["lender_headers"]).status_code == 404
+                      headers=b["lender_headers"]).json["decision"] == "block"
 
 
 def test_a_dispute_raised_holds_collection_until_the_hold_is_resolved(client, shared_debtor):

@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tenants import clock
-from tenants.conduct import engine
+from tenants.conduct import engine, replay
 from tenants.conduct import service as conduct
 from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
 from tenants.db import db
-from tenants.errors import Conflict, NotFound
+from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.portfolios.models import Account
+from tenants.tenancy.services import membership_in_current_tenant
 from tenants.tenancy.roles import TenantKind, roles_for
 from web.access import require_role
 from web.api.pagination import PageArgs, paginate
@@ -66,12 +67,18 @@ class AttemptIn(Schema):
                                     metadata={"description": "Which of the account's phones (0 = first)."})
     third_party_id = fields.UUID(load_default=None, allow_none=True,
                                  metadata={"description": "Required when target is third_party."})
-    approved = fields.Boolean(load_default=False, metadata={"description": "A valid approval exists."})
+    approval_id = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "An approved request (GET /api/v1/approvals) for this account, channel and target: lets a "
+                       "contact that needed approval go ahead, once, before the approval's valid_until."})
     staff_count = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100),
                                  metadata={"description": "Visits: how many staff go."})
     purpose = fields.String(load_default="collect", validate=validate.OneOf(PURPOSES))
     message_kind = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
     debtor_unreachable = fields.Boolean(load_default=False)
+    collector_user_id = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "The member of this tenant making the contact (recorded on the attempt and in reports)."})
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000), metadata={
+        "description": "Why the contact is needed: shown to the approver when the decision needs approval."})
 
     @validates_schema
     def _third_party(self, data, **_):
@@ -109,7 +116,9 @@ class AttemptOut(Schema):
 
 
 class AttemptDetailOut(AttemptOut):
-    inputs = fields.Dict(metadata={"description": "What the decision saw (opaque keys, no PII): replays it."})
+    inputs = fields.Function(lambda a: replay.redacted(a.inputs), metadata={
+        "description": "What the decision saw (request, the person's recent contacts, holds, consent, rulebook; "
+                       "opaque keys, no PII). Contacts about other debts show only time, channel and outcome."})
 
 
 class DecisionOut(Schema):
@@ -207,8 +216,10 @@ def create_attempt(data, found: Account):
         if earlier is not None:
             return _replay(earlier, found)
     try:
-        record, _ = conduct.attempt(found.id, conduct.AttemptRequest(**data), collector_user_id=None,
-                                    idempotency_key=key)
+        collector = _collector(data.pop("collector_user_id"))
+        note = data.pop("note")
+        record, _ = conduct.attempt(found.id, conduct.AttemptRequest(**data), collector_user_id=collector,
+                                    idempotency_key=key, note=note)
     except IntegrityError:  # the same key raced in from a parallel retry: answer with the winner
         db.session.rollback()
         earlier = _by_idempotency_key(key) if key else None
@@ -216,6 +227,12 @@ def create_attempt(data, found: Account):
             raise
         return _replay(earlier, _account(found.id))
     return {"attempt": record, "decision": record}
+
+
+def _collector(user_id: uuid.UUID | None) -> uuid.UUID | None:
+    if user_id is not None and membership_in_current_tenant(user_id) is None:
+        raise ValidationFailed(details={"fields": {"collector_user_id": ["Not a member of this tenant."]}})
+    return user_id
 
 
 def _by_idempotency_key(key: str) -> ContactAttempt | None:

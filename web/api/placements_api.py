@@ -52,7 +52,8 @@ def place(data):
     selection["external_refs"] = tuple(selection.get("external_refs") or ())
     batch = services.place(lender=g.tenant, selection=services.Selection(**selection),
                            weights={on_panel[a["agency_slug"]]: a["weight"] for a in data["agencies"]},
-                           terms=data["terms"], created_by=None, seed=data["seed"])
+                           terms=data["terms"], created_by=None, seed=data["seed"],
+                           debtors_notified=data["debtors_notified"])
     db.session.commit()
     return _batch_view(batch)
 

@@ -464,6 +464,10 @@ class PlaceIn(Schema):
     agencies = fields.List(fields.Nested(AgencyWeightIn), required=True, validate=validate.Length(min=1))
     terms = fields.Nested(TermsIn, load_default=dict)
     seed = fields.Integer(load_default=None, validate=validate.Range(min=0, max=2**62))
+    debtors_notified = fields.Boolean(load_default=False, metadata={
+        "description": "The lender has told these debtors that collection is handed to the agency. Where the "
+                       "rulebook requires that notice (CN.OUTSOURCE.NOTICE), an agency's contact without it "
+                       "needs the lender's approval."})
 
     @validates_schema
     def _distinct_agencies(self, data, **_):

@@ -123,6 +123,7 @@ class PlaceSchema(Schema):
     period_days = fields.Integer(allow_none=True, load_default=None)
     channels = fields.List(fields.String(), load_default=list)
     seed = fields.Integer(allow_none=True, load_default=None)
+    debtors_notified = fields.Boolean(load_default=False)
 
 
 def _place_form(formdata=True) -> PlaceAccountsForm:
@@ -225,7 +226,8 @@ def placement_create():
     def action(data):
         try:
             return placement_service.place(lender=g.tenant, selection=_selection(data), weights=_weights(data),
-                                           terms=_terms(data), created_by=current_user.id, seed=data["seed"])
+                                           terms=_terms(data), created_by=current_user.id, seed=data["seed"],
+                                           debtors_notified=data["debtors_notified"])
         except DomainError as exc:
             raise _renamed_fields(exc, {"commission_bps": "commission_percent"}) from None
 
