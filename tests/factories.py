@@ -2,7 +2,8 @@
 import itertools
 from dataclasses import dataclass, field
 
-from tenants import audit
+from tenants import audit, clock
+from tenants.conduct.models import ApprovalRequest
 from tenants.context import tenant_scope
 from sqlalchemy import select
 
@@ -106,17 +107,18 @@ class Factory:
                               period_days=terms.get("period_days", 90),
                               channels=terms.get("channels", ["call", "sms"]))
 
-    def placed_account(self, *, channels=("call", "sms", "letter"), **account_values) -> tuple[Tenant, Tenant, Account]:
+    def placed_account(self, *, channels=("call", "sms", "letter"), lender_values: dict | None = None,
+                       debtors_notified: bool = True, **account_values) -> tuple[Tenant, Tenant, Account]:
         """A new lender and agency, and one account of the lender placed with the agency and accepted."""
         from tenants.placements import services as placements
 
-        lender, agency = self.tenant(TenantKind.LENDER), self.tenant(TenantKind.AGENCY)
+        lender, agency = self.tenant(TenantKind.LENDER, **(lender_values or {})), self.tenant(TenantKind.AGENCY)
         self.panel(lender, agency, channels=list(channels))
         account = self.account(lender, **account_values)
         with tenant_scope(lender.id):
             batch = placements.place(lender=lender, selection=placements.Selection(
                 external_refs=(account.external_ref,)), weights={agency.id: 1}, terms={}, created_by=None, seed=1,
-                debtors_notified=True)
+                debtors_notified=debtors_notified)
         with tenant_scope(agency.id):
             placements.respond(batch.id, accept=True)
         return lender, agency, account
@@ -173,7 +175,44 @@ class Factory:
             except conduct.ConductBlocked as refused:
                 attempt_id = refused.details["attempt_id"]
             hold_id = conduct.open_hold(ids["account_id"], "hardship", reason="world", source="api").id
-        return {**ids, "attempt_id": attempt_id, "hold_id": hold_id}
+            approval = ApprovalRequest(tenant_id=lender.id, account_id=ids["account_id"], attempt_id=attempt_id,
+                                       requested_by_tenant_id=agency.id, channel="visit", target="debtor",
+                                       rule_ids=["CN.VISIT"], approver_role="lender_manager",
+                                       requested_at=clock.now())
+            db.session.add(approval)
+            db.session.flush()
+        return {**ids, "attempt_id": attempt_id, "hold_id": hold_id, "approval_id": approval.id,
+                **self.sent_message(tenant, lender, ids["account_id"], attempt_id)}
+
+    def message_template(self, lender: Tenant, *, channel: str = "sms", locale: str = "zh-CN",
+                         target: str = "debtor", body: str = "{{ debtor_name }}您好，请联系{{ lender_name }}。回复TD退订",
+                         subject: str | None = None, name: str = "Reminder", status: str = "approved"):
+        """A template version written straight to the table (the content rules are not run)."""
+        import uuid
+
+        from tenants.messaging.models import MessageTemplate
+
+        with tenant_scope(lender.id):
+            template_id = uuid.uuid4()
+            template = MessageTemplate(id=template_id, family_id=template_id, version=1, tenant_id=lender.id,
+                                       name=name, channel=channel, locale=locale, target=target, subject=subject,
+                                       body=body, status=status, findings=[], rulebook_version="factory")
+            db.session.add(template)
+            db.session.flush()
+        return template
+
+    def sent_message(self, tenant: Tenant, lender: Tenant, account_id, attempt_id) -> dict:
+        """A message of `tenant` from an approved template of `lender`: the ids of both."""
+        from tenants.messaging.models import MessageStatus, OutboundMessage
+
+        template_id = self.message_template(lender).id
+        with tenant_scope(tenant.id):
+            message = OutboundMessage(tenant_id=tenant.id, account_id=account_id, attempt_id=attempt_id,
+                                      template_id=template_id, template_version=1, channel="sms", target="debtor",
+                                      recipient="+8613900000000", body="world", status=MessageStatus.SENT)
+            db.session.add(message)
+            db.session.flush()
+            return {"template_id": template_id, "message_id": message.id}
 
 
 def _non_admin_role(kind: str) -> str:

@@ -32,7 +32,8 @@ def shared_person_committed(app):
             account = factory.account(lender, subject_key=subject, time_zones=["Asia/Shanghai"])
             with tenant_scope(lender.id):
                 batch = placements.place(lender=lender, selection=Selection(external_refs=(account.external_ref,)),
-                                         weights={agency.id: 1}, terms={}, created_by=None, seed=1)
+                                         weights={agency.id: 1}, terms={}, created_by=None, seed=1,
+                                         debtors_notified=True)
             with tenant_scope(agency.id):
                 placements.respond(batch.id, accept=True)
             cases.append((agency.id, account.id))

@@ -9,13 +9,15 @@ from sqlalchemy import select
 
 from tenants.audit import AuditEvent
 from tenants.context import platform_scope
+from tenants.messaging.models import MessageTemplate, OutboundMessage
 from tenants.placements.models import AgencyRelationship, Placement, PlacementBatch
 from tenants.portfolios.models import Account, AccountUpdate, ImportJob
 from tenants.tenancy.models import ApiToken, Invitation, Membership, Tenant
 from tests.factories import login
 
 OBJECT_ARGS = {"membership_id", "token_id", "event_id", "tenant_id", "portfolio_id", "import_id", "account_id",
-               "batch_id", "placement_id", "relationship_id", "attempt_id", "hold_id"}
+               "batch_id", "placement_id", "relationship_id", "attempt_id", "hold_id", "approval_id",
+               "template_id", "message_id"}
 # Arguments that are not object ids: secrets in one-time links and static file names.
 NOT_OBJECT_IDS = {"token", "filename"}
 WRITE_BODY = {"status": "suspended", "active": "0", "reason": "probe", "name": "probe", "role": "lender_analyst",
@@ -35,7 +37,7 @@ def _snapshot(db_session, tenant_id):
     with platform_scope("test: cross-tenant matrix snapshot"):
         rows = []
         for model in (Membership, ApiToken, Invitation, Account, AccountUpdate, ImportJob, Placement,
-                      PlacementBatch, AgencyRelationship):
+                      PlacementBatch, AgencyRelationship, MessageTemplate, OutboundMessage):
             owned = model.tenant_id == tenant_id
             if hasattr(model, "agency_tenant_id"):
                 owned = owned | (model.agency_tenant_id == tenant_id)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from tenants import clock
 from tenants.conduct import engine, replay
 from tenants.conduct import service as conduct
-from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
+from tenants.conduct.models import ApprovalRequest, AttemptStatus, ConductHold, ContactAttempt
 from tenants.db import db
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.portfolios.models import Account
@@ -132,6 +132,8 @@ class DecisionOut(Schema):
 class AttemptCreatedOut(Schema):
     attempt = fields.Nested(AttemptOut)
     decision = fields.Nested(DecisionOut)
+    approval_id = fields.UUID(allow_none=True, metadata={
+        "description": "needs_approval: the approval request opened for the lender (GET /api/v1/approvals/{id})."})
 
 
 class AttemptPage(Schema):
@@ -226,7 +228,12 @@ def create_attempt(data, found: Account):
         if earlier is None:
             raise
         return _replay(earlier, _account(found.id))
-    return {"attempt": record, "decision": record}
+    return _created(record)
+
+
+def _created(record: ContactAttempt) -> dict:
+    approval_id = db.session.scalar(select(ApprovalRequest.id).where(ApprovalRequest.attempt_id == record.id))
+    return {"attempt": record, "decision": record, "approval_id": approval_id}
 
 
 def _collector(user_id: uuid.UUID | None) -> uuid.UUID | None:
@@ -247,7 +254,7 @@ def _replay(earlier: ContactAttempt, found: Account):
         raise conduct.ConductBlocked(first["message_en"] if first else "Refused by the conduct rules.",
                                      code=f"conduct.{first['rule_id'].lower()}" if first else "conduct.blocked",
                                      details=conduct.decision_view(earlier, None))
-    return {"attempt": earlier, "decision": earlier}
+    return _created(earlier)
 
 
 @blp.route("/accounts/<uuid:account_id>/contact-attempts")
