@@ -196,7 +196,40 @@ class ContactForm(FlaskForm):
     channel = SelectField(_l("Channel"))
     target = SelectField(_l("Contact"), choices=[("debtor", _l("The debtor"))])
     phone_position = SelectField(_l("Phone"), coerce=int, default=0)
+    staff_count = IntegerField(_l("Staff going (visits)"), validators=[Optional(), NumberRange(min=1, max=10)])
+    note = StringField(_l("Why (shown to the approver when approval is needed)"), validators=[Optional()])
+    approval_id = HiddenField()
 
 
 class OutcomeForm(FlaskForm):
     outcome_code = SelectField(_l("Outcome"), choices=OUTCOME_CHOICES)
+
+
+# ---- holds, consent and approvals ---------------------------------------------------------------------------------
+
+HOLD_CHOICES = [("dispute", _l("Dispute")), ("cease", _l("Cease contact")), ("attorney", _l("Represented by a lawyer")),
+                ("bankruptcy", _l("Bankruptcy")), ("deceased", _l("Deceased")),
+                ("breathing_space", _l("Breathing space")), ("hardship", _l("Hardship")),
+                ("plan", _l("Signed repayment plan"))]
+
+
+class HoldForm(FlaskForm):
+    type = SelectField(_l("Hold"), choices=HOLD_CHOICES)
+    reason = StringField(_l("Reason"), validators=[DataRequired()])
+    ends_on = DateField(_l("Ends on (blank: until resolved)"), validators=[Optional()])
+
+
+class ResolveHoldForm(FlaskForm):
+    resolution = StringField(_l("Resolution"), validators=[DataRequired()])
+
+
+class ConsentForm(FlaskForm):
+    opted_out_channels = MultiCheckboxField(_l("Channels the debtor opted out of"), choices=CHANNEL_CHOICES)
+    inconvenient_from = StringField(_l("Inconvenient from (HH:MM)"), validators=[Optional()])
+    inconvenient_to = StringField(_l("Inconvenient until (HH:MM)"), validators=[Optional()])
+    agreed_from = StringField(_l("Agreed hours from (HH:MM)"), validators=[Optional()])
+    agreed_to = StringField(_l("Agreed hours until (HH:MM)"), validators=[Optional()])
+
+
+class ApprovalDecisionForm(FlaskForm):
+    note = StringField(_l("Note"), validators=[Optional()])

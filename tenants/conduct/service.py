@@ -32,6 +32,7 @@ OUTCOMES = {
     "delivered": (False, False), "bounced": (False, False),
 }
 OUTCOME_HOLDS = {"dispute_raised": "dispute", "cease_requested": "cease"}
+WELL_STAFFED = 10
 
 
 class ConductBlocked(ValidationFailed):
@@ -304,8 +305,9 @@ def _compute_next_permitted(account: Account, agency_placement: Placement | None
     result = {}
     for channel in channels:
         try:
-            request = _contact_request(account, AttemptRequest(channel=channel), agency_placement=agency_placement,
-                                       consent_until=consent_until)
+            # When, not how: a visit is assumed staffed as the rules require (the attempt itself checks).
+            request = _contact_request(account, AttemptRequest(channel=channel, staff_count=WELL_STAFFED),
+                                       agency_placement=agency_placement, consent_until=consent_until)
         except ValidationFailed:  # e.g. calls to an account without a phone
             result[channel] = None
             continue

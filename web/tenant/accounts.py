@@ -20,7 +20,9 @@ from tenants.portfolios.models import Account
 from web.access import require_role
 from web.forms import (NOT_SUBMITTED, AccountFilterForm, AdjustmentForm, ClosureForm, DirectPaymentForm,
                        submit)
+from web.api.conduct_api import CONTACT_ROLES
 from web.tenant import bp
+from web.tenant.conduct_views import conduct_panel
 from web.tenant.portfolios import LENDER_WRITERS, lender_page, parse_uuid
 
 PAGE_SIZE = 50
@@ -139,7 +141,8 @@ def _account_page(account: Account, forms: dict, status: int = 200):
     placements = list(db.session.scalars(select(Placement).where(Placement.account_id == account.id)
                                          .order_by(Placement.offered_at.desc())))
     return render_template("tenant/account.html", account=account, placements=placements,
-                           updates=account_service.updates_of(account), forms=forms), status
+                           updates=account_service.updates_of(account), forms=forms, contact_roles=CONTACT_ROLES,
+                           **conduct_panel(account)), status
 
 
 @bp.route("/accounts/<uuid:account_id>")

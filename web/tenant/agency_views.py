@@ -17,7 +17,7 @@ from tenants.conduct import service as conduct
 from tenants.conduct.models import AttemptStatus, ContactAttempt
 from tenants.conduct.service import AttemptRequest, ConductBlocked
 from tenants.db import db
-from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.errors import Conflict, DomainError, NotFound
 from tenants.pii import mask
 from tenants.placements import services as placement_service
 from tenants.placements.models import Placement, PlacementStatus
@@ -27,10 +27,12 @@ from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.settings import update_settings
 from web.access import require_role
+from web.api.conduct_api import CONTACT_ROLES
 from web.forms import OUTCOME_CHOICES, ActionForm, ContactForm, OutcomeForm, attach_errors
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
-from web.tenant.portfolios import AGENCY_ANSWERERS, agency_page, label
+from web.tenant.conduct_views import conduct_panel
+from web.tenant.portfolios import AGENCY_ANSWERERS, agency_page, label, parse_uuid
 
 
 def _active_placements():
@@ -177,11 +179,12 @@ def _render_case(account: Account, placement: Placement, *, contact_form: Contac
                                   .order_by(ContactAttempt.decided_at.desc())).all()
     return render_template(
         "tenant/case.html", account=account, placement=placement, lender=lender,
-        updates=account_service.updates_of(account), now=now, next_times=next_times, hold_reason=hold_reason,
+        updates=account_service.updates_of(account), next_times=next_times, hold_reason=hold_reason,
         debtor_time=_debtor_time(account), contact_form=contact_form or _contact_form(account, placement),
         outcome_form=OutcomeForm(), attempts=attempts, refusal=refusal, pending=AttemptStatus.PENDING,
         outcome_labels=dict(OUTCOME_CHOICES), decision_labels=DECISION_LABELS,
-        attempt_status_labels=ATTEMPT_STATUS_LABELS), status
+        attempt_status_labels=ATTEMPT_STATUS_LABELS, contact_roles=CONTACT_ROLES,
+        **{**conduct_panel(account), "now": now}), status
 
 
 @bp.route("/cases/<uuid:account_id>")
@@ -198,15 +201,17 @@ def case_contact(account_id: uuid.UUID):
     form = _contact_form(account, placement)
     if not form.validate_on_submit():
         return _render_case(account, placement, contact_form=form, status=400)
-    ask = AttemptRequest(channel=form.channel.data, target=form.target.data, phone_position=form.phone_position.data)
+    ask = AttemptRequest(channel=form.channel.data, target=form.target.data, phone_position=form.phone_position.data,
+                         staff_count=form.staff_count.data or 0, approval_id=parse_uuid(form.approval_id.data))
     try:
-        record, _decision = conduct.attempt(account.id, ask, collector_user_id=current_user.id)
+        record, _decision = conduct.attempt(account.id, ask, collector_user_id=current_user.id,
+                                            note=form.note.data or None)
     except ConductBlocked as exc:
         db.session.rollback()  # the refused attempt is already committed by the service
         account, placement = _case(account_id)
         return _render_case(account, placement, contact_form=_contact_form(account, placement),
                             refusal=_refusal(exc), status=422)
-    except ValidationFailed as exc:
+    except DomainError as exc:  # invalid fields, or an approval that does not cover this contact
         db.session.rollback()
         account, placement = _case(account_id)
         form = _contact_form(account, placement)
@@ -216,8 +221,8 @@ def case_contact(account_id: uuid.UUID):
         return _render_case(account, placement, contact_form=form, status=exc.status)
     channel = CONTACT_NOUNS.get(record.channel, record.channel)
     if record.status == AttemptStatus.NEEDS_APPROVAL:
-        flash(_("This %(channel)s needs a supervisor's approval first (rulebook %(version)s).", channel=channel,
-                version=record.rulebook_version), "warning")
+        flash(_("This %(channel)s needs the lender's approval first: the request is sent (rulebook %(version)s).",
+                channel=channel, version=record.rulebook_version), "warning")
     else:
         flash(_("Go ahead: %(channel)s allowed (rulebook %(version)s)", channel=channel,
                 version=record.rulebook_version), "success")

@@ -28,7 +28,7 @@ from tenants.portfolios.models import Account, ImportStatus
 from tenants.portfolios.parsing import CsvSource, FileRejected, JsonSource, XlsxSource
 from tenants.tenancy.roles import TenantKind
 from web.access import require_role
-from web.forms import (ACCOUNT_STATUS_CHOICES, CHANNEL_CHOICES, COMPONENT_CHOICES, NOT_SUBMITTED,
+from web.forms import (ACCOUNT_STATUS_CHOICES, CHANNEL_CHOICES, COMPONENT_CHOICES, HOLD_CHOICES, NOT_SUBMITTED,
                        ImportUploadForm, submit)
 from web.tenant import bp
 
@@ -86,6 +86,9 @@ LABELS = {
                "closure": _l("Closure")},
     "component": dict(COMPONENT_CHOICES),
     "channel": dict(CHANNEL_CHOICES),
+    "hold": dict(HOLD_CHOICES),
+    "approval": {"pending": _l("waiting for the lender"), "approved": _l("approved"), "declined": _l("declined"),
+                 "used": _l("used")},
     "delimiter": {",": _l("comma"), "\t": _l("tab"), ";": _l("semicolon"), "|": _l("vertical bar")},
 }
 BADGES = {
