@@ -3,7 +3,9 @@ changes nothing.
 
 Jinxin Lending's portfolio "2026-11 逾期资产包" (300 accounts, plus 3 broken rows so the import has an error
 file) goes through the real import path as a GBK file; Huaxia and Eastwind are on its panel and share 200 of
-the accounts 70/30 — Huaxia has accepted its offer, Eastwind's is still pending. Harbor Credit has 20 US
+the accounts 70/30 — Huaxia has accepted its offer, Eastwind's is still pending. Yinhe Consumer Finance lent to
+12 of the same people and placed them with Eastwind (accepted): yesterday's contact history shows both agencies
+calling the same people under one daily count, with allowed and refused attempts. Harbor Credit has 20 US
 accounts placed with (and accepted by) Atlas Recovery.
 
 The account generators (``cn_account_rows``, ``us_account_rows``) are also used by ``bench/import_bench.py``.
@@ -13,18 +15,21 @@ import io
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from tenants import audit
+from tenants import audit, clock
+from tenants.conduct import service as conduct
+from tenants.conduct.models import ContactAttempt
 from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
 from tenants.identifiers import cn_resident_id_check_char
 from tenants.placements import panel, services
-from tenants.placements.models import AgencyRelationship, PlacementBatch
+from tenants.placements.models import AgencyRelationship, Placement, PlacementBatch, PlacementStatus
 from tenants.portfolios import imports
-from tenants.portfolios.models import Portfolio
+from tenants.portfolios.models import Account, Portfolio
 from tenants.tenancy.models import Membership, Tenant, User
 from tenants.tenancy.passwords import hash_password
 from tenants.tenancy.roles import TenantKind
@@ -37,6 +42,7 @@ TENANTS = [
     (TenantKind.PLATFORM, "platform", "Recoverly Platform", "UTC", "en", "CNY"),
     (TenantKind.LENDER, "jinxin-lending", "金信网贷 Jinxin Lending", "Asia/Shanghai", "zh_CN", "CNY"),
     (TenantKind.LENDER, "harbor-credit", "Harbor Credit (US)", "America/New_York", "en", "USD"),
+    (TenantKind.LENDER, "yinhe-finance", "银河消费金融 Yinhe Consumer Finance", "Asia/Shanghai", "zh_CN", "CNY"),
     (TenantKind.AGENCY, "huaxia-collect", "华夏催收 Huaxia Collections", "Asia/Shanghai", "zh_CN", "CNY"),
     (TenantKind.AGENCY, "eastwind-recovery", "东风资产 Eastwind Recovery", "Asia/Shanghai", "zh_CN", "CNY"),
     (TenantKind.AGENCY, "atlas-recovery", "Atlas Recovery (US)", "America/Chicago", "en", "USD"),
@@ -49,6 +55,7 @@ USERS = [
     ("lender.manager@jinxin.test", "陈刚 Chen Gang", "jinxin-lending", "lender_manager"),
     ("lender.analyst@jinxin.test", "刘洋 Liu Yang", "jinxin-lending", "lender_analyst"),
     ("lender.admin@harbor.test", "Dana Brooks", "harbor-credit", "lender_admin"),
+    ("lender.admin@yinhe.test", "黄敏 Huang Min", "yinhe-finance", "lender_admin"),
     ("agency.admin@huaxia.test", "张伟 Zhang Wei", "huaxia-collect", "agency_admin"),
     ("supervisor@huaxia.test", "李娜 Li Na", "huaxia-collect", "agency_supervisor"),
     ("collector@huaxia.test", "赵强 Zhao Qiang", "huaxia-collect", "agency_collector"),
@@ -81,6 +88,9 @@ def seed() -> list[Credential]:
     for demo in PORTFOLIOS:
         _portfolio(demo, tenants, users[(demo.lender, "lender_admin")])
     db.session.commit()
+    contact_history(tenants["huaxia-collect"], tenants["eastwind-recovery"],
+                    collectors=(users[("huaxia-collect", "agency_collector")],
+                                users[("eastwind-recovery", "agency_collector")]))
     return credentials
 
 
@@ -143,6 +153,17 @@ class DemoPortfolio:
 
 def _cn_demo_rows() -> list[list[str]]:
     return list(cn_account_rows(random.Random(2026), 303, broken=3))
+
+
+def _yinhe_demo_rows() -> list[list[str]]:
+    """The first 12 people of Jinxin's file, with loans of their own at Yinhe."""
+    rows = []
+    for i, row in enumerate(_cn_demo_rows()[:12]):
+        row = list(row)
+        row[0], row[6] = f"YH{AS_OF:%Y%m}{i + 1:06d}", "银河分期"
+        row[14:17] = ["", "", ""]
+        rows.append(row)
+    return rows
 
 
 def _us_demo_rows() -> list[list[str]]:
@@ -345,8 +366,76 @@ PORTFOLIOS = (
                          ("eastwind-recovery", 1800, 90, ("call", "sms", "letter"))),
                   weights=(("huaxia-collect", 70), ("eastwind-recovery", 30)), place=200,
                   accepted_by=("huaxia-collect",)),
+    DemoPortfolio(lender="yinhe-finance", name="2026-11 委外批次", filename="银河-2026-11-委外.csv",
+                  encoding="gbk", header=CN_HEADER, rows=_yinhe_demo_rows,
+                  panel=(("eastwind-recovery", 1600, 90, ("call", "sms", "letter")),),
+                  weights=(("eastwind-recovery", 1),), place=None, accepted_by=("eastwind-recovery",)),
     DemoPortfolio(lender="harbor-credit", name="2026-11 Charge-offs", filename="harbor-chargeoffs-2026-11.csv",
                   encoding="utf-8", header=US_HEADER, rows=_us_demo_rows,
                   panel=(("atlas-recovery", 2500, 120, ("call", "letter", "email")),),
                   weights=(("atlas-recovery", 1),), place=None, accepted_by=("atlas-recovery",)),
 )
+
+
+# ---- contact history: two agencies, the same people, one daily count ---------------------------------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def contact_history(huaxia: Tenant, eastwind: Tenant, *, collectors) -> None:
+    """Yesterday (Shanghai time), on three people both agencies collect from: calls counted across agencies up to
+    the daily cap of three connected calls, a call at 22:30 refused, a dispute on one debt that stops only that
+    debt. Decided by the real conduct engine at those instants. Skipped when Huaxia has any contact on record."""
+    with tenant_scope(huaxia.id):
+        if db.session.scalar(select(ContactAttempt.id).limit(1)) is not None:
+            return
+    shared = _shared_people(huaxia, eastwind)
+    if len(shared) < 3:
+        return
+    day = clock.now().astimezone(SHANGHAI).date() - timedelta(days=1)
+    (p1_hx, p1_ew), (p2_hx, _), (p3_hx, p3_ew) = shared[:3]
+    hx, ew = (huaxia, collectors[0]), (eastwind, collectors[1])
+    script = [
+        ("10:05", hx, p1_hx, "call", "right_party_contact"),
+        ("11:30", ew, p1_ew, "call", "no_answer"),
+        ("14:10", ew, p1_ew, "call", "right_party_contact"),
+        ("16:00", hx, p1_hx, "call", "refused"),
+        ("17:20", ew, p1_ew, "call", None),  # the person's 4th connected call of the day: refused
+        ("09:15", hx, p2_hx, "sms", "delivered"),
+        ("22:30", hx, p2_hx, "call", None),  # after hours: refused
+        ("10:00", ew, p3_ew, "call", "dispute_raised"),  # opens a dispute hold on Yinhe's debt only
+        ("15:00", hx, p3_hx, "call", "no_answer"),  # Jinxin's debt is not disputed: allowed
+        ("15:30", ew, p3_ew, "call", None),  # the disputed debt: refused until resolved
+    ]
+    previous = clock.current_clock()
+    try:
+        for at, (agency, collector_id), account_id, channel, outcome in sorted(script, key=lambda s: s[0]):
+            hour, minute = map(int, at.split(":"))
+            clock.use(clock.FrozenClock(datetime.combine(day, time(hour, minute), tzinfo=SHANGHAI)))
+            with tenant_scope(agency.id):
+                try:
+                    record, _ = conduct.attempt(account_id, conduct.AttemptRequest(channel=channel),
+                                                collector_user_id=collector_id)
+                except conduct.ConductBlocked:
+                    db.session.rollback()
+                    continue
+                if outcome:
+                    clock.use(clock.FrozenClock(clock.now() + timedelta(minutes=3)))
+                    conduct.record_outcome(record.id, outcome)
+                    db.session.commit()
+    finally:
+        clock.use(previous)
+
+
+def _shared_people(huaxia: Tenant, eastwind: Tenant) -> list[tuple]:
+    """(Huaxia's account, Eastwind's account) pairs of the same person, by the platform's person key."""
+    held = {}
+    for agency in (huaxia, eastwind):
+        with tenant_scope(agency.id):
+            rows = db.session.execute(select(Account.subject_key, Account.id).join(
+                Placement, Placement.account_id == Account.id).where(
+                Placement.agency_tenant_id == agency.id, Placement.status == PlacementStatus.ACTIVE)
+                .order_by(Account.external_ref)).all()
+        held[agency.id] = {key: account_id for key, account_id in rows if key}
+    return [(account_id, held[eastwind.id][key]) for key, account_id in held[huaxia.id].items()
+            if key in held[eastwind.id]]

@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from tenants import demo_data
 from tenants.audit import AuditEvent
+from tenants.conduct.models import ContactAttempt
 from tenants.context import platform_scope, tenant_scope
 from tenants.outbox import OutboxTask
 from tenants.placements import services
@@ -13,7 +14,7 @@ from tenants.portfolios.models import Account, ImportJob, ImportRowError, Portfo
 from tenants.tenancy.models import Tenant
 
 COUNTED = (Tenant, Portfolio, Account, ImportJob, ImportRowError, AgencyRelationship, PlacementBatch, Placement,
-           AuditEvent, OutboxTask)
+           AuditEvent, OutboxTask, ContactAttempt)
 
 
 def _tenants(db_session) -> dict[str, Tenant]:
@@ -54,9 +55,11 @@ def test_the_demo_portfolio_is_imported_placed_and_answered(db_session):
         refs_held_by_huaxia = {a.external_ref for a in accounts if a.id in held_by_huaxia}
 
     assert _visible_refs(db_session, huaxia) == refs_held_by_huaxia
-    assert _visible_refs(db_session, eastwind) == set()
+    yinhe_refs = {f"YH202611{i:06d}" for i in range(1, 13)}
+    assert _visible_refs(db_session, eastwind) == yinhe_refs, "Jinxin's offer is pending; Yinhe's accepted"
     with tenant_scope(eastwind.id):
-        assert [(o.accounts, o.status) for o in services.offers_for_agency()] == [(60, PlacementStatus.OFFERED)]
+        assert sorted((o.accounts, o.status) for o in services.offers_for_agency()) == [
+            (12, PlacementStatus.ACTIVE), (60, PlacementStatus.OFFERED)]
 
     harbor, atlas = tenants["harbor-credit"], tenants["atlas-recovery"]
     with tenant_scope(harbor.id):
@@ -69,6 +72,29 @@ def test_seeding_twice_creates_nothing_new(db_session):
     before = _counts(db_session)  # the shared test database may hold rows other tests committed
     first = demo_data.seed()
     counts = _counts(db_session)
-    assert (counts["Account"] - before["Account"], counts["Placement"] - before["Placement"]) == (320, 220)
+    assert (counts["Account"] - before["Account"], counts["Placement"] - before["Placement"]) == (332, 232)
+    assert counts["ContactAttempt"] - before["ContactAttempt"] == 10
     assert demo_data.seed() == first
     assert _counts(db_session) == counts
+
+
+def test_the_demo_shows_two_agencies_calling_the_same_people_under_one_count(db_session):
+    demo_data.seed()
+    tenants = _tenants(db_session)
+    decided = {}
+    for slug in ("huaxia-collect", "eastwind-recovery"):
+        with tenant_scope(tenants[slug].id):
+            decided[slug] = db_session.scalars(select(ContactAttempt).where(
+                ContactAttempt.tenant_id == tenants[slug].id).order_by(ContactAttempt.decided_at)).all()
+    refusals = {(slug, h["rule_id"]) for slug, attempts in decided.items() for a in attempts
+                if a.decision == "block" for h in a.hits if h["action"] in ("BLOCK", "PAUSE")}
+    assert ("eastwind-recovery", "CN.CALLS.CONNECTED") in refusals, "Huaxia's calls count against Eastwind's"
+    assert ("huaxia-collect", "CN.HOURS") in refusals
+    assert ("eastwind-recovery", "CN.DISPUTE") in refusals or any(
+        slug == "eastwind-recovery" and rule.startswith("HOLD.") for slug, rule in refusals)
+    allowed = [a for attempts in decided.values() for a in attempts if a.decision == "allow"]
+    assert len(allowed) == 7 and all(a.outcome_code for a in allowed)
+    with tenant_scope(tenants["yinhe-finance"].id):
+        seen_by_lender = db_session.scalars(select(ContactAttempt)).all()
+    assert {a.tenant_id for a in seen_by_lender} == {tenants["eastwind-recovery"].id}, \
+        "Yinhe reads the attempts on its own accounts, not Huaxia's on the same people"
