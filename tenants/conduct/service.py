@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from tenants import audit, clock
-from tenants.conduct import approvals, consent, engine, ledger, replay, windows
+from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
 from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset
 from tenants.conduct.rulebook import Rulebook, tighten
@@ -17,11 +17,9 @@ from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from tenants.pii import blind_index
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.accounts import get_account
-from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
 from tenants.portfolios.models import Account, ThirdPartyContact
 from tenants.tenancy.models import Tenant
 
-JURISDICTIONS = {"CN": "cn", "US": "us", "GB": "uk", "IN": "in", "IE": "ie"}
 FLAG_HOLDS = {"disputed": "dispute", "cease_requested": "cease", "attorney": "attorney", "bankrupt": "bankruptcy",
               "deceased": "deceased"}
 # outcome code → (connected, conversation) unless the caller says otherwise
@@ -42,8 +40,7 @@ class ConductBlocked(ValidationFailed):
 
 
 def jurisdiction(lender: Tenant) -> str:
-    country = (lender.settings or {}).get("country") or COUNTRY_BY_CURRENCY.get(lender.currency, "CN")
-    return JURISDICTIONS.get(country, "cn")
+    return baseline.baseline_of(lender)
 
 
 def rulebook_for(lender: Tenant, placement: Placement | None) -> Rulebook:

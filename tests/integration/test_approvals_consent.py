@@ -107,7 +107,7 @@ def test_without_hand_over_notice_the_first_agency_call_needs_approval_which_rec
 def us_case(factory, db_session, frozen_clock):
     frozen_clock.set(NEW_YORK_NOON)
     lender, agency, account = factory.placed_account(
-        lender_values=dict(currency="USD", time_zone="America/New_York", settings={"country": "US"}),
+        lender_values=dict(currency="USD", time_zone="America/New_York"),
         time_zones=["America/New_York"])
     return dict(lender=lender, agency=agency, account=account,
                 collector=bearer(factory.token(agency, "agency_collector")[1]),

@@ -2,6 +2,7 @@
 from types import SimpleNamespace
 
 from marshmallow import Schema, fields
+from tenants.conduct.baseline import baseline_of
 
 
 def with_extra(obj, schema: type[Schema], **extra) -> SimpleNamespace:
@@ -19,6 +20,8 @@ class TenantOut(Schema):
     locale = fields.String()
     currency = fields.String()
     created_at = fields.DateTime()
+    conduct_baseline = fields.Function(lambda t: baseline_of(t) if t.kind == "lender" else None, metadata={
+        "description": "Lenders: the rulebook preset the platform assigned (cn, us, uk, in, ie)."})
 
 
 class MemberOut(Schema):

@@ -3,8 +3,11 @@ import uuid
 
 from flask import g, url_for
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
+from tenants.conduct import baseline
+from tenants.conduct.presets import PRESETS
 from tenants.db import db
 from tenants.errors import NotFound
 from tenants.tenancy.models import Tenant, TenantStatus
@@ -50,6 +53,22 @@ def tenant(tenant_id: uuid.UUID):
 @blp.response(200, TenantOut)
 def suspend(data, tenant_id: uuid.UUID):
     found = set_tenant_status(get_tenant(tenant_id), TenantStatus.SUSPENDED, platform_tenant_id=g.tenant.id, **data)
+    db.session.commit()
+    return found
+
+
+class BaselineIn(Schema):
+    baseline = fields.String(required=True, validate=validate.OneOf(tuple(PRESETS)),
+                             metadata={"description": "The rulebook preset: cn, us, uk, in or ie."})
+
+
+@blp.route("/<uuid:tenant_id>/conduct-baseline", methods=["PUT"])
+@blp.arguments(BaselineIn)
+@blp.response(200, TenantOut)
+def conduct_baseline(data, tenant_id: uuid.UUID):
+    """Assign a lender's conduct baseline; placements' tightened parameters apply on top of it."""
+    found = get_tenant(tenant_id)
+    baseline.assign(found, data["baseline"], platform_tenant_id=g.tenant.id)
     db.session.commit()
     return found
 
