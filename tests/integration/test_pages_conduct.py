@@ -55,6 +55,13 @@ def test_a_visit_is_approved_by_the_lender_manager_then_made_once(client, visit_
                                                      "staff_count": "2", "approval_id": approval_id})
     assert again.status_code == 409 and "already been used" in again.get_data(as_text=True)
 
+    client.post("/logout")
+    login(client, "manager@lender.test")
+    history = client.get(f"/t/{lender.slug}/accounts/{account.id}").get_data(as_text=True)
+    history = history[history.index('id="contact-history"'):]
+    assert agency.name in history and "CN.VISIT" in history and "needs approval" in history, \
+        "the lender reads the agency's contacts on its account"
+
 
 def test_a_hold_opened_on_the_case_page_stops_contact_until_resolved(client, visit_case):
     lender, agency, account = visit_case

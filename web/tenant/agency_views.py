@@ -28,7 +28,7 @@ from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.settings import update_settings
 from web.access import require_role
 from web.api.conduct_api import CONTACT_ROLES
-from web.forms import OUTCOME_CHOICES, ActionForm, ContactForm, OutcomeForm, attach_errors
+from web.forms import ActionForm, ContactForm, OutcomeForm, attach_errors
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
 from web.tenant.conduct_views import conduct_panel
@@ -128,8 +128,6 @@ HOLD_REASONS = {"dispute": _l("a dispute is open"), "cease": _l("the debtor aske
                 "attorney": _l("the debtor is represented by a lawyer"), "bankruptcy": _l("the debtor is bankrupt"),
                 "deceased": _l("the debtor has died"), "breathing_space": _l("breathing space"),
                 "hardship": _l("financial hardship"), "plan": _l("a repayment plan is in place")}
-DECISION_LABELS = {"allow": _l("allowed"), "allow_with_warnings": _l("allowed with warnings"),
-                   "block": _l("refused"), "needs_approval": _l("needs approval")}
 ATTEMPT_STATUS_LABELS = {AttemptStatus.PENDING: _l("under way"), AttemptStatus.COMPLETED: _l("completed"),
                          AttemptStatus.BLOCKED: _l("blocked"), AttemptStatus.NEEDS_APPROVAL: _l("needs approval")}
 
@@ -175,14 +173,11 @@ def _render_case(account: Account, placement: Placement, *, contact_form: Contac
     next_times = conduct.next_permitted(account.id, now)
     holds = conduct.active_holds(account, now)
     hold_reason = ", ".join(str(HOLD_REASONS.get(h.type, h.type)) for h in holds)
-    attempts = db.session.scalars(select(ContactAttempt).where(ContactAttempt.account_id == account.id)
-                                  .order_by(ContactAttempt.decided_at.desc())).all()
     return render_template(
         "tenant/case.html", account=account, placement=placement, lender=lender,
         updates=account_service.updates_of(account), next_times=next_times, hold_reason=hold_reason,
         debtor_time=_debtor_time(account), contact_form=contact_form or _contact_form(account, placement),
-        outcome_form=OutcomeForm(), attempts=attempts, refusal=refusal, pending=AttemptStatus.PENDING,
-        outcome_labels=dict(OUTCOME_CHOICES), decision_labels=DECISION_LABELS,
+        outcome_form=OutcomeForm(), refusal=refusal, pending=AttemptStatus.PENDING,
         attempt_status_labels=ATTEMPT_STATUS_LABELS, contact_roles=CONTACT_ROLES,
         **{**conduct_panel(account), "now": now}), status
 

@@ -10,13 +10,14 @@ from functools import wraps
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
 from tenants import clock
 from tenants.conduct import approvals, consent
 from tenants.conduct import service as conduct
-from tenants.conduct.models import AccountConsent, ApprovalRequest, ApprovalStatus, ConductHold
+from tenants.conduct.models import AccountConsent, ApprovalRequest, ApprovalStatus, ConductHold, ContactAttempt
 from tenants.db import db, get_visible
 from tenants.errors import DomainError, NotFound
 from tenants.portfolios.models import Account
@@ -24,9 +25,13 @@ from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 from web.access import require_role
 from web.api.conduct_api import CONTACT_ROLES
-from web.forms import ApprovalDecisionForm, ConsentForm, HoldForm, ResolveHoldForm
+from web.forms import OUTCOME_CHOICES, ApprovalDecisionForm, ConsentForm, HoldForm, ResolveHoldForm
 from web.tenant import bp
 from web.tenant.portfolios import LENDER_WRITERS, lender_page
+
+
+DECISION_LABELS = {"allow": _l("allowed"), "allow_with_warnings": _l("allowed with warnings"),
+                   "block": _l("refused"), "needs_approval": _l("needs approval")}
 
 
 def conduct_panel(account: Account) -> dict:
@@ -42,7 +47,12 @@ def conduct_panel(account: Account) -> dict:
         if row.agreed_hours:
             consent_form.agreed_from.data, consent_form.agreed_to.data = row.agreed_hours
     now = clock.now()
-    return {"holds": holds, "now": now, "consent": row, "consent_form": consent_form,
+    attempts = db.session.scalars(select(ContactAttempt).where(ContactAttempt.account_id == account.id)
+                                  .order_by(ContactAttempt.decided_at.desc()).limit(200)).all()
+    makers = {t.id: t.name for t in db.session.scalars(select(Tenant).where(
+        Tenant.id.in_({a.tenant_id for a in attempts})))}
+    return {"holds": holds, "now": now, "consent": row, "consent_form": consent_form, "attempts": attempts,
+            "attempt_makers": makers, "decision_labels": DECISION_LABELS, "outcome_labels": dict(OUTCOME_CHOICES),
             "hold_form": HoldForm(formdata=None), "resolve_form": ResolveHoldForm(formdata=None),
             "approval_requests": approvals.for_account(account.id), "approval_statuses": ApprovalStatus,
             "decision_form": ApprovalDecisionForm(formdata=None),
