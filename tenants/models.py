@@ -1,6 +1,8 @@
 """Imports every model module so the metadata (and Alembic's autogenerate) sees all tables."""
 from tenants import audit, outbox  # noqa: F401
+from tenants.compliance import models as compliance_models  # noqa: F401
 from tenants.conduct import models as conduct_models  # noqa: F401
+from tenants.messaging import models as messaging_models  # noqa: F401
 from tenants.placements import models as placement_models  # noqa: F401
 from tenants.portfolios import models as portfolio_models  # noqa: F401
 from tenants.tenancy import models  # noqa: F401

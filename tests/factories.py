@@ -181,7 +181,9 @@ class Factory:
                                        requested_at=clock.now())
             db.session.add(approval)
             db.session.flush()
+        complaint_id = self.complaint(lender, ids["account_id"], attempt_id=attempt_id).id
         return {**ids, "attempt_id": attempt_id, "hold_id": hold_id, "approval_id": approval.id,
+                "complaint_id": complaint_id,
                 **self.sent_message(tenant, lender, ids["account_id"], attempt_id)}
 
     def message_template(self, lender: Tenant, *, channel: str = "sms", locale: str = "zh-CN",
@@ -213,6 +215,19 @@ class Factory:
             db.session.add(message)
             db.session.flush()
             return {"template_id": template_id, "message_id": message.id}
+
+    def complaint(self, lender: Tenant, account_id, **values):
+        """A complaint the lender took in on its account (about the agency that made `attempt_id`, if given)."""
+        import uuid
+
+        from tenants.compliance import complaints
+
+        data = {"account_id": account_id, "received_via": "phone", "category": "harassment",
+                "description": "They called me at night.", **values}
+        if data.get("attempt_id") is not None:  # a refusal reports its attempt's id as text
+            data["attempt_id"] = uuid.UUID(str(data["attempt_id"]))
+        with tenant_scope(lender.id):
+            return complaints.intake(complaints.Actor(lender), data)
 
 
 def _non_admin_role(kind: str) -> str:

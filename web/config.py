@@ -71,6 +71,14 @@ def build(overrides: dict | None = None) -> dict:
         },
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE"),
+        # Messages: "outbox" keeps every message in the sender's outbox; "smtp" sends email through SMTP_*.
+        "MESSAGE_GATEWAY": os.environ.get("MESSAGE_GATEWAY", "outbox"),
+        "SMTP_HOST": os.environ.get("SMTP_HOST", "localhost"),
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME"),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD"),
+        "SMTP_STARTTLS": _flag("SMTP_STARTTLS", False),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Recoverly <no-reply@recoverly.localhost>"),
     }
     config.update(overrides or {})
     _check(config, production)
@@ -82,6 +90,8 @@ def _check(config: dict, production: bool) -> None:
         raise ConfigError("RECOVERLY_TEST_CLOCK is refused in production: real money runs on real time")
     if production and not (config["PII_KEYS"] and config["BLIND_INDEX_KEY"]):
         raise ConfigError("PII_KEYS and BLIND_INDEX_KEY must be set in production")
+    if config["MESSAGE_GATEWAY"] not in ("outbox", "smtp"):
+        raise ConfigError("MESSAGE_GATEWAY must be 'outbox' or 'smtp'")
 
 
 def keyring(config: dict) -> Keyring:

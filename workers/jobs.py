@@ -58,3 +58,13 @@ def expire_placements() -> int:
     db.session.commit()
     periodic.ensure_scheduled()
     return expired
+
+
+def send_message(tenant_id: str, message_id: str) -> dict:
+    """Deliver one queued message through its gateway; a message already sent is not sent again."""
+    from flask import current_app
+
+    from tenants.messaging.sending import deliver
+
+    message = deliver(uuid.UUID(message_id), current_app.config)
+    return {"status": message.status, "attempts": message.attempts}

@@ -49,6 +49,7 @@ def upgrade():
                                     ["lender_tenant_id"], ["id"])
         batch_op.create_index("ix_contact_attempts_lender_decided", ["lender_tenant_id", "decided_at"],
                               unique=False)
+        batch_op.create_index("ix_contact_attempts_decided", ["decided_at"], unique=False)
 
     op.create_table("approval_requests",
     sa.Column("account_id", sa.Uuid(), nullable=False),
@@ -149,6 +150,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f("ix_approval_requests_account_id"))
     op.drop_table("approval_requests")
     with op.batch_alter_table("contact_attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_contact_attempts_decided")
         batch_op.drop_index("ix_contact_attempts_lender_decided")
         batch_op.drop_constraint(batch_op.f("fk_contact_attempts_lender_tenant_id_tenants"), type_="foreignkey")
         batch_op.drop_column("lender_tenant_id")

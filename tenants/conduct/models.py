@@ -54,7 +54,8 @@ class ContactAttempt(UuidPrimaryKey, SharedScoped, db.Model):
     __tablename__ = "contact_attempts"
     __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key", name="uq_contact_attempts_idempotency"),
                       Index("ix_contact_attempts_tenant_decided", "tenant_id", "decided_at"),
-                      Index("ix_contact_attempts_lender_decided", "lender_tenant_id", "decided_at"))
+                      Index("ix_contact_attempts_lender_decided", "lender_tenant_id", "decided_at"),
+                      Index("ix_contact_attempts_decided", "decided_at"))  # platform-wide compliance reports
 
     lender_tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"))
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)

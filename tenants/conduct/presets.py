@@ -110,6 +110,9 @@ def us() -> Rulebook:
              "the debt", "BLOCK", "12 CFR 1006.10(b), 1006.6(d) ✔", OFF, {"max_per_third_party": Param(1, "lower", OFF)}),
         Rule("US.DISCLOSURE", "First communication says it is an attempt to collect a debt; later ones that it is "
              "from a debt collector", "CONTENT", "12 CFR 1006.18(e) ✔", OFF, enforced=False),
+        # Beyond the anchor table: message templates are checked for threats and false authority in every market.
+        Rule("US.MISREP", "No false, deceptive or misleading representations: threats of arrest or of action not "
+             "intended, false authority", "CONTENT", "12 CFR 1006.18(b)-(c) ✔", OFF, enforced=False),
         Rule("US.VALIDATION", "Validation notice within 5 days of first communication; a dispute within the "
              "validation period pauses collection until verification is sent", "TIMER+PAUSE",
              "12 CFR 1006.34 ✔, 1006.38 ✔", OFF,

@@ -8,6 +8,7 @@ from flask import url_for
 from sqlalchemy import select
 
 from tenants.audit import AuditEvent
+from tenants.compliance.models import Complaint
 from tenants.context import platform_scope
 from tenants.messaging.models import MessageTemplate, OutboundMessage
 from tenants.placements.models import AgencyRelationship, Placement, PlacementBatch
@@ -17,7 +18,7 @@ from tests.factories import login
 
 OBJECT_ARGS = {"membership_id", "token_id", "event_id", "tenant_id", "portfolio_id", "import_id", "account_id",
                "batch_id", "placement_id", "relationship_id", "attempt_id", "hold_id", "approval_id",
-               "template_id", "message_id"}
+               "template_id", "message_id", "complaint_id"}
 # Arguments that are not object ids: secrets in one-time links and static file names.
 NOT_OBJECT_IDS = {"token", "filename"}
 WRITE_BODY = {"status": "suspended", "active": "0", "reason": "probe", "name": "probe", "role": "lender_analyst",
@@ -37,7 +38,7 @@ def _snapshot(db_session, tenant_id):
     with platform_scope("test: cross-tenant matrix snapshot"):
         rows = []
         for model in (Membership, ApiToken, Invitation, Account, AccountUpdate, ImportJob, Placement,
-                      PlacementBatch, AgencyRelationship, MessageTemplate, OutboundMessage):
+                      PlacementBatch, AgencyRelationship, MessageTemplate, OutboundMessage, Complaint):
             owned = model.tenant_id == tenant_id
             if hasattr(model, "agency_tenant_id"):
                 owned = owned | (model.agency_tenant_id == tenant_id)
@@ -54,9 +55,9 @@ def _call(client, method, url, headers=None):
         return client.get(url, headers=headers)
     if method == "DELETE":
         return client.delete(url, headers=headers)
-    if url.startswith("/api/"):
-        return client.post(url, json={"reason": "probe"}, headers=headers)
-    return client.post(url, data=WRITE_BODY)
+    if url.startswith("/api/"):  # POST, PUT or PATCH
+        return client.open(url, method=method, json={"reason": "probe"}, headers=headers)
+    return client.open(url, method=method, data=WRITE_BODY)
 
 
 def test_every_object_route_hides_other_tenants_objects(app, client, factory, db_session):

@@ -6,6 +6,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from tenants.audit import AuditEvent, get_event, verify_chain
+from tenants.conduct import baseline
+from tenants.conduct.presets import PRESETS
 from tenants.context import platform_scope
 from tenants.db import db
 from tenants.errors import DomainError
@@ -58,7 +60,22 @@ def tenant_detail(tenant_id: uuid.UUID):
         member_count = len(db.session.scalars(select(Membership.id).where(Membership.tenant_id == tenant.id)).all())
         report = verify_chain(tenant.id)
     return render_template("admin/tenant.html", tenant=tenant, member_count=member_count, report=report,
-                           form=ActionForm())
+                           form=ActionForm(), baseline=baseline.baseline_of(tenant), presets=PRESETS)
+
+
+@bp.route("/tenants/<uuid:tenant_id>/conduct-baseline", methods=["POST"])
+@require_role("platform_admin")
+def tenant_baseline(tenant_id: uuid.UUID):
+    tenant = get_tenant(tenant_id)
+    try:
+        baseline.assign(tenant, request.form.get("baseline", ""), platform_tenant_id=g.tenant.id)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+    else:
+        db.session.commit()
+        flash(_("Conduct baseline assigned."), "success")
+    return redirect(url_for("admin.tenant_detail", tenant_id=tenant.id))
 
 
 @bp.route("/tenants/<uuid:tenant_id>/status", methods=["POST"])
@@ -86,3 +103,6 @@ def audit_log():
 @require_role("platform_admin")
 def audit_event(event_id: uuid.UUID):
     return render_template("audit_event.html", event=get_event(event_id))
+
+
+from web.admin import compliance  # noqa: E402,F401  (routes register on import)

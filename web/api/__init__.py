@@ -32,9 +32,12 @@ def authenticate_request():
 def register(app: Flask) -> None:
     from web.api import (accounts_api, audit_api, conduct_api, me, members_api, panel_api, placements_api,
                          portfolios_api, settings_api, tenants_api, tokens_api)
+    from web.api import compliance_api
+    from web.api import approvals_api
+    from web.api import messaging_api
 
     app.before_request(authenticate_request)
     for module in (me, members_api, tokens_api, audit_api, tenants_api, portfolios_api, accounts_api, panel_api,
-                   placements_api, settings_api, conduct_api):
+                   placements_api, settings_api, conduct_api, compliance_api, approvals_api, messaging_api):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp)

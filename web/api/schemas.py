@@ -1,13 +1,20 @@
 """Response schemas of the API."""
-from types import SimpleNamespace
-
 from marshmallow import Schema, fields
+
 from tenants.conduct.baseline import baseline_of
 
 
-def with_extra(obj, schema: type[Schema], **extra) -> SimpleNamespace:
-    """An object's schema fields plus values shown once (a new secret), ready for the response schema."""
-    return SimpleNamespace(**{name: getattr(obj, name) for name in schema().fields}, **extra)
+class _WithExtra:
+    def __init__(self, obj, extra: dict):
+        self._obj, self._extra = obj, extra
+
+    def __getattr__(self, name):
+        return self._extra[name] if name in self._extra else getattr(self._obj, name)
+
+
+def with_extra(obj, schema: type[Schema], **extra) -> _WithExtra:
+    """An object plus values shown once (a new secret), ready for the response schema."""
+    return _WithExtra(obj, extra)
 
 
 class TenantOut(Schema):

@@ -31,3 +31,6 @@ def _open():
 
 from web.tenant import (accounts, agency_views, audit_views, dashboard, mapping, members,  # noqa: E402,F401
                         placements, portfolios, tokens)  # (routes register on import)
+from web.tenant import compliance  # noqa: E402,F401
+from web.tenant import messaging  # noqa: E402,F401
+from web.tenant import conduct_views  # noqa: E402,F401
