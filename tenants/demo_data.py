@@ -87,6 +87,8 @@ def seed() -> list[Credential]:
         credentials.append(Credential(email, DEMO_PASSWORD, slug, role))
     for demo in PORTFOLIOS:
         _portfolio(demo, tenants, users[(demo.lender, "lender_admin")])
+    for slug, rows in DEMO_TEMPLATES.items():
+        _templates(tenants[slug], rows, users[(slug, "lender_admin")])
     db.session.commit()
     contact_history(tenants["huaxia-collect"], tenants["eastwind-recovery"],
                     collectors=(users[("huaxia-collect", "agency_collector")],
@@ -375,6 +377,41 @@ PORTFOLIOS = (
                   panel=(("atlas-recovery", 2500, 120, ("call", "letter", "email")),),
                   weights=(("atlas-recovery", 1),), place=None, accepted_by=("atlas-recovery",)),
 )
+
+
+# ---- approved message templates, so demo collectors have something to send --------------------------------
+
+DEMO_TEMPLATES = {
+    "jinxin-lending": [
+        dict(name="还款提醒", channel="sms", locale="zh-CN",
+             body="【金信网贷】{{ debtor_name }}您好，您的借款{{ reference }}尚有{{ amount_due }}元待还，"
+                  "请于{{ due_date }}前通过官方渠道还款。如有疑问请致电客服。回复TD退订"),
+        dict(name="Repayment reminder", channel="sms", locale="en",
+             body="Jinxin Lending: {{ debtor_name }}, {{ amount_due }} {{ currency }} is due on loan {{ reference }}. "
+                  "Please repay through our official channels. Reply TD to unsubscribe 回复TD退订"),
+    ],
+    "harbor-credit": [
+        dict(name="Payment reminder", channel="email", locale="en", subject="About your account {{ reference }}",
+             body="Dear {{ debtor_name }},\n\nThis is a communication from a debt collector. This is an attempt to "
+                  "collect a debt and any information obtained will be used for that purpose. Your balance is "
+                  "{{ amount_due }} {{ currency }}.\n\nTo stop emails from us, reply STOP or use the unsubscribe "
+                  "link.\n\n{{ agency_name }}"),
+    ],
+}
+
+
+def _templates(lender: Tenant, rows: list[dict], admin_id) -> None:
+    from tenants.messaging import templates
+    from tenants.messaging.models import MessageTemplate
+
+    with tenant_scope(lender.id):
+        existing = set(db.session.scalars(select(MessageTemplate.name)))
+        for row in rows:
+            if row["name"] in existing:
+                continue
+            template = templates.create_template(row, created_by=admin_id)
+            templates.submit(template.id)
+            templates.approve(template.id, approved_by=admin_id)
 
 
 # ---- contact history: two agencies, the same people, one daily count ---------------------------------------

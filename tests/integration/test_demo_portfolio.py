@@ -98,3 +98,13 @@ def test_the_demo_shows_two_agencies_calling_the_same_people_under_one_count(db_
         seen_by_lender = db_session.scalars(select(ContactAttempt)).all()
     assert {a.tenant_id for a in seen_by_lender} == {tenants["eastwind-recovery"].id}, \
         "Yinhe reads the attempts on its own accounts, not Huaxia's on the same people"
+
+
+def test_demo_collectors_have_approved_templates_to_send(db_session):
+    from tenants.messaging.templates import approved_for
+
+    demo_data.seed()
+    tenants = _tenants(db_session)
+    with tenant_scope(tenants["huaxia-collect"].id):
+        names = {t.name for t in approved_for(tenants["jinxin-lending"].id, ["sms"])}
+    assert names == {"还款提醒", "Repayment reminder"}
