@@ -5,6 +5,7 @@ everyone else."""
 import re
 import uuid
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -33,9 +34,12 @@ def case(factory, db_session, frozen_clock):
     factory.user(lender, "lender_analyst", email="analyst@lender.test")
     factory.user(agency, "agency_admin", email="admin@agency.test")
     frozen_clock.set(SHANGHAI_11PM)
+    # What the tests read of the account, taken now: the service commits, expiring it, and on PostgreSQL
+    # row-level security hides the lender's row from a reload outside its tenant's context.
+    seen = SimpleNamespace(id=account.id, external_ref=account.external_ref)
     with tenant_scope(agency.id), pytest.raises(conduct.ConductBlocked) as refused:
         conduct.attempt(account.id, conduct.AttemptRequest(channel="call"), collector_user_id=None)
-    return dict(lender=lender, agency=agency, account=account,
+    return dict(lender=lender, agency=agency, account=seen,
                 attempt_id=uuid.UUID(refused.value.details["attempt_id"]))
 
 
