@@ -26,20 +26,23 @@ CHANNELS = ["call", "sms", "letter", "visit"]
 
 
 def place(factory, lender, agency):
+    """An account of the lender placed with the agency: its id (the object expires at the service's commits, and
+    on PostgreSQL a reload outside the lender's context finds nothing)."""
     account = factory.account(lender)
+    account_id = account.id
     with tenant_scope(lender.id):
         batch = placements.place(lender=lender, selection=placements.Selection(external_refs=(account.external_ref,)),
                                  weights={agency.id: 1}, terms={}, created_by=None, seed=1, debtors_notified=True)
     with tenant_scope(agency.id):
         placements.respond(batch.id, accept=True)
-    return account
+    return account_id
 
 
-def contact(agency, account, channel, **ask):
+def contact(agency, account_id, channel, **ask):
     """Decide a contact as the agency; the attempt's id whether allowed or refused."""
     with tenant_scope(agency.id):
         try:
-            record, _ = conduct.attempt(account.id, conduct.AttemptRequest(channel=channel, **ask),
+            record, _ = conduct.attempt(account_id, conduct.AttemptRequest(channel=channel, **ask),
                                         collector_user_id=None)
             return record.id
         except conduct.ConductBlocked as refused:
@@ -63,7 +66,7 @@ def decisions(factory, db_session, frozen_clock):
     frozen_clock.set(SHANGHAI_10AM)
     ids = {"jade_alpha_sms": contact(alpha, jade_alpha, "sms"), "jade_beta_sms": contact(beta, jade_beta, "sms")}
     with tenant_scope(beta.id):
-        conduct.open_hold(jade_beta.id, "dispute", reason="debtor disputes the amount", source="api")
+        conduct.open_hold(jade_beta, "dispute", reason="debtor disputes the amount", source="api")
     ids["jade_beta_hold"] = contact(beta, jade_beta, "call")
     frozen_clock.set(SHANGHAI_11PM)
     ids["jade_alpha_night"] = contact(alpha, jade_alpha, "call")
@@ -77,10 +80,10 @@ def decisions(factory, db_session, frozen_clock):
         request = db_session.scalar(select(ApprovalRequest).where(ApprovalRequest.attempt_id ==
                                                                   ids["jade_alpha_visit"]))
         approvals.decide(request.id, approve=True, role="lender_manager", user_id=None)
-    upheld = factory.complaint(jade, jade_alpha.id, attempt_id=ids["jade_alpha_night"], category="time_of_day")
+    upheld = factory.complaint(jade, jade_alpha, attempt_id=ids["jade_alpha_night"], category="time_of_day")
     with tenant_scope(jade.id):
         complaints.change_status(complaints.Actor(jade), upheld.id, "upheld", "Called at 23:00; collector warned.")
-    factory.complaint(harbor, harbor_alpha.id, agency_id=alpha.id)
+    factory.complaint(harbor, harbor_alpha, agency_id=alpha.id)
     db_session.flush()
     return dict(jade=jade, harbor=harbor, alpha=alpha, beta=beta, ids=ids)
 
