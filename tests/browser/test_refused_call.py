@@ -42,7 +42,8 @@ def case_with_three_calls(app, pinned_clock):
         account_id = account.id  # commits below expire the object; RLS would hide the reload on PostgreSQL
         with tenant_scope(lender.id):
             batch = placements.place(lender=lender, selection=Selection(external_refs=(account.external_ref,)),
-                                     weights={agency.id: 1}, terms={}, created_by=None, seed=1)
+                                     weights={agency.id: 1}, terms={}, created_by=None, seed=1,
+                                     debtors_notified=True)
         db.session.commit()
         with tenant_scope(agency.id):
             placements.respond(batch.id, accept=True)

@@ -165,3 +165,27 @@ def test_raw_sql_shows_an_agency_only_the_accounts_it_actively_holds(app_engine,
                            {"id": objects["placement_id"]})
     assert visible(agency_id, "accounts") == set(), "after a recall the agency loses the account"
     assert objects["placement_id"] in visible(agency_id, "placements"), "but keeps its placement history"
+
+
+def test_raw_sql_shows_conduct_rows_to_the_maker_and_the_lender_only(app_engine, placed_committed):
+    """Attempts: the agency that made them and the account's lender. Approval requests and complaints: the
+    lender and the agency concerned. Nobody else, whatever SQL it runs."""
+    lender_id, agency_id, other_agency_id, objects = placed_committed
+
+    def visible(tenant_id, table):
+        with app_engine.begin() as connection:
+            connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+            return {row[0] for row in connection.execute(text(f"SELECT id FROM {table}"))}
+
+    for table, key in (("contact_attempts", "attempt_id"), ("approval_requests", "approval_id"),
+                       ("complaints", "complaint_id")):
+        assert objects[key] in visible(lender_id, table), table
+        assert objects[key] in visible(agency_id, table), table
+        assert objects[key] not in visible(other_agency_id, table), table
+    with app_engine.begin() as connection:
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(lender_id)})
+        with pytest.raises(Exception) as exc:
+            connection.execute(text("UPDATE contact_attempts SET outcome_code = 'refused' WHERE id = :id "
+                                    "RETURNING id"), {"id": objects["attempt_id"]}).one()
+        assert "row-level security" in str(exc.value) or "No row was found" in str(exc.value), \
+            "the lender reads its agency's attempts but cannot rewrite them"
