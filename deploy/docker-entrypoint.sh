@@ -15,12 +15,8 @@ cmd=${1:-web}
 
 case "$cmd" in
     web)
-        exec gunicorn \
-            --bind 0.0.0.0:8000 \
-            --workers "${WEB_CONCURRENCY:-4}" \
-            --access-logfile - \
-            "$@" \
-            'web:create_app()'
+        # deploy/gunicorn.conf.py: one process per core (WEB_CONCURRENCY), gthread, no keep-alive.
+        exec gunicorn -c /app/deploy/gunicorn.conf.py --access-logfile - "$@" 'web:create_app()'
         ;;
     worker)
         read -r -a queues <<<"${WORKER_QUEUES:-default imports billing}"

@@ -23,6 +23,17 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+def commit_keeping_state() -> None:
+    """Commit without expiring what the request loaded: it reads those objects again right after (its response),
+    and expired objects reload one query each."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def get_visible(model, ident, code: str):
     """A row by id as the current tenant sees it: another tenant's row and a missing one are the same 404."""
     from tenants.errors import NotFound

@@ -7,7 +7,7 @@ from datetime import datetime, time
 from sqlalchemy import select
 
 from tenants import audit, clock
-from tenants.conduct import engine, windows
+from tenants.conduct import engine, ledger, windows
 from tenants.conduct.models import AccountConsent
 from tenants.context import current_tenant_id
 from tenants.db import db
@@ -37,6 +37,8 @@ def record(account_id: uuid.UUID, *, opted_out_channels: list[str], inconvenient
     """Replace the account's consent record with what the debtor said now."""
     account = get_account(account_id)
     _validate(opted_out_channels, inconvenient_windows, agreed_hours, consent_until)
+    # Under the person's lock: an attempt being decided either sees this consent or was decided before it.
+    ledger.lock_person(ledger.person_key(account))
     row = db.session.scalar(select(AccountConsent).where(AccountConsent.account_id == account.id))
     before = _view(row) if row else None
     if row is None:

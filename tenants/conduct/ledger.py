@@ -16,6 +16,7 @@ from sqlalchemy import select, text, update
 from tenants.conduct.engine import PastAttempt
 from tenants.conduct.models import LedgerEntry
 from tenants.db import db
+from tenants.pii import blind_index
 
 # An attempt whose outcome never arrives stops counting as connected after this long.
 PENDING_TIMEOUT = timedelta(hours=2)
@@ -37,6 +38,23 @@ def serialised(subject_key: str):
         return
     with _sqlite_locks[subject_key]:
         yield
+
+
+def debt_key(account) -> str:
+    # Opaque across tenants: the ledger must not tell an agency which lender's debt another contact was about.
+    return blind_index("debt", str(account.id))
+
+
+def person_key(account) -> str:
+    """The person across every lender and agency (the resident-ID blind index), else this debt alone."""
+    return account.subject_key or debt_key(account)
+
+
+def lock_person(subject_key: str) -> None:
+    """Take the person's lock until the transaction ends, for a write the engine reads (a hold, a consent)."""
+    if _postgres():
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('conduct:' || :subject, 0))"),
+                           {"subject": subject_key})
 
 
 def history(subject_key: str, now: datetime, *, lock: bool = True) -> list[PastAttempt]:

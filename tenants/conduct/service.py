@@ -12,7 +12,7 @@ from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset
 from tenants.conduct.rulebook import Rulebook, tighten
 from tenants.context import current_tenant_id
-from tenants.db import db, get_visible
+from tenants.db import commit_keeping_state, db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.pii import blind_index
 from tenants.placements.models import Placement, PlacementStatus
@@ -53,18 +53,13 @@ def _overrides(placement: Placement | None) -> dict:
     return (placement.conduct_overrides or {}) if placement else {}
 
 
-def debt_key(account: Account) -> str:
-    # Opaque across tenants: the ledger must not tell an agency which lender's debt another contact was about.
-    return blind_index("debt", str(account.id))
-
-
 def active_holds(account: Account, now: datetime) -> list[engine.Hold]:
-    holds = [engine.Hold(type=kind, debt_id=debt_key(account), starts_at=account.created_at,
+    holds = [engine.Hold(type=kind, debt_id=ledger.debt_key(account), starts_at=account.created_at,
                          reason=f"account flagged {flag.replace('_', ' ')} by the lender")
              for flag, kind in FLAG_HOLDS.items() if getattr(account, flag)]
     for hold in db.session.scalars(select(ConductHold).where(ConductHold.account_id == account.id,
                                                              ConductHold.resolved_at.is_(None))):
-        holds.append(engine.Hold(type=hold.type, debt_id=debt_key(account), starts_at=hold.starts_at,
+        holds.append(engine.Hold(type=hold.type, debt_id=ledger.debt_key(account), starts_at=hold.starts_at,
                                  ends_at=hold.ends_at, allow=frozenset(hold.allow or []), reason=hold.reason))
     return [h for h in holds if h.ends_at is None or h.ends_at > now]
 
@@ -101,8 +96,8 @@ def _contact_request(account: Account, ask: AttemptRequest, *, agency_placement:
             raise ValidationFailed(details={"fields": {"phone_position": ["The account has no such phone."]}})
         number_key = phones[ask.phone_position].phone_index
     return engine.ContactRequest(
-        channel=ask.channel, target=ask.target, debt_id=debt_key(account), subject_key=account.subject_key or
-        debt_key(account), number_key=number_key, time_zones=tuple(account.time_zones or ()),
+        channel=ask.channel, target=ask.target, debt_id=ledger.debt_key(account),
+        subject_key=ledger.person_key(account), number_key=number_key, time_zones=tuple(account.time_zones or ()),
         third_party_id=third_party_key, approved=approved, staff_count=ask.staff_count,
         limitation_date=account.limitation_date, debtor_unreachable=ask.debtor_unreachable, purpose=ask.purpose,
         message_kind=ask.message_kind, consent_after_conversation_until=consent_until,
@@ -135,8 +130,12 @@ def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uu
                                consent_until=consent_until)
     book = rulebook_for(lender, agency_placement)
     with ledger.serialised(request.subject_key):
-        now = clock.now()
-        history, holds = ledger.history(request.subject_key, now), active_holds(account, now)
+        history = ledger.history(request.subject_key, clock.now())  # waits for the person's lock
+        # After the lock, and never before an entry of the history: whoever held the lock meanwhile (or a web node
+        # whose clock runs ahead) may have recorded an attempt later than an instant read before the lock, and the
+        # engine counts only attempts up to `now`.
+        now = max([clock.now(), *(h.at for h in history)])
+        holds = active_holds(account, now)
         decision = engine.decide(request, history, holds, debtor_consent, book, now)
         inputs = replay.capture(request, history, holds, debtor_consent, preset_code=jurisdiction(lender),
                                 overrides=_overrides(agency_placement))
@@ -147,7 +146,7 @@ def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uu
                                requested_by_user_id=collector_user_id, note=note)
         elif approval is not None and decision.outcome != "block":
             approvals.mark_used(approval, record)
-        db.session.commit()
+        commit_keeping_state()
     if decision.outcome == "block":
         first = decision.blocking[0]
         raise ConductBlocked(first.message_en, code=f"conduct.{first.rule_id.lower()}",
@@ -247,6 +246,8 @@ def open_hold(account_id: uuid.UUID, kind: str, *, reason: str, source: str, end
     if kind not in engine.HOLD_TYPES:
         raise ValidationFailed(details={"fields": {"type": [f"One of {', '.join(engine.HOLD_TYPES)}."]}})
     account = get_account(account_id)
+    # Under the person's lock: an attempt being decided either sees this hold or was decided before it started.
+    ledger.lock_person(ledger.person_key(account))
     hold = ConductHold(tenant_id=account.tenant_id, account_id=account.id, type=kind, reason=reason,
                        starts_at=clock.now(), ends_at=ends_at, allow=list(allow or []), source=source,
                        created_by_tenant_id=current_tenant_id(), created_by_user_id=created_by_user_id)
@@ -283,7 +284,7 @@ def next_permitted(account_id: uuid.UUID, now: datetime | None = None) -> dict[s
     placement = _placement_of(account)
     agency_placement = placement if current_tenant_id() != account.tenant_id else None
     now = now or clock.now()
-    subject_key = account.subject_key or debt_key(account)
+    subject_key = ledger.person_key(account)
     fingerprint = windows.fingerprint(
         [account.disputed, account.cease_requested, account.attorney, account.bankrupt, account.deceased],
         account.time_zones, account.limitation_date, len(account.phones), account.tenant_id,
@@ -295,7 +296,7 @@ def next_permitted(account_id: uuid.UUID, now: datetime | None = None) -> dict[s
 def _compute_next_permitted(account: Account, agency_placement: Placement | None, now: datetime):
     lender = db.session.get(Tenant, account.tenant_id)
     channels = agency_placement.allowed_channels if agency_placement else list(engine.CHANNELS)
-    history = ledger.history(account.subject_key or debt_key(account), now, lock=False)
+    history = ledger.history(ledger.person_key(account), now, lock=False)
     holds = active_holds(account, now)
     book = rulebook_for(lender, agency_placement)
     debtor_consent, consent_until = consent.of(account)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from tenants import audit, clock
 from tenants.context import current_tenant_id, platform_scope
-from tenants.db import db, get_visible
+from tenants.db import commit_keeping_state, db, get_visible
 from tenants.errors import Unauthenticated, ValidationFailed
 from tenants.tenancy.models import ApiToken, Tenant
 from tenants.tenancy.roles import roles_for
@@ -53,8 +53,10 @@ def revoke_token(token: ApiToken) -> ApiToken:
     return token
 
 
-def resolve_bearer(secret: str) -> ApiToken:
-    """Find the token behind a bearer secret. The tenant is not known yet, hence the platform lookup."""
+def resolve_bearer(secret: str) -> tuple[ApiToken, Tenant]:
+    """The token behind a bearer secret, and its tenant. The tenant is not known yet, hence the platform lookup,
+    committed inside the platform scope (leaving the scope then changes no setting of an open transaction) and
+    without expiring the two rows the request goes on reading."""
     if not secret.startswith(PREFIX):
         raise Unauthenticated("The bearer token is not valid.", code="auth.invalid_token")
     with platform_scope("API bearer token lookup"):
@@ -64,5 +66,6 @@ def resolve_bearer(secret: str) -> ApiToken:
         now = clock.now()
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
             token.last_used_at = now
-            db.session.flush()
-    return token
+        tenant = db.session.get(Tenant, token.tenant_id)
+        commit_keeping_state()
+    return token, tenant

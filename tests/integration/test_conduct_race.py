@@ -79,3 +79,50 @@ def test_the_app_role_cannot_read_the_ledger_directly(app, shared_person_committ
     with app.app_context():
         assert db.session.execute(text("SELECT count(*) FROM conduct_ledger")).scalar() == 0
         db.session.remove()
+
+
+def test_an_attempt_waiting_for_the_persons_lock_counts_what_was_recorded_meanwhile(app, shared_person_committed,
+                                                                                    monkeypatch):
+    """Agency A asks while agency B holds the person's lock and records the third call a moment later: A's
+    decision, taken once it has the lock, must count B's call (its 'now' is read after the lock, never before)."""
+    from datetime import timedelta
+
+    from tenants.conduct import ledger
+
+    (a_agency, a_account), (b_agency, b_account) = shared_person_committed
+    for agency_id, account_id in ((a_agency, a_account), (b_agency, b_account)):
+        with app.app_context(), tenant_scope(agency_id):
+            record, _ = service.attempt(account_id, AttemptRequest(channel="call"), collector_user_id=None)
+            db.session.remove()
+    original, waiting, go_on, caller = ledger.history, threading.Event(), threading.Event(), {}
+
+    def history(subject_key, now, **kwargs):
+        if threading.get_ident() == caller.get("a"):
+            waiting.set()
+            go_on.wait(30)
+        return original(subject_key, now, **kwargs)
+
+    monkeypatch.setattr(ledger, "history", history)
+    answers = {}
+
+    def agency_a():
+        caller["a"] = threading.get_ident()
+        with app.app_context(), tenant_scope(a_agency):
+            try:
+                service.attempt(a_account, AttemptRequest(channel="call"), collector_user_id=None)
+                answers["a"] = "allowed"
+            except ConductBlocked as refused:
+                answers["a"] = refused.code
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=agency_a)
+    thread.start()
+    assert waiting.wait(30)
+    clock.current_clock().advance(timedelta(seconds=1))
+    with app.app_context(), tenant_scope(b_agency):
+        service.attempt(b_account, AttemptRequest(channel="call"), collector_user_id=None)  # the third
+        db.session.remove()
+    go_on.set()
+    thread.join(60)
+    assert answers["a"] == "conduct.cn.calls.connected"

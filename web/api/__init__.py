@@ -1,9 +1,7 @@
 """The JSON API under /api/v1: bearer tokens bound to one tenant and role, flask-smorest for the spec."""
 from flask import Flask, g, request
 
-from tenants.db import db
 from tenants.errors import TenantSuspended, Unauthenticated
-from tenants.tenancy.models import Tenant
 from tenants.tenancy.tokens import resolve_bearer
 from web.extensions import api, csrf
 from web.tenancy import enter_tenant, set_actor
@@ -18,9 +16,7 @@ def authenticate_request():
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("Send an API token as 'Authorization: Bearer <token>'.", code="auth.missing_token")
-    token = resolve_bearer(secret.strip())
-    tenant = db.session.get(Tenant, token.tenant_id)
-    db.session.commit()
+    token, tenant = resolve_bearer(secret.strip())
     if not tenant.is_active:
         raise TenantSuspended()
     enter_tenant(tenant)

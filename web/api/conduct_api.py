@@ -19,7 +19,7 @@ from tenants import clock
 from tenants.conduct import engine, replay
 from tenants.conduct import service as conduct
 from tenants.conduct.models import ApprovalRequest, AttemptStatus, ConductHold, ContactAttempt
-from tenants.db import db
+from tenants.db import commit_keeping_state, db
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.portfolios.models import Account
 from tenants.tenancy.services import membership_in_current_tenant
@@ -232,7 +232,8 @@ def create_attempt(data, found: Account):
 
 
 def _created(record: ContactAttempt) -> dict:
-    approval_id = db.session.scalar(select(ApprovalRequest.id).where(ApprovalRequest.attempt_id == record.id))
+    approval_id = (db.session.scalar(select(ApprovalRequest.id).where(ApprovalRequest.attempt_id == record.id))
+                   if record.status == AttemptStatus.NEEDS_APPROVAL else None)
     return {"attempt": record, "decision": record, "approval_id": approval_id}
 
 
@@ -289,7 +290,7 @@ def record_outcome(data, found: ContactAttempt):
     Only a pending attempt takes an outcome (else 409)."""
     record = conduct.record_outcome(found.id, data["outcome_code"], connected=data["connected"],
                                     conversation=data["conversation"], note=data["note"])
-    db.session.commit()
+    commit_keeping_state()
     return record
 
 
