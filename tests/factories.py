@@ -181,10 +181,71 @@ class Factory:
                                        requested_at=clock.now())
             db.session.add(approval)
             db.session.flush()
+            money_ids = self.money_objects(ids["account_id"])
+            legal_ids = self.casework_legal_objects(lender, agency, ids, attempt_id)
+            desk_ids = self.desk_objects(agency, ids)
         complaint_id = self.complaint(lender, ids["account_id"], attempt_id=attempt_id).id
         return {**ids, "attempt_id": attempt_id, "hold_id": hold_id, "approval_id": approval.id,
-                "complaint_id": complaint_id,
+                "complaint_id": complaint_id, **money_ids, **legal_ids, **desk_ids,
                 **self.sent_message(tenant, lender, ids["account_id"], attempt_id)}
+
+    def money_objects(self, account_id) -> dict:
+        """In the holding agency's context: a promise, a payment awaiting confirmation and a proposed plan."""
+        from datetime import timedelta
+
+        from tenants.casework import payments, plans, promises
+        from tenants.casework.debtor_dates import debtor_zone, today_in
+        from tenants.portfolios.accounts import get_account
+
+        today = today_in(debtor_zone(get_account(account_id)))
+        promise = promises.take(account_id, amount="10", due_on=today, user_id=None)
+        payment = payments.record(account_id, amount="5", received_on=clock.now().date() - timedelta(days=1),
+                                  method="bank_transfer", user_id=None)
+        plan = plans.propose(account_id, user_id=None, total="20", count=2, frequency="monthly",
+                             first_due_on=today + timedelta(days=7))
+        return {"promise_id": promise.id, "payment_id": payment.id, "plan_id": plan.id}
+
+    def casework_legal_objects(self, lender: Tenant, agency: Tenant, ids: dict, attempt_id) -> dict:
+        """In the holding agency's context: a settlement with its agreement, a file of evidence, a dispute and a
+        legal escalation (written straight to the table: the world's placement does not allow legal steps)."""
+        import io
+        from datetime import timedelta
+
+        from tenants.casework import agreements, disputes, evidence, settlements
+        from tenants.casework.legal import LegalEscalation, LegalStatus
+
+        settlement = settlements.propose(ids["account_id"], amount="100", deadline=clock.now().date()
+                                         + timedelta(days=7), note=None, user_id=None)
+        agreement = agreements.for_settlement(settlement.id, user_id=None)
+        stored = evidence.store(ids["account_id"], kind="letter", filename="w.txt", content_type="text/plain",
+                                stream=io.BytesIO(b"world"))
+        dispute = disputes.open_dispute(ids["account_id"], category="wrong_amount", reason="world", source="api")
+        escalation = LegalEscalation(tenant_id=agency.id, lender_tenant_id=lender.id, account_id=ids["account_id"],
+                                     placement_id=ids["placement_id"], kind="lawyer_letter", reason="world",
+                                     status=LegalStatus.REQUESTED, attempt_id=attempt_id,
+                                     rulebook_version="factory", requested_at=clock.now())
+        db.session.add(escalation)
+        db.session.flush()
+        return {"settlement_id": settlement.id, "agreement_id": agreement.id, "evidence_id": stored.id,
+                "dispute_id": dispute.id, "escalation_id": escalation.id}
+
+    def desk_objects(self, agency: Tenant, ids: dict) -> dict:
+        """In the holding agency's context: the case assigned to a collector, a note and a callback."""
+        from datetime import timedelta
+
+        from tenants.casework.desk_models import Callback, CaseAssignment, CaseNote
+
+        collector, _ = self.user(agency, "agency_collector")
+        db.session.add(CaseAssignment(tenant_id=agency.id, placement_id=ids["placement_id"],
+                                      account_id=ids["account_id"], collector_user_id=collector.id, method="hand"))
+        db.session.add(CaseNote(tenant_id=agency.id, account_id=ids["account_id"], placement_id=ids["placement_id"],
+                                author_user_id=collector.id, body="world"))
+        callback = Callback(tenant_id=agency.id, account_id=ids["account_id"], placement_id=ids["placement_id"],
+                            collector_user_id=collector.id, due_at=clock.now() + timedelta(days=1),
+                            local_zone="Asia/Shanghai", status="scheduled")
+        db.session.add(callback)
+        db.session.flush()
+        return {"callback_id": callback.id}
 
     def message_template(self, lender: Tenant, *, channel: str = "sms", locale: str = "zh-CN",
                          target: str = "debtor", body: str = "{{ debtor_name }}您好，请联系{{ lender_name }}。回复TD退订",

@@ -172,6 +172,8 @@ class PlaceAccountsForm(FlaskForm):
     channels = MultiCheckboxField(_l("Channels (none ticked: each agency's default)"), choices=CHANNEL_CHOICES)
     seed = IntegerField(_l("Random seed (optional, to reproduce a split)"),
                         validators=[Optional(), NumberRange(min=0, max=2**62)])
+    max_discount_percent = DecimalField(_l("Settlement discount the agency may agree alone, % (blank: none)"),
+                                        validators=[Optional(), NumberRange(min=0, max=100)])
     debtors_notified = BooleanField(_l("These debtors have been told that collection is handed to the agency "
                                        "(without it, each agency's first contact needs your approval)"))
 

@@ -68,3 +68,33 @@ def send_message(tenant_id: str, message_id: str) -> dict:
 
     message = deliver(uuid.UUID(message_id), current_app.config)
     return {"status": message.status, "attempts": message.attempts}
+
+
+def review_promises_and_plans() -> int:
+    """Daily: a review job for each agency with open promises or plans."""
+    from tenants.casework.review import agencies_to_review
+
+    tenant_ids = [str(t) for t in agencies_to_review()]
+    for tenant_id in tenant_ids:
+        enqueue("workers.jobs.review_agency_promises_and_plans", tenant_id=tenant_id)
+    periodic.ensure_scheduled()
+    return len(tenant_ids)
+
+
+def review_agency_promises_and_plans(tenant_id: str) -> dict:
+    """Promises kept or broken, instalments kept or missed, plans completed or broken; a rerun changes nothing."""
+    from tenants.casework.review import review_agency
+
+    result = review_agency()
+    db.session.commit()
+    return result
+
+
+def lapse_settlements() -> int:
+    """Daily: settlement offers past their deadline lapse."""
+    from tenants.casework.settlements import lapse_due
+
+    lapsed = lapse_due()
+    db.session.commit()
+    periodic.ensure_scheduled()
+    return lapsed

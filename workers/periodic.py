@@ -14,6 +14,8 @@ PERIODIC = {
     "workers.jobs.sweep_outbox": timedelta(minutes=1),
     "workers.jobs.verify_all_audit_chains": timedelta(hours=24),
     "workers.jobs.expire_placements": timedelta(hours=24),
+    "workers.jobs.review_promises_and_plans": timedelta(hours=24),
+    "workers.jobs.lapse_settlements": timedelta(hours=24),
 }
 
 

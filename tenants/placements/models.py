@@ -105,6 +105,9 @@ class Placement(UuidPrimaryKey, SharedScoped, db.Model):
     recall_forced: Mapped[bool] = mapped_column(Boolean, default=False)
     # When the lender told the debtor that collection was handed to this agency (CN.OUTSOURCE.NOTICE).
     debtor_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The largest settlement discount the agency may agree on its own; beyond it the lender decides. Null on
+    # placements made before settlements existed: read as 0 (tenants.casework.settlements).
+    max_discount_bps: Mapped[int | None] = mapped_column(Integer)
 
     agency: Mapped[Tenant] = relationship(foreign_keys=[agency_tenant_id], lazy="joined")
 

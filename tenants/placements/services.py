@@ -112,6 +112,7 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
             allowed_channels=agency_terms["channels"], conduct_overrides=agency_terms["conduct_overrides"],
             currency=account.currency, balance_at_placement_minor=account.outstanding_minor,
             dpd_at_placement=account.days_past_due, debtor_notified_at=clock.now() if debtors_notified else None,
+            max_discount_bps=agency_terms["max_discount_bps"],
         ))
     try:
         db.session.flush()
@@ -131,8 +132,12 @@ def _terms_for(relationship, terms: dict) -> dict:
         "period_days": terms.get("period_days", relationship.default_period_days),
         "channels": list(terms.get("channels") or relationship.default_channels),
         "conduct_overrides": dict(terms.get("conduct_overrides") or {}),
+        # The panel sets no default discount: without one in the terms, every discount goes to the lender.
+        "max_discount_bps": terms.get("max_discount_bps", 0),
     }
     _check_terms(resolved["commission_bps"], resolved["period_days"], resolved["channels"])
+    if not (isinstance(resolved["max_discount_bps"], int) and 0 <= resolved["max_discount_bps"] <= 10_000):
+        raise ValidationFailed(details={"fields": {"max_discount_bps": ["0–10000 basis points."]}})
     for tier in resolved["commission_tiers"]:
         if not (0 <= tier["bps"] <= 10_000 and 0 <= tier["min_dpd"] <= tier.get("max_dpd", 10**6)):
             raise ValidationFailed(details={"fields": {"commission_tiers": ["Each tier needs 0 ≤ min_dpd ≤ max_dpd "
@@ -257,6 +262,7 @@ def close_for_account(account_id: uuid.UUID, reason: str) -> None:
 class LeagueRow:
     agency_name: str
     agency_slug: str
+    currency: str
     accounts_active: int
     accounts_placed: int
     balance_placed_minor: int
@@ -271,15 +277,15 @@ class LeagueRow:
 def league_table() -> list[LeagueRow]:
     accepted = Placement.status.not_in((PlacementStatus.OFFERED, PlacementStatus.DECLINED))
     rows = db.session.execute(
-        select(Tenant.name, Tenant.slug,
+        select(Tenant.name, Tenant.slug, Placement.currency,
                func.sum(func.cast(Placement.status == PlacementStatus.ACTIVE, db.Integer)),
                func.count(), func.sum(Placement.balance_at_placement_minor), func.sum(Placement.recovered_minor))
         .join(Tenant, Tenant.id == Placement.agency_tenant_id)
         .where(Placement.tenant_id == current_tenant_id(), accepted)
-        .group_by(Tenant.name, Tenant.slug)
+        .group_by(Tenant.name, Tenant.slug, Placement.currency)  # amounts in different currencies never add up
     ).all()
-    table = [LeagueRow(name, slug, int(active or 0), int(placed), int(balance or 0), int(recovered or 0))
-             for name, slug, active, placed, balance, recovered in rows]
+    table = [LeagueRow(name, slug, currency, int(active or 0), int(placed), int(balance or 0), int(recovered or 0))
+             for name, slug, currency, active, placed, balance, recovered in rows]
     return sorted(table, key=lambda r: (-r.liquidation_rate, -r.balance_placed_minor))
 
 

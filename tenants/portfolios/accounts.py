@@ -17,7 +17,8 @@ from tenants.pii import blind_index
 from tenants.portfolios.models import Account, AccountPhone, AccountStatus, AccountUpdate, UpdateKind
 from tenants.tenancy.models import Tenant
 
-# A payment to the lender pays off fees first, then penalty, then interest, then principal: the order most
+# A payment (to the lender directly, or collected by an agency and confirmed by the lender: tenants.casework.
+# payments) pays off fees first, then penalty, then interest, then principal: the order most
 # Chinese consumer-loan contracts state, and the one that keeps principal (and so future interest) highest the
 # longest is the lender's contractual choice — make it data when a lender's contract says otherwise.
 PAYMENT_ORDER = ("fees", "penalty", "interest", "principal")
@@ -69,7 +70,32 @@ def update_by_idempotency_key(key: str) -> AccountUpdate | None:
     return db.session.scalar(select(AccountUpdate).where(AccountUpdate.idempotency_key == key))
 
 
-def _balances(account: Account) -> dict:
+def apply_payment(account: Account, amount_minor: int) -> dict[str, int]:
+    """Pay `amount_minor` off the balances in PAYMENT_ORDER; returns what each component took (components that
+    took nothing are left out). The caller has checked the amount against the outstanding balance."""
+    if not 0 < amount_minor <= account.outstanding_minor:
+        raise ValueError("a payment must be positive and at most the outstanding balance")
+    remaining, allocation = amount_minor, {}
+    for component in PAYMENT_ORDER:
+        take = min(remaining, getattr(account, f"{component}_minor"))
+        if take:
+            setattr(account, f"{component}_minor", getattr(account, f"{component}_minor") - take)
+            allocation[component] = take
+            remaining -= take
+    account.recompute_outstanding()
+    return allocation
+
+
+def unapply_payment(account: Account, allocation: dict[str, int]) -> None:
+    """Put back exactly what `apply_payment` took: a reversal restores each component, whatever came after."""
+    for component, amount in allocation.items():
+        if component not in COMPONENTS:
+            raise ValueError(f"unknown balance component {component!r}")
+        setattr(account, f"{component}_minor", getattr(account, f"{component}_minor") + amount)
+    account.recompute_outstanding()
+
+
+def balance_snapshot(account: Account) -> dict:
     return {f"{c}_minor": getattr(account, f"{c}_minor") for c in COMPONENTS} | {
         "outstanding_minor": account.outstanding_minor, "status": account.status}
 
@@ -84,22 +110,15 @@ def record_direct_payment(account: Account, amount: str, occurred_on: date, note
     if money.minor > account.outstanding_minor:
         raise ValidationFailed("The payment is larger than the outstanding balance.", code="update.overpayment",
                                details={"fields": {"amount": ["Larger than the outstanding balance."]}})
-    before = _balances(account)
-    remaining, allocation = money.minor, {}
-    for component in PAYMENT_ORDER:
-        take = min(remaining, getattr(account, f"{component}_minor"))
-        if take:
-            setattr(account, f"{component}_minor", getattr(account, f"{component}_minor") - take)
-            allocation[component] = take
-            remaining -= take
-    account.recompute_outstanding()
+    before = balance_snapshot(account)
+    allocation = apply_payment(account, money.minor)
     account.last_payment_date, account.last_payment_minor = occurred_on, money.minor
     update = _update(account, UpdateKind.DIRECT_PAYMENT, money.minor, occurred_on, note, by_user,
                      allocation=allocation)
     if account.outstanding_minor == 0:
-        _close(account, AccountStatus.PAID, "paid in full to the lender")
+        close_account(account, AccountStatus.PAID, "paid in full to the lender")
     audit.record("account.direct_payment", object_type="account", object_id=account.id, before=before,
-                 after=_balances(account) | {"allocation": allocation})
+                 after=balance_snapshot(account) | {"allocation": allocation})
     return update
 
 
@@ -114,13 +133,13 @@ def record_adjustment(account: Account, component: str, amount: str, occurred_on
     if new_value < 0:
         raise ValidationFailed("The adjustment would make the balance negative.", code="update.negative_balance",
                                details={"fields": {"amount": ["Would make the balance negative."]}})
-    before = _balances(account)
+    before = balance_snapshot(account)
     setattr(account, f"{component}_minor", new_value)
     account.recompute_outstanding()
     update = _update(account, UpdateKind.BALANCE_ADJUSTMENT, money.minor, occurred_on, note, by_user,
                      component=component)
     audit.record("account.adjusted", object_type="account", object_id=account.id, before=before,
-                 after=_balances(account))
+                 after=balance_snapshot(account))
     return update
 
 
@@ -129,11 +148,11 @@ def record_closure(account: Account, closure_status: str, occurred_on: date, not
     _require_open(account)
     if closure_status not in AccountStatus.CLOSED:
         raise ValidationFailed(details={"fields": {"closure_status": ["paid, settled or written_off."]}})
-    before = _balances(account)
+    before = balance_snapshot(account)
     update = _update(account, UpdateKind.CLOSURE, 0, occurred_on, note, by_user, closure_status=closure_status)
-    _close(account, closure_status, f"account {closure_status.replace('_', ' ')} by the lender")
+    close_account(account, closure_status, f"account {closure_status.replace('_', ' ')} by the lender")
     audit.record("account.closed", object_type="account", object_id=account.id, before=before,
-                 after=_balances(account))
+                 after=balance_snapshot(account))
     return update
 
 
@@ -142,7 +161,8 @@ def _require_open(account: Account) -> None:
         raise Conflict("This account is closed.", code="account.closed")
 
 
-def _close(account: Account, status: str, reason: str) -> None:
+def close_account(account: Account, status: str, reason: str) -> None:
+    """Close the account (paid, settled or written off) and end its open placement."""
     from tenants.placements.services import close_for_account
 
     account.status = status

@@ -8,6 +8,7 @@ from tenants.tenancy.models import Tenant
 KNOWN = {
     "auto_accept_placements": (("agency",), bool),
     "country": (("lender",), str),
+    "payment_grace_days": (("agency",), int),
 }
 
 

@@ -248,7 +248,7 @@ def test_the_league_table_shows_accepted_placements_with_its_formula(client, pan
     assert table.json["currency"] == "CNY" and "recovered_minor / balance_placed_minor" in table.json["formula"]
     rows = table.json["rows"]
     assert [r["agency_slug"] for r in rows] == [market["a"].slug], "offers not yet answered are left out"
-    assert set(rows[0]) == {"agency_slug", "agency_name", "accounts_active", "accounts_placed",
+    assert set(rows[0]) == {"agency_slug", "agency_name", "currency", "accounts_active", "accounts_placed",
                             "balance_placed_minor", "recovered_minor", "liquidation_rate"}
     a_balance = next(r for r in batch["agencies"] if r["agency"]["slug"] == market["a"].slug)["balance_minor"]
     assert (rows[0]["accounts_active"], rows[0]["accounts_placed"], rows[0]["balance_placed_minor"],

@@ -8,6 +8,13 @@ from flask import url_for
 from sqlalchemy import select
 
 from tenants.audit import AuditEvent
+from tenants.casework.agreements import Agreement
+from tenants.casework.desk_models import Callback, CaseAssignment, CaseNote
+from tenants.casework.disputes import Dispute
+from tenants.casework.evidence import Evidence
+from tenants.casework.legal import LegalEscalation
+from tenants.casework.money_models import Payment, PaymentPlan, Promise
+from tenants.casework.settlements import Settlement
 from tenants.compliance.models import Complaint
 from tenants.context import platform_scope
 from tenants.messaging.models import MessageTemplate, OutboundMessage
@@ -18,7 +25,9 @@ from tests.factories import login
 
 OBJECT_ARGS = {"membership_id", "token_id", "event_id", "tenant_id", "portfolio_id", "import_id", "account_id",
                "batch_id", "placement_id", "relationship_id", "attempt_id", "hold_id", "approval_id",
-               "template_id", "message_id", "complaint_id"}
+               "template_id", "message_id", "complaint_id", "promise_id", "payment_id", "plan_id",
+               "settlement_id", "agreement_id", "evidence_id", "dispute_id", "escalation_id",
+               "callback_id"}
 # Arguments that are not object ids: secrets in one-time links and static file names.
 NOT_OBJECT_IDS = {"token", "filename"}
 WRITE_BODY = {"status": "suspended", "active": "0", "reason": "probe", "name": "probe", "role": "lender_analyst",
@@ -38,7 +47,9 @@ def _snapshot(db_session, tenant_id):
     with platform_scope("test: cross-tenant matrix snapshot"):
         rows = []
         for model in (Membership, ApiToken, Invitation, Account, AccountUpdate, ImportJob, Placement,
-                      PlacementBatch, AgencyRelationship, MessageTemplate, OutboundMessage, Complaint):
+                      PlacementBatch, AgencyRelationship, MessageTemplate, OutboundMessage, Complaint,
+                      Promise, Payment, PaymentPlan, Settlement, Agreement, Evidence, Dispute, LegalEscalation,
+                      CaseAssignment, CaseNote, Callback):
             owned = model.tenant_id == tenant_id
             if hasattr(model, "agency_tenant_id"):
                 owned = owned | (model.agency_tenant_id == tenant_id)

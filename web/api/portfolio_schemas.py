@@ -457,6 +457,9 @@ class TermsIn(Schema):
     period_days = fields.Integer(validate=validate.Range(min=1, max=3 * 365))
     channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), validate=validate.Length(min=1))
     conduct_overrides = fields.Dict()
+    max_discount_bps = fields.Integer(validate=validate.Range(min=0, max=10_000), metadata={
+        "description": "The largest settlement discount the agency may agree alone (basis points of the "
+                       "outstanding balance); beyond it the lender decides. Default 0."})
 
 
 class PlaceIn(Schema):
@@ -523,6 +526,7 @@ class PlacementOut(Schema):
     ends_on = fields.Date()
     allowed_channels = fields.List(fields.String())
     conduct_overrides = fields.Dict()
+    max_discount_bps = fields.Integer(allow_none=True)
     currency = fields.String()
     balance_at_placement_minor = fields.Integer()
     dpd_at_placement = fields.Integer()
@@ -574,6 +578,7 @@ class ResponseOut(Schema):
 class LeagueRowOut(Schema):
     agency_slug = fields.String()
     agency_name = fields.String()
+    currency = fields.String(metadata={"description": "One row per agency and currency: amounts are never mixed."})
     accounts_active = fields.Integer()
     accounts_placed = fields.Integer()
     balance_placed_minor = fields.Integer()

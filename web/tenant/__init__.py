@@ -34,3 +34,7 @@ from web.tenant import (accounts, agency_views, audit_views, dashboard, mapping,
 from web.tenant import compliance  # noqa: E402,F401
 from web.tenant import messaging  # noqa: E402,F401
 from web.tenant import conduct_views  # noqa: E402,F401
+from web.tenant import casework_money  # noqa: E402,F401
+from web.tenant import performance  # noqa: E402,F401
+from web.tenant import worklist  # noqa: E402,F401
+from web.tenant import casework_legal  # noqa: E402,F401

@@ -22,6 +22,8 @@ from web.forms import (NOT_SUBMITTED, AccountFilterForm, AdjustmentForm, Closure
                        submit)
 from web.api.conduct_api import CONTACT_ROLES
 from web.tenant import bp
+from web.tenant.casework_legal import lender_legal_panel
+from web.tenant.casework_money import lender_money_panel
 from web.tenant.conduct_views import conduct_panel
 from web.tenant.portfolios import LENDER_WRITERS, lender_page, parse_uuid
 
@@ -142,7 +144,8 @@ def _account_page(account: Account, forms: dict, status: int = 200):
                                          .order_by(Placement.offered_at.desc())))
     return render_template("tenant/account.html", account=account, placements=placements,
                            updates=account_service.updates_of(account), forms=forms, contact_roles=CONTACT_ROLES,
-                           **conduct_panel(account)), status
+                           **conduct_panel(account), **lender_money_panel(account),
+                           **lender_legal_panel(account)), status
 
 
 @bp.route("/accounts/<uuid:account_id>")

@@ -32,6 +32,8 @@ from web.forms import ActionForm, ContactForm, OutcomeForm, attach_errors
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
 from web.tenant.conduct_views import conduct_panel
+from web.tenant.casework_legal import legal_panel
+from web.tenant.casework_money import money_panel
 from web.tenant.messaging import templates_for_case
 from web.tenant.portfolios import AGENCY_ANSWERERS, agency_page, label, parse_uuid
 
@@ -180,7 +182,8 @@ def _render_case(account: Account, placement: Placement, *, contact_form: Contac
         debtor_time=_debtor_time(account), contact_form=contact_form or _contact_form(account, placement),
         outcome_form=OutcomeForm(), refusal=refusal, pending=AttemptStatus.PENDING,
         attempt_status_labels=ATTEMPT_STATUS_LABELS, contact_roles=CONTACT_ROLES,
-        templates=templates_for_case(account, placement),
+        templates=templates_for_case(account, placement), **money_panel(account, placement),
+        **legal_panel(account, placement),
         **{**conduct_panel(account), "now": now}), status
 
 

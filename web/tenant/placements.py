@@ -21,7 +21,6 @@ from tenants.placements.models import Placement, PlacementBatch, PlacementStatus
 from tenants.portfolios.imports import list_portfolios
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
-from tenants.tenancy.roles import TenantKind
 from web.access import require_role
 from web.forms import NOT_SUBMITTED, AddAgencyForm, PlaceAccountsForm, RecallForm, submit
 from web.tenant import bp
@@ -124,6 +123,7 @@ class PlaceSchema(Schema):
     channels = fields.List(fields.String(), load_default=list)
     seed = fields.Integer(allow_none=True, load_default=None)
     debtors_notified = fields.Boolean(load_default=False)
+    max_discount_percent = fields.Decimal(allow_none=True, load_default=None, validate=validate.Range(min=0, max=100))
 
 
 def _place_form(formdata=True) -> PlaceAccountsForm:
@@ -182,6 +182,8 @@ def _terms(data: dict) -> dict:
         terms["period_days"] = data["period_days"]
     if data["channels"]:
         terms["channels"] = list(data["channels"])
+    if data["max_discount_percent"] is not None:
+        terms["max_discount_bps"] = _percent_to_bps(data["max_discount_percent"])
     return terms
 
 
@@ -329,11 +331,3 @@ def placement_recall():
     flash(ngettext("%(num)d placement recalled.", "%(num)d placements recalled.", len(recalled)), "success")
     return redirect(url_for("tenant.placement_batch", batch_id=batch.id) if batch else url_for("tenant.placements"))
 
-
-# ---- the lender dashboard's league table -----------------------------------------------------------------------
-
-@bp.context_processor
-def _league():
-    if g.get("tenant") is None or g.tenant.kind != TenantKind.LENDER:
-        return {}
-    return {"league_table": placement_service.league_table}

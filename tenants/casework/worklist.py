@@ -1,0 +1,288 @@
+"""The work queue: for one collector (or a supervisor's view of the team, or of the unassigned cases), the cases
+that may be contacted now on at least one channel, in priority order, and the rest with the rule that stops them
+and when they may next be contacted.
+
+Priority, highest first (ties fall through to the next line):
+  1. a promise to pay due today (or overdue within its grace days), then a promise broken in the last 7 days;
+  2. a scheduled callback that has fallen due;
+  3. the larger outstanding balance;
+  4. the more days past due;
+  5. the oldest last contact (never contacted first).
+Cases waiting on the rules are listed soonest-permitted first; a case that waiting will not free (a hold, a barred
+debt) comes last, with its rule.
+
+Which channels count: the placement's desk channels (call, SMS, email) — letters, visits and legal steps are
+planned, not worked from a queue — or, for a placement allowing none of those, whatever it allows; a channel filter
+judges that one channel only. A channel needing the lender's approval does not make a case contactable now.
+
+One query reads the cases (the agency's current assignments ⋈ its active placements ⋈ accounts, with the first
+phone's number key, the agency's last contact and the next callback as correlated index lookups), then
+`permitted.channel_states` judges them in bulk. A team or unassigned view reads at most `LIMIT` cases, the largest
+balances first.
+"""
+import uuid
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import cached_property, lru_cache
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Text, and_, cast, func, or_, select, type_coerce
+
+from tenants import clock
+from tenants.casework import permitted
+from tenants.casework.desk_models import CallbackStatus
+from tenants.context import current_tenant_id
+from tenants.db import db
+from tenants.errors import ValidationFailed
+from tenants.identifiers import normalize_phone
+from tenants.pii import blind_index, keyring
+
+DESK_CHANNELS = ("call", "sms", "email")
+LIMIT = 1000
+BROKEN_PROMISE_DAYS = 7
+MADE = ("pending", "completed")  # attempts that reached the debtor's side (blocked ones did not)
+
+
+class Scope:
+    COLLECTOR = "collector"  # one collector's current cases
+    TEAM = "team"  # every assigned case of the agency
+    UNASSIGNED = "unassigned"  # active cases nobody holds
+    ALL = (COLLECTOR, TEAM, UNASSIGNED)
+
+
+class Status:
+    READY = "ready"  # contactable now on at least one channel
+    APPROVAL = "approval"  # only with the lender's approval first
+    WAITING = "waiting"  # permitted again at `next_at`
+    STOPPED = "stopped"  # not by waiting: a hold, an opt-out, a barred debt...
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    channel: str | None = None
+    lender_id: uuid.UUID | None = None
+    dpd_min: int | None = None
+    dpd_max: int | None = None
+    balance_min_minor: int | None = None
+    balance_max_minor: int | None = None
+    search: str | None = None  # an external reference or a phone number
+
+
+@dataclass
+class QueueItem:
+    account_id: uuid.UUID
+    external_ref: str
+    debtor_cipher: str
+    lender_id: uuid.UUID
+    currency: str
+    outstanding_minor: int
+    days_past_due: int
+    region: str | None
+    zone: str
+    collector_user_id: uuid.UUID | None
+    last_contact_at: datetime | None
+    callback_at: datetime | None
+    callback_due: bool
+    promise: str | None = None  # "due" or "broken"
+    states: dict[str, permitted.ChannelState] = field(default_factory=dict)
+
+    @cached_property
+    def debtor_name(self) -> str:
+        return keyring().decrypt(self.debtor_cipher)
+
+    @property
+    def ready_channels(self) -> list[str]:
+        return [ch for ch, s in self.states.items() if s.ready]
+
+    @property
+    def status(self) -> str:
+        if self.ready_channels:
+            return Status.READY
+        if any(s.outcome == "needs_approval" for s in self.states.values()):
+            return Status.APPROVAL
+        return Status.WAITING if self.next_at is not None else Status.STOPPED
+
+    @property
+    def next_at(self) -> datetime | None:
+        times = [s.at for s in self.states.values() if s.at is not None]
+        return min(times) if times else None
+
+    @property
+    def reason(self) -> permitted.ChannelState | None:
+        """The channel state that explains the wait: the channel that opens soonest, else the first one."""
+        waiting = [s for s in self.states.values() if not s.ready]
+        if not waiting or self.ready_channels:
+            return None
+        timed = [s for s in waiting if s.at is not None]
+        return min(timed, key=lambda s: s.at) if timed else waiting[0]
+
+
+@dataclass
+class Queue:
+    ready: list[QueueItem]
+    waiting: list[QueueItem]
+    now: datetime
+    truncated: bool
+
+    @property
+    def total(self) -> int:
+        return len(self.ready) + len(self.waiting)
+
+
+def build(*, scope: str = Scope.COLLECTOR, collector_user_id: uuid.UUID | None = None,
+          filters: QueueFilter = QueueFilter(), default_region: str = "CN", default_zone: str = "Asia/Shanghai",
+          now: datetime | None = None) -> Queue:
+    if scope not in Scope.ALL:
+        raise ValidationFailed(details={"fields": {"scope": [f"One of {', '.join(Scope.ALL)}."]}})
+    if scope == Scope.COLLECTOR and collector_user_id is None:
+        raise ValidationFailed(details={"fields": {"collector_user_id": ["Whose queue?"]}})
+    now = now or clock.now()
+    rows = db.session.execute(_cases_query(scope, collector_user_id, filters, default_region)).all()
+    truncated = len(rows) > LIMIT
+    rows = rows[:LIMIT]
+    items, facts = [], []
+    for row in rows:
+        channels = _channels(_json(row.allowed_channels) or [], filters.channel)
+        if not channels:
+            continue
+        zones = tuple(_json(row.time_zones) or ())
+        items.append(QueueItem(
+            account_id=row.id, external_ref=row.external_ref, debtor_cipher=row.debtor_cipher,
+            lender_id=row.tenant_id, currency=row.currency, outstanding_minor=row.outstanding_minor,
+            days_past_due=row.days_past_due, region=row.region, zone=(zones or (default_zone,))[0],
+            collector_user_id=row.collector_user_id, last_contact_at=row.last_contact_at,
+            callback_at=row.callback_at, callback_due=row.callback_at is not None and row.callback_at <= now))
+        facts.append(permitted.CaseFacts(
+            account_id=row.id, lender_id=row.tenant_id, subject_key=row.subject_key,
+            time_zones=zones, limitation_date=row.limitation_date,
+            flags={flag: getattr(row, flag) for flag in ("disputed", "cease_requested", "attorney", "bankrupt",
+                                                         "deceased")},
+            created_at=row.created_at, first_phone_index=row.first_phone_index, placement_id=row.placement_id,
+            channels=channels, conduct_overrides=_json(row.conduct_overrides) or {},
+            debtor_notified_at=row.debtor_notified_at))
+    states = permitted.channel_states(facts, now) if facts else {}
+    promises = promise_flags(items, now)
+    for item in items:
+        item.states, item.promise = states[item.account_id], promises.get(item.account_id)
+    ready = sorted((i for i in items if i.status == Status.READY), key=priority)
+    waiting = sorted((i for i in items if i.status != Status.READY), key=_waiting_order)
+    return Queue(ready=ready, waiting=waiting, now=now, truncated=truncated)
+
+
+def priority(item: QueueItem) -> tuple:
+    promise = {"due": 0, "broken": 1}.get(item.promise, 2)
+    return (promise, not item.callback_due, -item.outstanding_minor, -item.days_past_due,
+            item.last_contact_at is not None, item.last_contact_at or datetime.min, item.external_ref)
+
+
+def _waiting_order(item: QueueItem) -> tuple:
+    at = item.next_at
+    return ({Status.APPROVAL: 0, Status.WAITING: 1}.get(item.status, 2), at is None, at or datetime.min,
+            *priority(item))
+
+
+@lru_cache(maxsize=1024)
+def _json(value: str | None):
+    """Shared between rows: callers never change what it returns."""
+    return None if value is None else json.loads(value)
+
+
+def _channels(allowed: list[str], wanted: str | None) -> tuple[str, ...]:
+    if wanted:
+        return (wanted,) if wanted in allowed else ()
+    desk = tuple(ch for ch in DESK_CHANNELS if ch in allowed)
+    return desk or tuple(allowed)
+
+
+# ---- the query ------------------------------------------------------------------------------------------------------
+
+def _cases_query(scope: str, collector_user_id, filters: QueueFilter, default_region: str):
+    """The agency's active cases in scope. Written on the tables with the agency in every join (its assignments, its
+    placements, its own attempts and callbacks) rather than through the ORM lock's `Account.visible_to`, whose
+    subquery lists every case the agency holds; row-level security still guards each table on PostgreSQL."""
+    t = db.metadata.tables
+    accounts, placements, assignments = t["accounts"], t["placements"], t["case_assignments"]
+    phones, attempts, callbacks = t["account_phones"], t["contact_attempts"], t["callbacks"]
+    agency = current_tenant_id()
+    first_phone = (select(phones.c.phone_index).where(phones.c.account_id == accounts.c.id)
+                   .order_by(phones.c.position).limit(1).scalar_subquery())
+    last_contact = (select(func.max(attempts.c.decided_at))
+                    .where(attempts.c.account_id == accounts.c.id, attempts.c.tenant_id == agency,
+                           attempts.c.status.in_(MADE)).scalar_subquery())
+    next_callback = (select(func.min(callbacks.c.due_at))
+                     .where(callbacks.c.account_id == accounts.c.id, callbacks.c.tenant_id == agency,
+                            callbacks.c.status == CallbackStatus.SCHEDULED).scalar_subquery())
+    current = and_(assignments.c.placement_id == placements.c.id, assignments.c.tenant_id == agency,
+                   assignments.c.ended_at.is_(None))
+    # JSON as its text (a queue repeats a handful of values: parsed once each) and the name still encrypted
+    # (decrypted only if shown): per row, decoding cost more than the query.
+    query = select(
+        accounts.c.id, accounts.c.tenant_id, accounts.c.external_ref,
+        type_coerce(accounts.c.debtor_name, Text).label("debtor_cipher"), accounts.c.currency,
+        accounts.c.outstanding_minor, accounts.c.days_past_due, accounts.c.region,
+        cast(accounts.c.time_zones, Text).label("time_zones"), accounts.c.subject_key, accounts.c.limitation_date,
+        accounts.c.created_at, accounts.c.disputed, accounts.c.cease_requested, accounts.c.attorney,
+        accounts.c.bankrupt, accounts.c.deceased, placements.c.id.label("placement_id"),
+        cast(placements.c.allowed_channels, Text).label("allowed_channels"),
+        cast(placements.c.conduct_overrides, Text).label("conduct_overrides"),
+        placements.c.debtor_notified_at, assignments.c.collector_user_id, first_phone.label("first_phone_index"),
+        last_contact.label("last_contact_at"), next_callback.label("callback_at"),
+    )
+    if scope == Scope.UNASSIGNED:
+        query = query.select_from(placements.outerjoin(assignments, current)).where(assignments.c.id.is_(None))
+    else:
+        query = query.select_from(placements.join(assignments, current))
+        if scope == Scope.COLLECTOR:
+            query = query.where(assignments.c.collector_user_id == collector_user_id)
+    query = query.join(accounts, accounts.c.id == placements.c.account_id).where(
+        placements.c.agency_tenant_id == agency, placements.c.status == "active", accounts.c.status == "open")
+    if filters.lender_id:
+        query = query.where(accounts.c.tenant_id == filters.lender_id)
+    if filters.dpd_min is not None:
+        query = query.where(accounts.c.days_past_due >= filters.dpd_min)
+    if filters.dpd_max is not None:
+        query = query.where(accounts.c.days_past_due <= filters.dpd_max)
+    if filters.balance_min_minor is not None:
+        query = query.where(accounts.c.outstanding_minor >= filters.balance_min_minor)
+    if filters.balance_max_minor is not None:
+        query = query.where(accounts.c.outstanding_minor <= filters.balance_max_minor)
+    if filters.search and filters.search.strip():
+        query = query.where(_search(filters.search.strip(), accounts, phones, default_region))
+    return query.order_by(accounts.c.outstanding_minor.desc(), accounts.c.id).limit(LIMIT + 1)
+
+
+def _search(term: str, accounts, phones, default_region: str):
+    """An external reference as typed, or a phone in any written form (matched by its blind index)."""
+    by_ref = accounts.c.external_ref == term
+    try:
+        index = blind_index("phone", normalize_phone(term, default_region))
+    except ValidationFailed:
+        return by_ref
+    return or_(by_ref, accounts.c.id.in_(select(phones.c.account_id).where(phones.c.phone_index == index)))
+
+
+# ---- promises (tenants.casework.promises, built beside this module) ---------------------------------------------
+
+def promise_flags(items: list[QueueItem], now: datetime) -> dict[uuid.UUID, str]:
+    """"due" for a promise due by the debtor's today, "broken" for one broken in the last week. Until the promises
+    module is installed there are no promises."""
+    try:
+        from tenants.casework import promises
+    except ImportError:
+        return {}
+    if not items:
+        return {}
+    ids = [i.account_id for i in items]
+    flags = {account_id: "broken" for account_id in
+             promises.broken_since(ids, now - timedelta(days=BROKEN_PROMISE_DAYS))}
+    # One query up to the latest debtor's today, then each case against its own debtor's today.
+    today = {i.account_id: _today(now, i.zone) for i in items}
+    for account_id, promise in promises.promises_due(ids, max(today.values())).items():
+        if promise.due_on <= today[account_id]:
+            flags[account_id] = "due"
+    return flags
+
+
+def _today(now: datetime, zone: str) -> date:
+    return now.astimezone(ZoneInfo(zone)).date()
