@@ -93,6 +93,10 @@ def seed() -> list[Credential]:
     contact_history(tenants["huaxia-collect"], tenants["eastwind-recovery"],
                     collectors=(users[("huaxia-collect", "agency_collector")],
                                 users[("eastwind-recovery", "agency_collector")]))
+    casework(tenants["huaxia-collect"], tenants["jinxin-lending"],
+             collector_id=users[("huaxia-collect", "agency_collector")],
+             supervisor_id=users[("huaxia-collect", "agency_supervisor")],
+             lender_manager_id=users[("jinxin-lending", "lender_manager")])
     return credentials
 
 
@@ -476,3 +480,50 @@ def _shared_people(huaxia: Tenant, eastwind: Tenant) -> list[tuple]:
         held[agency.id] = {key: account_id for key, account_id in rows if key}
     return [(account_id, held[eastwind.id][key]) for key, account_id in held[huaxia.id].items()
             if key in held[eastwind.id]]
+
+
+# ---- casework: Huaxia's collector has a desk full of promises, a plan, payments and a dispute ----------------
+
+def casework(huaxia: Tenant, lender: Tenant, *, collector_id, supervisor_id, lender_manager_id) -> None:
+    """Huaxia's cases assigned to its collector; a promise broken last week (back in his queue), one due in two
+    days, a payment recorded and confirmed by the lender, one awaiting confirmation, a signed three-month plan,
+    and a dispute holding one case. Skipped when Huaxia has any promise on record."""
+    from tenants.casework import assignment, disputes, payments, plans, promises, review
+    from tenants.casework.money_models import Promise
+
+    with tenant_scope(huaxia.id):
+        if db.session.scalar(select(Promise.id).limit(1)) is not None:
+            return
+        cases = db.session.scalars(select(Account.id).join(Placement, Placement.account_id == Account.id).where(
+            Placement.agency_tenant_id == huaxia.id, Placement.status == PlacementStatus.ACTIVE)
+            .order_by(Account.outstanding_minor.desc())).all()
+    if len(cases) < 6:
+        return
+    today = clock.now().astimezone(SHANGHAI).date()
+    previous = clock.current_clock()
+    try:
+        clock.use(clock.FrozenClock(clock.now() - timedelta(days=8)))
+        with tenant_scope(huaxia.id):
+            assignment.assign(cases, collector_id, by_user_id=supervisor_id)
+            promises.take(cases[0], amount="800.00", due_on=today - timedelta(days=5), user_id=collector_id,
+                          note="Said he would pay after payday")
+            db.session.commit()
+        clock.use(previous)
+        with tenant_scope(huaxia.id):
+            review.review_agency()  # the promise above is past its grace days: broken, back in the queue
+            promises.take(cases[1], amount="1200.00", due_on=today + timedelta(days=2), user_id=collector_id)
+            confirmed = payments.record(cases[2], amount="500.00", received_on=today - timedelta(days=1),
+                                        method="alipay", reference="ALI-20261129-001", user_id=collector_id).id
+            payments.record(cases[3], amount="300.00", received_on=today, method="wechat_pay",
+                            reference="WX-8812", user_id=collector_id)
+            plan = plans.propose(cases[4], user_id=collector_id, total="3000.00", count=3, frequency="monthly",
+                                 first_due_on=today + timedelta(days=10), note="Lost his job; agreed 3 instalments")
+            plans.sign(plan.id, user_id=collector_id, acknowledgement="Verbal agreement on a recorded call")
+            disputes.open_dispute(cases[5], category="wrong_amount", reason="Says the late fees were never agreed",
+                                  source="user", user_id=collector_id)
+            db.session.commit()
+        with tenant_scope(lender.id):
+            payments.confirm(confirmed, lender_manager_id)
+            db.session.commit()
+    finally:
+        clock.use(previous)

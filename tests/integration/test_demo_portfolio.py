@@ -108,3 +108,17 @@ def test_demo_collectors_have_approved_templates_to_send(db_session):
     with tenant_scope(tenants["huaxia-collect"].id):
         names = {t.name for t in approved_for(tenants["jinxin-lending"].id, ["sms"])}
     assert names == {"还款提醒", "Repayment reminder"}
+
+
+def test_the_demo_collector_has_promises_a_plan_payments_and_a_dispute(db_session):
+    from tenants.casework.disputes import Dispute
+    from tenants.casework.money_models import Payment, PaymentPlan, Promise
+
+    demo_data.seed()
+    huaxia = _tenants(db_session)["huaxia-collect"]
+    with tenant_scope(huaxia.id):
+        promises = db_session.scalars(select(Promise)).all()
+        assert sorted(p.status for p in promises) == ["broken", "open"], "last week's promise broke"
+        assert sorted(p.status for p in db_session.scalars(select(Payment))) == ["confirmed", "pending"]
+        assert [p.status for p in db_session.scalars(select(PaymentPlan))] == ["active"]
+        assert [d.status for d in db_session.scalars(select(Dispute))] == ["open"]
