@@ -1,0 +1,78 @@
+"""A collector's day in Chromium: his work queue lists the case he may call now; he calls, the debtor promises to
+pay, he records the promise, then the payment that came in — it waits for the lender's confirmation."""
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tenants import clock
+from tenants.casework import assignment
+from tenants.context import tenant_scope
+from tenants.db import db
+from tests.factories import PASSWORD, Factory
+
+pytestmark = pytest.mark.browser
+
+SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def pinned_clock():
+    """The live server runs in a thread of this process: the pinned clock applies to it too."""
+    previous = clock.use(clock.FrozenClock(SHANGHAI_10AM))
+    try:
+        yield
+    finally:
+        clock.use(previous)
+
+
+@pytest.fixture
+def assigned_case(app, pinned_clock):
+    with app.app_context():
+        factory = Factory(db.session)
+        lender, agency, account = factory.placed_account(time_zones=["Asia/Shanghai"],
+                                                         subject_key=f"day-{uuid.uuid4().hex}")
+        email = f"collector-{agency.slug}@example.test"
+        collector, _ = factory.user(agency, "agency_collector", email=email)
+        ids = (agency.id, agency.slug, account.id, account.external_ref, collector.id)
+        with tenant_scope(agency.id):
+            assignment.assign([account.id], collector.id, by_user_id=None)
+        db.session.commit()
+        db.session.remove()
+    return dict(zip(("agency_id", "slug", "account_id", "ref", "collector_id"), ids), email=email)
+
+
+def test_a_collector_goes_from_his_queue_to_a_recorded_payment(live_server, browser, assigned_case):
+    slug, account_id = assigned_case["slug"], assigned_case["account_id"]
+    page = browser.new_page(locale="en-US")
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", assigned_case["email"])
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"**/t/{slug}/**")
+
+    page.goto(f"{live_server}/t/{slug}/queue")
+    row = page.locator(f"#queue-ready #queue-{account_id}")
+    assert assigned_case["ref"] in row.inner_text()
+    row.locator("a").first.click()
+    page.wait_for_url(f"**/cases/{account_id}**")
+
+    page.select_option("#contact-form select[name=channel]", "call")
+    page.click("#contact-form button[type=submit]")
+    page.wait_for_selector("text=Go ahead: call allowed")
+    page.locator(".outcome-form select").first.select_option("promise_to_pay")
+    page.locator(".outcome-form button[type=submit]").first.click()
+    page.wait_for_selector("text=Outcome recorded.")
+
+    due = (SHANGHAI_10AM + timedelta(days=3)).date().isoformat()
+    page.fill("#promise-form input[name=promise-amount]", "500.00")
+    page.fill("#promise-form input[name=promise-due_on]", due)
+    page.click("#promise-form button[type=submit]")
+    assert "500.00" in page.locator("#promise-list").inner_text()
+
+    page.fill("#agency-payment-form input[name=payment-amount]", "500.00")
+    page.fill("#agency-payment-form input[name=payment-reference]", "ALI-2026-0001")
+    page.select_option("#agency-payment-form select[name=payment-method]", "alipay")
+    page.click("#agency-payment-form button[type=submit]")
+    payments = page.locator("#payment-list").inner_text()
+    assert "ALI-2026-0001" in payments and "500.00" in payments
