@@ -17,13 +17,12 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from tenants.conduct import engine, ledger, windows
+from tenants.conduct import consent, engine, ledger, windows
 from tenants.conduct.baseline import baseline_of
-from tenants.conduct.models import LedgerEntry
 from tenants.conduct.ledger import debt_key
 from tenants.conduct.service import FLAG_HOLDS, WELL_STAFFED, rulebook_for
 from tenants.context import current_tenant_id
@@ -75,7 +74,7 @@ class ChannelState:
 def channel_states(cases: list[CaseFacts], now: datetime) -> dict[uuid.UUID, dict[str, ChannelState]]:
     lenders = {t.id: t for t in db.session.scalars(select(Tenant).where(Tenant.id.in_({c.lender_id for c in cases})))}
     prints = {c.account_id: _fingerprint(c, lenders[c.lender_id]) for c in cases}
-    redis = windows._safe_redis()
+    redis = windows.safe_redis()
     keys = _cache_keys(redis, cases, prints)
     found = _cached(redis, keys, now)
     missing = [c for c in cases if c.account_id not in found]
@@ -99,8 +98,8 @@ def _cache_keys(redis, cases: list[CaseFacts], prints: dict) -> dict[uuid.UUID, 
         return {}
     try:
         # The conduct cache's version counters: whatever invalidates `next_permitted` invalidates these entries.
-        names = [name for c in cases for name in (windows._subject_version_key(c.subject_key or debt_key(c)),
-                                                  windows._account_version_key(c.account_id))]
+        names = [name for c in cases for name in (windows.subject_version_key(c.subject_key or debt_key(c)),
+                                                  windows.account_version_key(c.account_id))]
         versions = redis.mget(names) if names else []
     except Exception:
         log.warning("work-queue conduct cache unavailable", exc_info=True)
@@ -166,7 +165,7 @@ def _parse(value: str | None, now: datetime) -> datetime | None:
 def _compute(cases: list[CaseFacts], lenders: dict, now: datetime) -> dict:
     ids = [c.account_id for c in cases]
     holds, consents = _holds(cases, now), _consents(ids)
-    histories = _histories({c.subject_key or debt_key(c) for c in cases}, now)
+    histories = ledger.history_many({c.subject_key or debt_key(c) for c in cases}, now)
     books: dict = {}
     result = {}
     for case in cases:
@@ -176,15 +175,15 @@ def _compute(cases: list[CaseFacts], lenders: dict, now: datetime) -> dict:
         if book_key not in books:
             books[book_key] = rulebook_for(lender, _Terms(overrides))
         book = books[book_key]
-        consent, consent_until = consents.get(case.account_id, (engine.Consent(), None))
+        debtor_consent, consent_until = consents.get(case.account_id, (engine.Consent(), None))
         subject = case.subject_key or debt_key(case)
         history = histories.get(subject, [])
-        states = {ch: _decide(case, ch, subject, history, holds.get(case.account_id, []), consent, consent_until,
-                              book, now) for ch in case.channels}
+        states = {ch: _decide(case, ch, subject, history, holds.get(case.account_id, []), debtor_consent,
+                              consent_until, book, now) for ch in case.channels}
         zones = list(case.time_zones) or list(book.default_zones)
         pending = [p.at + ledger.PENDING_TIMEOUT for p in history if p.pending]
         valid_until = windows.valid_until({ch: s.at for ch, s in states.items()}, now=now, zones=zones,
-                                          rulebook=book, consent=consent, pending_expiries=pending)
+                                          rulebook=book, consent=debtor_consent, pending_expiries=pending)
         result[case.account_id] = (states, valid_until)
     return result
 
@@ -244,27 +243,6 @@ def _consents(ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[engine.Consent, dat
     for row in db.session.execute(select(table.c.account_id, table.c.opted_out_channels,
                                          table.c.inconvenient_windows, table.c.agreed_hours, table.c.consent_until)
                                   .where(table.c.account_id.in_(ids))):
-        found[row.account_id] = (engine.Consent(
-            opted_out_channels=frozenset(row.opted_out_channels or ()),
-            inconvenient_windows=tuple((time.fromisoformat(a), time.fromisoformat(b))
-                                       for a, b in row.inconvenient_windows or ()),
-            agreed_hours=(time.fromisoformat(row.agreed_hours[0]), time.fromisoformat(row.agreed_hours[1]))
-            if row.agreed_hours else None), row.consent_until)
+        found[row.account_id] = (consent.engine_view(row), row.consent_until)
     return found
 
-
-def _histories(subjects: set[str], now: datetime) -> dict[str, list[engine.PastAttempt]]:
-    """`ledger.history(lock=False)` for many people: one call on PostgreSQL (a SECURITY DEFINER function, the
-    application role cannot read the ledger), one query on SQLite."""
-    since = now - ledger.HISTORY_WINDOW
-    if db.session.get_bind().dialect.name == "postgresql":
-        rows = db.session.execute(text("SELECT * FROM conduct_ledger_peek_many(CAST(:subjects AS text[]), :since)"),
-                                  {"subjects": sorted(subjects), "since": since}).all()
-    else:
-        rows = db.session.execute(select(LedgerEntry).where(LedgerEntry.subject_key.in_(subjects),
-                                                            LedgerEntry.at >= since)
-                                  .order_by(LedgerEntry.subject_key, LedgerEntry.at)).scalars().all()
-    found: dict[str, list] = {}
-    for row in rows:
-        found.setdefault(row.subject_key, []).append(ledger._past(row, row.subject_key, now))
-    return found

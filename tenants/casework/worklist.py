@@ -20,8 +20,8 @@ phone's number key, the agency's last contact and the next callback as correlate
 `permitted.channel_states` judges them in bulk. A team or unassigned view reads at most `LIMIT` cases, the largest
 balances first.
 """
-import uuid
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property, lru_cache

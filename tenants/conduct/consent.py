@@ -24,11 +24,16 @@ def of(account: Account) -> tuple[engine.Consent, datetime | None]:
     row = db.session.scalar(select(AccountConsent).where(AccountConsent.account_id == account.id))
     if row is None:
         return engine.Consent(), None
+    return engine_view(row), row.consent_until
+
+
+def engine_view(row) -> engine.Consent:
+    """A consent row (or a row of its columns) as the engine reads it."""
     return engine.Consent(
         opted_out_channels=frozenset(row.opted_out_channels or ()),
         inconvenient_windows=tuple((_time(a), _time(b)) for a, b in row.inconvenient_windows or ()),
         agreed_hours=(_time(row.agreed_hours[0]), _time(row.agreed_hours[1])) if row.agreed_hours else None,
-    ), row.consent_until
+    )
 
 
 def record(account_id: uuid.UUID, *, opted_out_channels: list[str], inconvenient_windows: list[tuple[str, str]],

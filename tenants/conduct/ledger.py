@@ -69,15 +69,31 @@ def history(subject_key: str, now: datetime, *, lock: bool = True) -> list[PastA
         rows = db.session.execute(select(LedgerEntry).where(LedgerEntry.subject_key == subject_key,
                                                             LedgerEntry.at >= since)
                                   .order_by(LedgerEntry.at)).scalars().all()
-    return [_past(row, subject_key, now) for row in rows]
+    return [past_attempt(row, subject_key, now) for row in rows]
 
 
-def _past(row, subject_key: str, now: datetime) -> PastAttempt:
+def past_attempt(row, subject_key: str, now: datetime) -> PastAttempt:
     at = row.at if row.at.tzinfo else row.at.replace(tzinfo=now.tzinfo)
     timed_out = row.pending and at < now - PENDING_TIMEOUT
     return PastAttempt(at=at, channel=row.channel, debt_id=row.debt_key, subject_key=subject_key,
                        number_key=row.number_key, connected=row.connected, conversation=row.conversation,
                        pending=row.pending and not timed_out, target=row.target, third_party_id=row.third_party_key)
+
+
+def history_many(subjects: set[str], now: datetime) -> dict[str, list[PastAttempt]]:
+    """`history(lock=False)` for many people (a work queue): one call on PostgreSQL, one query on SQLite."""
+    since = now - HISTORY_WINDOW
+    if _postgres():
+        rows = db.session.execute(text("SELECT * FROM conduct_ledger_peek_many(CAST(:subjects AS text[]), :since)"),
+                                  {"subjects": sorted(subjects), "since": since}).all()
+    else:
+        rows = db.session.execute(select(LedgerEntry).where(LedgerEntry.subject_key.in_(subjects),
+                                                            LedgerEntry.at >= since)
+                                  .order_by(LedgerEntry.subject_key, LedgerEntry.at)).scalars().all()
+    found: dict[str, list[PastAttempt]] = {}
+    for row in rows:
+        found.setdefault(row.subject_key, []).append(past_attempt(row, row.subject_key, now))
+    return found
 
 
 def append(*, subject_key: str, debt_key: str, number_key: str | None, third_party_key: str | None,

@@ -37,22 +37,22 @@ def _redis():
     return _redis_factory() if _redis_factory else None
 
 
-def _subject_version_key(subject_key: str) -> str:
+def subject_version_key(subject_key: str) -> str:
     return f"conduct:v:subject:{subject_key}"
 
 
-def _account_version_key(account_id: uuid.UUID) -> str:
+def account_version_key(account_id: uuid.UUID) -> str:
     return f"conduct:v:account:{account_id}"
 
 
 # ---- invalidation (after commit: a reader never caches pre-commit state under the new version) ---------------
 
 def invalidate_subject(subject_key: str) -> None:
-    _pending().add(_subject_version_key(subject_key))
+    _pending().add(subject_version_key(subject_key))
 
 
 def invalidate_account(account_id: uuid.UUID) -> None:
-    _pending().add(_account_version_key(account_id))
+    _pending().add(account_version_key(account_id))
 
 
 def _pending() -> set:
@@ -88,11 +88,11 @@ def _forget_rolled_back(session):
 def cached(tenant_id: uuid.UUID, account_id: uuid.UUID, subject_key: str, fingerprint: str, now: datetime,
            compute) -> dict[str, datetime | None]:
     """`compute()` → ({channel: next time or None}, valid_until); its answer is reused while still true."""
-    redis = _safe_redis()
+    redis = safe_redis()
     if redis is None:
         return compute()[0]
     try:
-        versions = redis.mget([_subject_version_key(subject_key), _account_version_key(account_id)])
+        versions = redis.mget([subject_version_key(subject_key), account_version_key(account_id)])
         key = "conduct:np:{}:{}:{}:{}:{}".format(tenant_id, account_id, fingerprint,
                                                  *(int(v or 0) for v in versions))
         hit = redis.get(key)
@@ -115,7 +115,7 @@ def cached(tenant_id: uuid.UUID, account_id: uuid.UUID, subject_key: str, finger
     return result
 
 
-def _safe_redis():
+def safe_redis():
     try:
         return _redis()
     except Exception:

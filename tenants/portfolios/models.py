@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint, Uuid, or_, select)
+                        UniqueConstraint, Uuid, exists, or_)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants import clock
@@ -16,11 +16,12 @@ from tenants.pii import EncryptedString
 def _held_by_agency(account_id_column, tenant_id):
     from tenants.placements.models import PlacementStatus
 
-    placements = db.metadata.tables["placements"]
-    return account_id_column.in_(
-        select(placements.c.account_id).where(placements.c.agency_tenant_id == tenant_id,
-                                              placements.c.status == PlacementStatus.ACTIVE)
-    )
+    # A correlated EXISTS reads one placement through its index; `IN (SELECT …)` listed every case the agency
+    # holds on every query (1.3 s for a case page at a million accounts). Aliased: never auto-correlated to an
+    # outer `placements` of the same statement.
+    held = db.metadata.tables["placements"].alias("held_placement")
+    return exists().where(held.c.account_id == account_id_column, held.c.agency_tenant_id == tenant_id,
+                          held.c.status == PlacementStatus.ACTIVE)
 
 
 class Portfolio(UuidPrimaryKey, TenantScoped, db.Model):

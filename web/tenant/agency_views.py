@@ -35,6 +35,7 @@ from web.tenant.conduct_views import conduct_panel
 from web.tenant.casework_legal import legal_panel
 from web.tenant.casework_money import money_panel
 from web.tenant.messaging import templates_for_case
+from web.tenant.worklist import queue_context
 from web.tenant.portfolios import AGENCY_ANSWERERS, agency_page, label, parse_uuid
 
 
@@ -183,7 +184,7 @@ def _render_case(account: Account, placement: Placement, *, contact_form: Contac
         outcome_form=OutcomeForm(), refusal=refusal, pending=AttemptStatus.PENDING,
         attempt_status_labels=ATTEMPT_STATUS_LABELS, contact_roles=CONTACT_ROLES,
         templates=templates_for_case(account, placement), **money_panel(account, placement),
-        **legal_panel(account, placement),
+        **legal_panel(account, placement), **queue_context(account, placement),
         **{**conduct_panel(account), "now": now}), status
 
 
