@@ -16,12 +16,14 @@ from tenants.context import platform_scope, tenant_scope
 from tenants.placements import services as placements
 from tests.factories import login
 
-DAY1, DAY2 = date(2026, 12, 1), date(2026, 12, 2)
-SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
-SHANGHAI_11PM = datetime(2026, 12, 1, 15, 0, tzinfo=timezone.utc)
-# 07:30 on 2 December in Shanghai, still 1 December in UTC: the reports count it on the UTC day.
-SHANGHAI_0730_DEC2 = datetime(2026, 12, 1, 23, 30, tzinfo=timezone.utc)
-SHANGHAI_10AM_DEC2 = datetime(2026, 12, 2, 2, 0, tzinfo=timezone.utc)
+# Platform-wide reports read every tenant's committed attempts: on PostgreSQL other tests commit theirs (around
+# 1 December 2026), so these decisions happen on days of their own.
+DAY1, DAY2 = date(2027, 3, 10), date(2027, 3, 11)
+SHANGHAI_10AM = datetime(2027, 3, 10, 2, 0, tzinfo=timezone.utc)
+SHANGHAI_11PM = datetime(2027, 3, 10, 15, 0, tzinfo=timezone.utc)
+# 07:30 on 11 March in Shanghai, still 10 March in UTC: the reports count it on the UTC day.
+SHANGHAI_0730_NEXT_DAY = datetime(2027, 3, 10, 23, 30, tzinfo=timezone.utc)
+SHANGHAI_10AM_NEXT_DAY = datetime(2027, 3, 11, 2, 0, tzinfo=timezone.utc)
 CHANNELS = ["call", "sms", "letter", "visit"]
 
 
@@ -70,9 +72,9 @@ def decisions(factory, db_session, frozen_clock):
     ids["jade_beta_hold"] = contact(beta, jade_beta, "call")
     frozen_clock.set(SHANGHAI_11PM)
     ids["jade_alpha_night"] = contact(alpha, jade_alpha, "call")
-    frozen_clock.set(SHANGHAI_0730_DEC2)
+    frozen_clock.set(SHANGHAI_0730_NEXT_DAY)
     ids["harbor_alpha_early"] = contact(alpha, harbor_alpha, "call")
-    frozen_clock.set(SHANGHAI_10AM_DEC2)
+    frozen_clock.set(SHANGHAI_10AM_NEXT_DAY)
     ids["jade_alpha_sms2"] = contact(alpha, jade_alpha, "sms")
     ids["jade_alpha_visit"] = contact(alpha, jade_alpha, "visit", staff_count=2)
     ids["harbor_alpha_visit"] = contact(alpha, harbor_alpha, "visit", staff_count=2)  # Harbor never answers
@@ -99,7 +101,7 @@ def test_the_platform_counts_decisions_by_agency_rule_and_utc_day(decisions):
     counts = {(r.agency_name, r.rule_id, r.day): (r.decisions, r.blocked, r.approved, r.allowed) for r in rows}
     assert counts == {
         ("Alpha Collect", None, DAY1): (1, 0, 0, 1),
-        ("Alpha Collect", "CN.HOURS", DAY1): (2, 2, 0, 0),  # 23:00 and 07:30 Shanghai, both 1 December UTC
+        ("Alpha Collect", "CN.HOURS", DAY1): (2, 2, 0, 0),  # 23:00 and 07:30 Shanghai, both 10 March UTC
         ("Beta Recovery", None, DAY1): (1, 0, 0, 1),
         ("Beta Recovery", "HOLD.DISPUTE", DAY1): (1, 1, 0, 0),
         ("Alpha Collect", None, DAY2): (1, 0, 0, 1),

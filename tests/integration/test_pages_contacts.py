@@ -77,7 +77,8 @@ def test_three_connected_calls_then_the_fourth_is_refused_with_rule_and_next_tim
                                                          .order_by(ContactAttempt.decided_at))]
     assert statuses.count("completed") == 3 and statuses[-1] == "blocked"
     page = client.get(f"/t/{agency.slug}/cases/{account.id}").get_data(as_text=True)
-    assert "next at" in page and page.count("Spoke to the debtor") == 3
+    history = page.split('id="contact-history"')[1].split("</table>")[0]
+    assert "next at" in page and history.count("Spoke to the debtor") == 3
 
 
 def test_the_refusal_is_in_the_ui_language(client, shared_debtor, factory):
