@@ -18,7 +18,7 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-01234567
 os.environ["RECOVERLY_ENV"] = "test"
 
 from flask.testing import FlaskClient  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 
 from tenants import clock  # noqa: E402
 from tenants.db import db  # noqa: E402
@@ -143,3 +143,30 @@ def factory(db_session):
 
 def pg_scalar(connection, sql, **params):
     return connection.execute(text(sql), params).scalar()
+
+
+# ---- PostgreSQL: what other connections see (row-level security), so the data is really committed -------------
+
+@pytest.fixture
+def app_engine():
+    engine = create_engine(os.environ["DATABASE_URL"], pool_size=1, max_overflow=0)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def placed_committed(app):
+    from tenants.context import tenant_scope
+    from tenants.placements.models import Placement
+    from tests.factories import Factory
+
+    with app.app_context():
+        factory = Factory(db.session)
+        lender, other_agency = factory.tenant("lender"), factory.tenant("agency")
+        objects = factory.placed_portfolio(lender)
+        with tenant_scope(lender.id):
+            agency_id = db.session.get(Placement, objects["placement_id"]).agency_tenant_id
+        db.session.commit()
+        ids = (lender.id, agency_id, other_agency.id, objects)
+        db.session.remove()
+    return ids

@@ -1,12 +1,14 @@
 """Forms: Flask-WTF for CSRF and rendering; field rules come from the domain's marshmallow schemas."""
 from flask import flash, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired
 
 from tenants.db import db
-from tenants.errors import DomainError
+from tenants.errors import DomainError, NotFound
 from tenants.tenancy.schemas import load
 
 
@@ -77,6 +79,32 @@ def submit(form: FlaskForm, schema, action):
         return NOT_SUBMITTED, exc.status
     db.session.commit()
     return result, 200
+
+
+def run_and_flash(action, success: str) -> bool:
+    """Run a service call behind a small form and commit. A refusal rolls back and is flashed — the conduct rules
+    that refused it, or the message with its fields; a foreign id stays a 404."""
+    from tenants.conduct.service import ConductBlocked
+
+    try:
+        action()
+    except NotFound:
+        raise
+    except ConductBlocked as exc:  # the refused attempt is recorded already
+        db.session.rollback()
+        key = "message_zh" if str(get_locale() or "").startswith("zh") else "message_en"
+        hits = [h for h in exc.details.get("hits", []) if h.get("action") in ("BLOCK", "PAUSE")]
+        flash(_("Refused by the conduct rules: %(why)s", why="; ".join(h[key] for h in hits) or exc.message),
+              "danger")
+        return False
+    except DomainError as exc:
+        db.session.rollback()
+        fields = exc.details.get("fields") or {}
+        flash("; ".join([exc.message] + [f"{k}: {' '.join(map(str, v))}" for k, v in fields.items()]), "danger")
+        return False
+    db.session.commit()
+    flash(success, "success")
+    return True
 
 
 # ---- portfolios, accounts, the agency panel and placements ---------------------------------------------------

@@ -3,8 +3,15 @@ import os
 import shutil
 import threading
 
+from datetime import datetime, timezone
+
 import pytest
 from werkzeug.serving import make_server
+
+from tenants import clock
+
+# Ten in the morning in Shanghai: every channel open for a Chinese debtor.
+SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -38,3 +45,11 @@ def browser():
         launched.close()
 
 
+@pytest.fixture
+def pinned_clock():
+    """The live server runs in a thread of this process: the pinned clock applies to it too."""
+    previous = clock.use(clock.FrozenClock(SHANGHAI_10AM))
+    try:
+        yield
+    finally:
+        clock.use(previous)

@@ -1,29 +1,18 @@
 """A collector's day in Chromium: his work queue lists the case he may call now; he calls, the debtor promises to
 pay, he records the promise, then the payment that came in — it waits for the lender's confirmation."""
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from tenants import clock
 from tenants.casework import assignment
 from tenants.context import tenant_scope
 from tenants.db import db
+from tests.browser.conftest import SHANGHAI_10AM
 from tests.factories import PASSWORD, Factory
 
 pytestmark = pytest.mark.browser
 
-SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def pinned_clock():
-    """The live server runs in a thread of this process: the pinned clock applies to it too."""
-    previous = clock.use(clock.FrozenClock(SHANGHAI_10AM))
-    try:
-        yield
-    finally:
-        clock.use(previous)
 
 
 @pytest.fixture

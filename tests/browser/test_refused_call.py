@@ -1,11 +1,9 @@
 """A collector in Chromium tries a fourth connected call of the day on a case: the page refuses it, naming the
 rule (CN.CALLS.CONNECTED) and when a call is next permitted in the debtor's time zone."""
 import uuid
-from datetime import datetime, timezone
 
 import pytest
 
-from tenants import clock
 from tenants.conduct import service
 from tenants.conduct.service import AttemptRequest
 from tenants.context import tenant_scope
@@ -16,17 +14,6 @@ from tests.factories import PASSWORD, Factory
 
 pytestmark = pytest.mark.browser
 
-SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def pinned_clock():
-    """The live server runs in a thread of this process: the pinned clock applies to it too."""
-    previous = clock.use(clock.FrozenClock(SHANGHAI_10AM))
-    try:
-        yield
-    finally:
-        clock.use(previous)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from tenants.context import platform_scope, tenant_scope
 from tenants.placements import services as placements
 from tenants.placements.models import Placement
 from tests.factories import login
-from tests.integration.test_postgres_rls import app_engine, placed_committed  # noqa: F401 (fixtures)
 from tests.integration.test_settlements import bearer, chain_ok, db_session_events, placed_case
 
 SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)

@@ -22,7 +22,6 @@ from tenants.messaging.models import MessageStatus, OutboundMessage
 from tenants.messaging.sending import deliver
 from tenants.outbox import OutboxTask
 from tests.factories import login
-from tests.integration.test_postgres_rls import app_engine, placed_committed  # noqa: F401 (fixtures)
 from workers import jobs
 
 SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)

@@ -31,13 +31,6 @@ def two_tenants_committed(app):
     return ids
 
 
-@pytest.fixture
-def app_engine():
-    engine = create_engine(os.environ["DATABASE_URL"], pool_size=1, max_overflow=0)
-    yield engine
-    engine.dispose()
-
-
 def _rows(connection, table="memberships"):
     return {row.tenant_id for row in connection.execute(text(f"SELECT tenant_id FROM {table}"))}
 
@@ -119,24 +112,6 @@ def test_audit_events_are_append_only_even_for_the_owner(app, two_tenants_commit
             transaction.rollback()
     finally:
         owner.dispose()
-
-
-@pytest.fixture
-def placed_committed(app):
-    from tests.factories import Factory
-
-    with app.app_context():
-        factory = Factory(db.session)
-        lender, other_agency = factory.tenant("lender"), factory.tenant("agency")
-        objects = factory.placed_portfolio(lender)
-        with tenant_scope(lender.id):
-            from tenants.placements.models import Placement
-
-            agency_id = db.session.get(Placement, objects["placement_id"]).agency_tenant_id
-        db.session.commit()
-        ids = (lender.id, agency_id, other_agency.id, objects)
-        db.session.remove()
-    return ids
 
 
 def test_raw_sql_shows_an_agency_only_the_accounts_it_actively_holds(app_engine, placed_committed):

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Response, flash, g, redirect, render_template, request, send_file, url_for
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -28,9 +28,7 @@ from tenants.casework.legal import LegalStatus
 from tenants.casework.money_models import PlanStatus
 from tenants.casework.settlements import SettlementStatus
 from tenants.conduct.models import ContactAttempt
-from tenants.conduct.service import ConductBlocked
 from tenants.db import db
-from tenants.errors import DomainError
 from tenants.pii import mask
 from tenants.placements.models import Placement
 from tenants.portfolios.accounts import get_account
@@ -39,6 +37,7 @@ from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind, roles_for
 from web.access import require_role
 from web.api.conduct_api import CONTACT_ROLES
+from web.forms import run_and_flash
 from web.tenant import bp
 from web.tenant.portfolios import LENDER_WRITERS, agency_page, label, lender_page, parse_uuid
 
@@ -198,26 +197,6 @@ def _back(account_id: uuid.UUID, anchor: str):
     return redirect(url_for(endpoint, account_id=account_id, _anchor=anchor))
 
 
-def _run(action, success: str) -> bool:
-    try:
-        action()
-    except ConductBlocked as exc:  # the refused attempt is recorded already
-        db.session.rollback()
-        key = "message_zh" if str(get_locale() or "").startswith("zh") else "message_en"
-        hits = [h for h in exc.details.get("hits", []) if h.get("action") in ("BLOCK", "PAUSE")]
-        flash(_("Refused by the conduct rules: %(why)s", why="; ".join(h[key] for h in hits) or exc.message),
-              "danger")
-        return False
-    except DomainError as exc:
-        db.session.rollback()
-        fields = exc.details.get("fields") or {}
-        flash("; ".join([exc.message] + [f"{k}: {' '.join(map(str, v))}" for k, v in fields.items()]), "danger")
-        return False
-    db.session.commit()
-    flash(success, "success")
-    return True
-
-
 def _posted(form: FlaskForm) -> bool:
     if form.validate_on_submit():
         return True
@@ -242,7 +221,7 @@ def settlement_propose(account_id: uuid.UUID):
     get_account(account_id)
     form = SettlementForm()
     if _posted(form):
-        _run(lambda: settlements.propose(account_id, amount=form.amount.data, deadline=form.deadline.data,
+        run_and_flash(lambda: settlements.propose(account_id, amount=form.amount.data, deadline=form.deadline.data,
                                          note=form.note.data or None, user_id=current_user.id),
              _("Settlement recorded. Within your discount limit it is yours to offer; beyond it, it waits for the "
                "lender."))
@@ -257,7 +236,7 @@ def settlement_decide(settlement_id: uuid.UUID):
     approve = request.form.get("decision") == "approve"
     form = DecisionForm()
     if _posted(form):
-        _run(lambda: settlements.decide(found.id, approve=approve, role=g.role, user_id=current_user.id,
+        run_and_flash(lambda: settlements.decide(found.id, approve=approve, role=g.role, user_id=current_user.id,
                                         note=form.note.data or None),
              _("Settlement approved: the agency may offer it.") if approve else _("Settlement declined."))
     return _decided_redirect(found.account_id, "settlements")
@@ -269,7 +248,7 @@ def settlement_decide(settlement_id: uuid.UUID):
 def settlement_accept(settlement_id: uuid.UUID):
     found = settlements.get_settlement(settlement_id)
     if _posted(ActionForm()):
-        _run(lambda: settlements.accept(found.id), _("The debtor accepted the settlement."))
+        run_and_flash(lambda: settlements.accept(found.id), _("The debtor accepted the settlement."))
     return _back(found.account_id, "settlements")
 
 
@@ -279,7 +258,7 @@ def settlement_accept(settlement_id: uuid.UUID):
 def settlement_paid(settlement_id: uuid.UUID):
     found = settlements.get_settlement(settlement_id)
     if _posted(ActionForm()):
-        _run(lambda: settlements.mark_paid(found.id), _("Settlement paid."))
+        run_and_flash(lambda: settlements.mark_paid(found.id), _("Settlement paid."))
     return _back(found.account_id, "settlements")
 
 
@@ -289,7 +268,7 @@ def settlement_paid(settlement_id: uuid.UUID):
 def settlement_agreement(settlement_id: uuid.UUID):
     found = settlements.get_settlement(settlement_id)
     if _posted(ActionForm()):
-        _run(lambda: agreements.for_settlement(found.id, user_id=current_user.id),
+        run_and_flash(lambda: agreements.for_settlement(found.id, user_id=current_user.id),
              _("Repayment agreement prepared: print it for the debtor, then record the signature."))
     return _back(found.account_id, "settlements")
 
@@ -300,7 +279,7 @@ def settlement_agreement(settlement_id: uuid.UUID):
 def plan_agreement(plan_id: uuid.UUID):
     plan = plans.get_plan(plan_id)
     if _posted(ActionForm()):
-        _run(lambda: agreements.agreement_for_plan(plan, user_id=current_user.id),
+        run_and_flash(lambda: agreements.agreement_for_plan(plan, user_id=current_user.id),
              _("Repayment agreement prepared: print it for the debtor, then record the signature."))
     return _back(plan.account_id, "settlements")
 
@@ -325,7 +304,7 @@ def agreement_sign(agreement_id: uuid.UUID):
     form = SignForm()
     form.attempt_id.choices = []
     if _posted(form):
-        _run(lambda: agreements.sign(found.id, method=form.method.data, signatory=form.signatory.data,
+        run_and_flash(lambda: agreements.sign(found.id, method=form.method.data, signatory=form.signatory.data,
                                      attempt_id=parse_uuid(form.attempt_id.data), upload=_upload(form.file),
                                      user_id=current_user.id),
              _("Signature recorded; the signed agreement is kept as evidence."))
@@ -343,7 +322,7 @@ def evidence_upload(account_id: uuid.UUID):
         upload = form.file.data
         links = evidence.Links(attempt_id=parse_uuid(form.attempt_id.data),
                                dispute_id=parse_uuid(form.dispute_id.data))
-        _run(lambda: evidence.store(account_id, kind=form.kind.data, filename=upload.filename,
+        run_and_flash(lambda: evidence.store(account_id, kind=form.kind.data, filename=upload.filename,
                                     content_type=upload.mimetype, stream=upload.stream, links=links,
                                     description=form.description.data or None, user_id=current_user.id),
              _("File kept as evidence; its digest is in the audit trail."))
@@ -388,7 +367,7 @@ def dispute_open(account_id: uuid.UUID):
                 evidence.store(account_id, kind="other", filename=upload.filename, content_type=upload.content_type,
                                stream=upload.stream, links=evidence.Links(dispute_id=dispute.id),
                                description=_("Dispute document"), user_id=current_user.id)
-        _run(action, _("Dispute opened: collection is on hold until it is resolved."))
+        run_and_flash(action, _("Dispute opened: collection is on hold until it is resolved."))
     return _back(account_id, "disputes")
 
 
@@ -398,7 +377,7 @@ def dispute_resolve(dispute_id: uuid.UUID):
     found = disputes.get_dispute(dispute_id)
     form = ResolveDisputeForm()
     if _posted(form):
-        _run(lambda: disputes.resolve(found.id, outcome=form.outcome.data, resolution=form.resolution.data,
+        run_and_flash(lambda: disputes.resolve(found.id, outcome=form.outcome.data, resolution=form.resolution.data,
                                       user_id=current_user.id),
              _("Dispute resolved; its hold is released."))
     return _back(found.account_id, "disputes")
@@ -413,7 +392,7 @@ def legal_request(account_id: uuid.UUID):
     get_account(account_id)
     form = LegalForm()
     if _posted(form):
-        _run(lambda: legal.request(account_id, kind=form.kind.data, reason=form.reason.data,
+        run_and_flash(lambda: legal.request(account_id, kind=form.kind.data, reason=form.reason.data,
                                    user_id=current_user.id),
              _("The conduct rules allow legal steps on this debt; the request waits for the lender's approval."))
     return _back(account_id, "legal")
@@ -427,7 +406,7 @@ def legal_decide(escalation_id: uuid.UUID):
     approve = request.form.get("decision") == "approve"
     form = DecisionForm()
     if _posted(form):
-        _run(lambda: legal.decide(found.id, approve=approve, role=g.role, user_id=current_user.id,
+        run_and_flash(lambda: legal.decide(found.id, approve=approve, role=g.role, user_id=current_user.id,
                                   note=form.note.data or None),
              _("Legal escalation approved.") if approve else _("Legal escalation declined."))
     return _decided_redirect(found.account_id, "legal")
@@ -440,7 +419,7 @@ def legal_filed(escalation_id: uuid.UUID):
     found = legal.get_escalation(escalation_id)
     form = FiledForm()
     if _posted(form):
-        _run(lambda: legal.mark_filed(found.id, reference=form.reference.data, user_id=current_user.id),
+        run_and_flash(lambda: legal.mark_filed(found.id, reference=form.reference.data, user_id=current_user.id),
              _("Legal step recorded as filed."))
     return _back(found.account_id, "legal")
 

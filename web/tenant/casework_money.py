@@ -28,13 +28,13 @@ from tenants.casework.debtor_dates import debtor_zone, last_day_to_pay, today_in
 from tenants.casework.money_models import (InstalmentStatus, Payment, PaymentPlan, PaymentStatus, PlanStatus,
                                            Promise, PromiseStatus)
 from tenants.db import db, get_visible
-from tenants.errors import DomainError, NotFound, ValidationFailed
+from tenants.errors import NotFound, ValidationFailed
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.models import Account, AccountStatus
 from tenants.tenancy.models import Membership, Tenant, User
 from tenants.tenancy.roles import TenantKind, roles_for
 from web.access import require_role
-from web.forms import ActionForm
+from web.forms import ActionForm, run_and_flash
 from web.tenant import bp
 from web.tenant.portfolios import LENDER_WRITERS, agency_page, lender_page, parse_uuid
 
@@ -172,22 +172,6 @@ def _posted(form: FlaskForm) -> bool:
     return False
 
 
-def _run(action, success: str) -> bool:
-    """Run a service call and commit; a refusal rolls back and is flashed with its fields."""
-    try:
-        action()
-    except NotFound:
-        raise
-    except DomainError as exc:
-        db.session.rollback()
-        fields = exc.details.get("fields") or {}
-        flash("; ".join([exc.message] + [f"{k}: {' '.join(v)}" for k, v in fields.items()]), "danger")
-        return False
-    db.session.commit()
-    flash(success, "success")
-    return True
-
-
 def _held_account(account_id: uuid.UUID) -> Account:
     """An account of an active placement the agency holds; any other id is not found."""
     account = get_visible(Account, account_id, "account.not_found")
@@ -205,7 +189,7 @@ def promise_take(account_id: uuid.UUID):
     account = _held_account(account_id)
     form = PromiseForm(prefix="promise")
     if _posted(form):
-        _run(lambda: promise_service.take(account.id, amount=form.amount.data or "", due_on=form.due_on.data,
+        run_and_flash(lambda: promise_service.take(account.id, amount=form.amount.data or "", due_on=form.due_on.data,
                                           user_id=current_user.id, attempt_id=parse_uuid(form.attempt_id.data),
                                           note=form.note.data),
              _("Promise recorded: it is checked against confirmed payments every day."))
@@ -219,7 +203,7 @@ def promise_cancel(promise_id: uuid.UUID):
     promise = get_visible(Promise, promise_id, "promise.not_found")
     form = ReasonForm()
     if _posted(form):
-        _run(lambda: promise_service.cancel(promise.id, form.reason.data or ""), _("Promise cancelled."))
+        run_and_flash(lambda: promise_service.cancel(promise.id, form.reason.data or ""), _("Promise cancelled."))
     return _back(promise.account_id, "promises")
 
 
@@ -233,7 +217,7 @@ def payment_record(account_id: uuid.UUID):
         account = _held_account(account.id)
     form = PaymentForm(prefix="payment")
     if _posted(form):
-        _run(lambda: payment_service.record(account.id, amount=form.amount.data or "",
+        run_and_flash(lambda: payment_service.record(account.id, amount=form.amount.data or "",
                                             received_on=form.received_on.data, method=form.method.data,
                                             reference=form.reference.data, user_id=current_user.id),
              _("Payment recorded and confirmed.") if as_lender
@@ -247,7 +231,7 @@ def payment_record(account_id: uuid.UUID):
 def payment_confirm(payment_id: uuid.UUID):
     payment = get_visible(Payment, payment_id, "payment.not_found")
     if _posted(ActionForm()):
-        _run(lambda: payment_service.confirm(payment.id, current_user.id),
+        run_and_flash(lambda: payment_service.confirm(payment.id, current_user.id),
              _("Payment confirmed: the balances, the agency's recovered amount and the last payment are updated."))
     return _back(payment.account_id, "payments")
 
@@ -259,7 +243,7 @@ def payment_reverse(payment_id: uuid.UUID):
     payment = get_visible(Payment, payment_id, "payment.not_found")
     form = ReasonForm()
     if _posted(form):
-        _run(lambda: payment_service.reverse(payment.id, form.reason.data or "", current_user.id),
+        run_and_flash(lambda: payment_service.reverse(payment.id, form.reason.data or "", current_user.id),
              _("Payment reversed."))
     return _back(payment.account_id, "payments")
 
@@ -280,7 +264,7 @@ def plan_propose(account_id: uuid.UUID):
             first_due_on=None if explicit else form.first_due_on.data, explicit=explicit, note=form.note.data)
 
     if _posted(form):
-        _run(propose, _("Plan proposed. Once the debtor agrees, record it here to pause collection."))
+        run_and_flash(propose, _("Plan proposed. Once the debtor agrees, record it here to pause collection."))
     return _back(account.id, "plans")
 
 
@@ -306,7 +290,7 @@ def plan_sign(plan_id: uuid.UUID):
     plan = get_visible(PaymentPlan, plan_id, "plan.not_found")
     form = SignPlanForm(prefix="sign")
     if _posted(form):
-        _run(lambda: plan_service.sign(plan.id, user_id=current_user.id, acknowledgement=form.acknowledgement.data),
+        run_and_flash(lambda: plan_service.sign(plan.id, user_id=current_user.id, acknowledgement=form.acknowledgement.data),
              _("Plan signed: collection pauses while the instalments are paid."))
     return _back(plan.account_id, "plans")
 
@@ -318,6 +302,6 @@ def plan_cancel(plan_id: uuid.UUID):
     plan = get_visible(PaymentPlan, plan_id, "plan.not_found")
     form = ReasonForm()
     if _posted(form):
-        _run(lambda: plan_service.cancel(plan.id, form.reason.data or "", role=g.get("role")),
+        run_and_flash(lambda: plan_service.cancel(plan.id, form.reason.data or "", role=g.get("role")),
              _("Plan cancelled."))
     return _back(plan.account_id, "plans")

@@ -19,13 +19,14 @@ from tenants.conduct import approvals, consent
 from tenants.conduct import service as conduct
 from tenants.conduct.models import AccountConsent, ApprovalRequest, ApprovalStatus, ConductHold, ContactAttempt
 from tenants.db import db, get_visible
-from tenants.errors import DomainError, NotFound
+from tenants.errors import NotFound
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 from web.access import require_role
 from web.api.conduct_api import CONTACT_ROLES
-from web.forms import OUTCOME_CHOICES, ApprovalDecisionForm, ConsentForm, HoldForm, ResolveHoldForm
+from web.forms import (OUTCOME_CHOICES, ApprovalDecisionForm, ConsentForm, HoldForm, ResolveHoldForm,
+                       run_and_flash)
 from web.tenant import bp
 from web.tenant.portfolios import LENDER_WRITERS, lender_page
 
@@ -64,19 +65,6 @@ def _back(account_id: uuid.UUID):
     return redirect(url_for(endpoint, account_id=account_id, _anchor="conduct"))
 
 
-def _attempt(action, success: str):
-    try:
-        action()
-    except DomainError as exc:
-        db.session.rollback()
-        fields = exc.details.get("fields") or {}
-        flash("; ".join([exc.message] + [f"{k}: {' '.join(v)}" for k, v in fields.items()]), "danger")
-        return False
-    db.session.commit()
-    flash(success, "success")
-    return True
-
-
 def _kinds_with_accounts(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
@@ -96,7 +84,7 @@ def hold_open(account_id: uuid.UUID):
         flash(_("Give the hold a reason."), "danger")
         return _back(account.id)
     ends_at = datetime.combine(form.ends_on.data, time(0), tzinfo=clock.now().tzinfo) if form.ends_on.data else None
-    _attempt(lambda: conduct.open_hold(account.id, form.type.data, reason=form.reason.data, source="user",
+    run_and_flash(lambda: conduct.open_hold(account.id, form.type.data, reason=form.reason.data, source="user",
                                        ends_at=ends_at, created_by_user_id=current_user.id),
              _("Hold opened: collection contacts stop until it ends or is resolved."))
     return _back(account.id)
@@ -112,7 +100,7 @@ def hold_resolve(hold_id: uuid.UUID):
     if not form.validate_on_submit():
         flash(_("Say how the hold was resolved."), "danger")
         return _back(account_id)
-    _attempt(lambda: conduct.resolve_hold(hold.id, form.resolution.data), _("Hold resolved."))
+    run_and_flash(lambda: conduct.resolve_hold(hold.id, form.resolution.data), _("Hold resolved."))
     return _back(account_id)
 
 
@@ -127,7 +115,7 @@ def consent_record(account_id: uuid.UUID):
         if (form.inconvenient_from.data or form.inconvenient_to.data) else []
     agreed = (form.agreed_from.data.strip(), form.agreed_to.data.strip()) \
         if (form.agreed_from.data or form.agreed_to.data) else None
-    _attempt(lambda: consent.record(account.id, opted_out_channels=form.opted_out_channels.data or [],
+    run_and_flash(lambda: consent.record(account.id, opted_out_channels=form.opted_out_channels.data or [],
                                     inconvenient_windows=inconvenient, agreed_hours=agreed, consent_until=None,
                                     user_id=current_user.id),
              _("The debtor's contact preferences are saved; every decision on this account now reads them."))
@@ -155,7 +143,7 @@ def approval_decide(approval_id: uuid.UUID):
     form = ApprovalDecisionForm()
     approve = request.form.get("decision") == "approve"
     if form.validate_on_submit():
-        _attempt(lambda: approvals.decide(found.id, approve=approve, role=g.role, user_id=current_user.id,
+        run_and_flash(lambda: approvals.decide(found.id, approve=approve, role=g.role, user_id=current_user.id,
                                           note=form.note.data or None),
                  _("Approved: the agency may go ahead once within three days.") if approve else _("Declined."))
     return redirect(url_for("tenant.approvals_page"))
