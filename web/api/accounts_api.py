@@ -4,7 +4,7 @@ to the lender directly, an adjustment, a closure) are the lender's alone: for an
 """
 import uuid
 
-from flask import g, request
+from flask import g
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +17,7 @@ from tenants.portfolios import accounts as account_service
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
 from tenants.portfolios.models import Account, UpdateKind
 from web.access import require_role
+from web.api.idempotency import idempotency_key
 from web.api.pagination import paginate
 from web.api.portfolio_schemas import (LENDER_WRITERS, AccountArgs, AccountOut, AccountPage, LenderUpdateCreatedOut,
                                        LenderUpdateIn, extend, lenders_and_agencies, lenders_only, loads)
@@ -65,7 +66,7 @@ def record_update(data, found: Account):
 
     Takes effect at once, for the agency holding the account too. Send an `Idempotency-Key` header (up to 100
     characters, unique per request) and a retried request returns the first answer instead of recording twice."""
-    key = request.headers.get("Idempotency-Key", "").strip()[:100] or None
+    key = idempotency_key()
     if key:
         earlier = account_service.update_by_idempotency_key(key)
         if earlier is not None:

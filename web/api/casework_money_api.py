@@ -8,7 +8,7 @@ characters): a retried request returns the first answer instead of recording twi
 """
 import uuid
 
-from flask import g, request
+from flask import g
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from tenants.portfolios.models import Account
 from tenants.tenancy.roles import TenantKind, roles_for
 from tenants.tenancy.services import membership_in_current_tenant
 from web.access import require_role
+from web.api.idempotency import idempotency_key
 from web.api.pagination import PageArgs, paginate
 from web.api.portfolio_schemas import LENDER_WRITERS, agencies_only, lenders_and_agencies, lenders_only, loads
 
@@ -58,10 +59,6 @@ def _plan(plan_id: uuid.UUID) -> PaymentPlan:
 def _decimal(minor_attr: str):
     return fields.Function(lambda obj: str(Money(getattr(obj, minor_attr), obj.currency).decimal()),
                            metadata={"description": "Decimal string in the currency."})
-
-
-def _idempotency_key() -> str | None:
-    return request.headers.get("Idempotency-Key", "").strip()[:100] or None
 
 
 def _commit_once(create, lookup, key: str | None):
@@ -281,7 +278,7 @@ def take_promise(data, found: Account):
     """Record a promise to pay (replacing this agency's open promise on the account, if any). Kept when
     confirmed payments since today reach the amount by the due date plus the agency's grace days (default 2);
     broken otherwise — judged daily."""
-    key = _idempotency_key()
+    key = idempotency_key()
     user = _member(data["taken_by_user_id"], "taken_by_user_id")
     return _commit_once(lambda: promise_service.take(found.id, amount=data["amount"], due_on=data["due_on"],
                                                      user_id=user, attempt_id=data["attempt_id"],
@@ -348,7 +345,7 @@ def record_payment(data, found: Account):
     """The agency holding the account records a payment the debtor made: pending until the lender confirms it.
     The lender reports one: confirmed at once (balances, recovered amount, closure when paid in full) and
     credited to the agency holding the account. An amount above the outstanding balance is refused (422)."""
-    key = _idempotency_key()
+    key = idempotency_key()
     return _commit_once(lambda: payment_service.record(found.id, amount=data["amount"], currency=data["currency"],
                                                        received_on=data["received_on"], method=data["method"],
                                                        reference=data["reference"], user_id=None,
@@ -412,7 +409,7 @@ def list_plans(found: Account):
 def propose_plan(data, found: Account):
     """Propose a plan: total, instalment_count, frequency and first_due_on, or an explicit schedule. At most the
     rulebook's maximum plan length (CN.PLAN.PAUSE: 5 years); 409 while another plan is proposed or active."""
-    key = _idempotency_key()
+    key = idempotency_key()
     user = _member(data["created_by_user_id"], "created_by_user_id")
     explicit = [(row["due_on"], row["amount"]) for row in data["schedule"]] if data["schedule"] else None
     return _commit_once(lambda: plan_service.propose(

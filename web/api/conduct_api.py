@@ -9,7 +9,6 @@ may resolve it. Foreign ids are 404.
 """
 import uuid
 
-from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
@@ -19,12 +18,13 @@ from tenants import clock
 from tenants.conduct import engine, replay
 from tenants.conduct import service as conduct
 from tenants.conduct.models import ApprovalRequest, AttemptStatus, ConductHold, ContactAttempt
-from tenants.db import commit_keeping_state, db
-from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.db import commit_keeping_state, db, get_visible
+from tenants.errors import Conflict, ValidationFailed
 from tenants.portfolios.models import Account
 from tenants.tenancy.services import membership_in_current_tenant
 from tenants.tenancy.roles import TenantKind, roles_for
 from web.access import require_role
+from web.api.idempotency import idempotency_key
 from web.api.pagination import PageArgs, paginate
 from web.api.portfolio_schemas import LENDER_WRITERS, lenders_and_agencies, loads
 
@@ -38,24 +38,15 @@ PURPOSES = ("collect", "locate", "pass_message")
 # ---- loaders (the tenant lock decides what a tenant sees; a row it cannot see is a 404) ---------------------
 
 def _account(account_id: uuid.UUID) -> Account:
-    found = db.session.scalar(select(Account).where(Account.id == account_id))
-    if found is None:
-        raise NotFound(code="account.not_found")
-    return found
+    return get_visible(Account, account_id, "account.not_found")
 
 
 def _attempt(attempt_id: uuid.UUID) -> ContactAttempt:
-    found = db.session.scalar(select(ContactAttempt).where(ContactAttempt.id == attempt_id))
-    if found is None:
-        raise NotFound(code="contact_attempt.not_found")
-    return found
+    return get_visible(ContactAttempt, attempt_id, "contact_attempt.not_found")
 
 
 def _hold(hold_id: uuid.UUID) -> ConductHold:
-    found = db.session.scalar(select(ConductHold).where(ConductHold.id == hold_id))
-    if found is None:
-        raise NotFound(code="hold.not_found")
-    return found
+    return get_visible(ConductHold, hold_id, "hold.not_found")
 
 
 # ---- schemas ------------------------------------------------------------------------------------------------
@@ -212,7 +203,7 @@ def create_attempt(data, found: Account):
     Allowed (with warnings) or needing approval: 201 with the attempt and the decision. Refused: the attempt is
     recorded as blocked and the answer is 422 with the first blocking rule's code. Send an `Idempotency-Key`
     header (up to 100 characters) and a retried request returns the first answer instead of recording twice."""
-    key = request.headers.get("Idempotency-Key", "").strip()[:100] or None
+    key = idempotency_key()
     if key:
         earlier = _by_idempotency_key(key)
         if earlier is not None:

@@ -9,7 +9,7 @@ masked. Foreign ids are 404.
 """
 import uuid
 
-from flask import g, request
+from flask import g
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
@@ -25,6 +25,7 @@ from tenants.portfolios.accounts import get_account
 from tenants.portfolios.models import Account
 from tenants.tenancy.roles import TenantKind, roles_for
 from web.access import require_role
+from web.api.idempotency import idempotency_key
 from web.api.pagination import PageArgs, page_schema, paginate
 from web.api.portfolio_schemas import LENDER_WRITERS, extend, lenders_and_agencies, lenders_only, loads
 
@@ -271,7 +272,7 @@ def send_message(data, found: Account):
     """Send a message from an approved template. The conduct engine decides first (the attempt is recorded
     either way); allowed, the message is queued and a worker delivers it. Send an `Idempotency-Key` header (up
     to 100 characters) and a retried request answers with the first message instead of sending twice."""
-    key = request.headers.get("Idempotency-Key", "").strip()[:100] or None
+    key = idempotency_key()
     recipient = sending.Recipient(target=data["target"], phone_position=data["phone_position"],
                                   third_party_id=data["third_party_id"])
     try:
