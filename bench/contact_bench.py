@@ -60,6 +60,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from _postgres import prepare, temporary_database
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -143,34 +145,6 @@ def people(zones: list[str]) -> list[Person]:
 
 
 # ---- the database -------------------------------------------------------------------------------------------------
-
-def migrate(url: str) -> None:
-    from flask_migrate import upgrade
-
-    from tenants.db import db
-    from web import create_app
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URL": url})
-    with app.app_context():
-        upgrade()
-        db.session.remove()
-        db.engine.dispose()
-
-
-def grant_app_role(owner_url, app_role: str) -> None:
-    """deploy/postgres/roles.sql, run by the owner: what production's application role may do here."""
-    import psycopg
-
-    sql = "\n".join(line for line in (ROOT / "deploy/postgres/roles.sql").read_text().splitlines()
-                    if not line.lstrip().startswith(("\\", "--")))
-    sql = sql.replace("recoverly_owner", owner_url.username).replace("recoverly_app", app_role)
-    with psycopg.connect(_libpq(owner_url), autocommit=True) as connection:
-        connection.execute(sql)
-
-
-def _libpq(url) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
 
 @dataclass
 class Agency:
@@ -549,23 +523,6 @@ def count_breaches(owner_engine) -> tuple[dict[str, int], dict[str, int]]:
 
 # ---- the run ---------------------------------------------------------------------------------------------------------
 
-def drop_database(admin, name: str) -> None:
-    """WITH (FORCE) ends the owner's sessions; the app role's end on their own once their clients have closed
-    them, which the server may take a moment to notice."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
-    for attempt in range(50):
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            return
-        except DBAPIError:
-            if attempt == 49:
-                raise
-            time.sleep(0.2)
-
-
 def bench_redis_url() -> tuple[str, object]:
     """REDIS_URL's server with the bench's own database number, else an embedded redis-server."""
     from redis import Redis
@@ -588,16 +545,12 @@ def bench_redis_url() -> tuple[str, object]:
 
 def main() -> int:
     from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
 
     app_url, owner = os.environ.get("DATABASE_URL", ""), os.environ.get("MIGRATION_DATABASE_URL", "")
     if not (app_url.startswith("postgresql") and owner.startswith("postgresql")):
         print(HOW_TO_RUN, file=sys.stderr)
         shutil.rmtree(_tmp, ignore_errors=True)
         return 2
-    owner_url, app_url = make_url(owner), make_url(app_url)
-    name = f"recoverly_bench_contact_{uuid.uuid4().hex[:8]}"
-    bench_owner_url, bench_app_url = owner_url.set(database=name), app_url.set(database=name)
     redis_url, redis_handle = bench_redis_url()
     flush_redis = hasattr(redis_handle, "dbsize") and redis_handle.dbsize() == 0
     os.environ["REDIS_URL"] = redis_url
@@ -610,76 +563,73 @@ def main() -> int:
     print(f"debtor zones (daytime now): {', '.join(f'{z} {now.astimezone(ZoneInfo(z)):%H:%M}' for z in zones)}",
           flush=True)
 
-    admin = create_engine(owner_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    owner_engine = create_engine(bench_owner_url)
-    server = None
     try:
-        started = time.perf_counter()
-        migrate(bench_owner_url.render_as_string(hide_password=False))
-        served_as = bench_owner_url
-        if app_url.username != owner_url.username:
-            grant_app_role(bench_owner_url, app_url.username)
-            served_as = bench_app_url
-        probe = create_engine(served_as)
-        with probe.connect() as connection:
-            role = connection.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
-                                           "WHERE rolname = current_user")).one()
-        probe.dispose()  # else its pooled connection, not the owner's, would stop the final DROP DATABASE
-        seeded = seed(bench_owner_url.render_as_string(hide_password=False), persons)
-        print(f"temporary database {name}: migrated and seeded in {time.perf_counter() - started:.1f} s; "
-              f"{len(persons)} people, {seeded.accounts} placed accounts ({seeded.disputed} disputed) of {LENDERS} "
-              f"lenders with {AGENCIES} agencies; served as {role.current_user} "
-              f"(superuser={role.rolsuper}, bypassrls={role.rolbypassrls})", flush=True)
+        with temporary_database("contact", owner, app_url) as (bench_owner_url, bench_app_url):
+            name = bench_owner_url.database
+            owner_engine = create_engine(bench_owner_url)
+            server = None
+            try:
+                started = time.perf_counter()
+                served_as = prepare(bench_owner_url, bench_app_url)
+                probe = create_engine(served_as)
+                with probe.connect() as connection:
+                    role = connection.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
+                                                   "WHERE rolname = current_user")).one()
+                probe.dispose()  # else its pooled connection, not the owner's, would stop the final DROP DATABASE
+                seeded = seed(bench_owner_url.render_as_string(hide_password=False), persons)
+                print(f"temporary database {name}: migrated and seeded in {time.perf_counter() - started:.1f} s; "
+                      f"{len(persons)} people, {seeded.accounts} placed accounts ({seeded.disputed} disputed) "
+                      f"of {LENDERS} lenders with {AGENCIES} agencies; served as {role.current_user} "
+                      f"(superuser={role.rolsuper}, bypassrls={role.rolbypassrls})", flush=True)
 
-        log = _tmp / "gunicorn.log"
-        server, port = start_gunicorn(served_as.render_as_string(hide_password=False), redis_url, log)
-        processes = {"gunicorn": lambda: _server_pids(server.pid),
-                     "PostgreSQL": lambda: _backend_pids(owner_engine, name)}
-        print(f"gunicorn -c deploy/gunicorn.conf.py: {len(_server_pids(server.pid)) - 1} workers, "
-              f"RECOVERLY_ENV=production; {CLIENTS} clients over {AGENCIES} agencies; load average before: "
-              f"{os.getloadavg()[0]:.1f} (other processes on this machine share its {os.cpu_count()} cores)",
-              flush=True)
-        clients = [Client(i, port, seeded.agencies[i % AGENCIES]) for i in range(CLIENTS)]
-        run_phase("warm-up /me", clients, trivial_turn, WARMUP_SECONDS / 2, {})
-        run_phase("warm-up attempts", clients, attempt_turn, WARMUP_SECONDS / 2, {})
-        alone = [run_phase(f"one client, {what}", clients[:1], turn, SOLO_SECONDS, {})
-                 for what, turn in (("GET /api/v1/me", trivial_turn), ("contact attempts", attempt_turn))]
-        trivial = run_phase("GET /api/v1/me", clients, trivial_turn, SECONDS, processes)
-        attempts = run_phase("contact attempts", clients, attempt_turn, SECONDS, processes)
-        for client in clients:
-            client.connection.close()
-        stop_gunicorn(server)
-        server = None
-        print("service time (one client at a time): " + "; ".join(
-            f"{phase.name.removeprefix('one client, ')} p50 {phase.p50_ms or 0:.1f} ms, p99 {phase.p99_ms or 0:.1f} ms"
-            for phase in alone))
-        for phase in (trivial, attempts):
-            print(phase.summary(), flush=True)
-        outcomes = sum(v for k, v in attempts.outcomes.items() if k.startswith("outcome"))
-        print(f"outcome requests beside the attempts: {outcomes}, p50 {attempts.outcome_p50_ms or 0:.1f} ms, "
-              f"p99 {attempts.outcome_p99_ms or 0:.1f} ms; load average after: {os.getloadavg()[0]:.1f}")
-        print("attempt answers: " + ", ".join(f"{k} {v}" for k, v in sorted(attempts.outcomes.items())))
-        unexpected = [u for phase in (*alone, trivial, attempts) for u in phase.unexpected]
-        if unexpected:
-            print(f"UNEXPECTED ANSWERS: {len(unexpected)}, e.g.:\n  " + "\n  ".join(unexpected[:5]))
-        if not (trivial.requests and attempts.requests):
-            raise RuntimeError(f"a phase answered nothing; gunicorn's log:\n{log.read_text()[-3000:]}")
+                log = _tmp / "gunicorn.log"
+                server, port = start_gunicorn(served_as.render_as_string(hide_password=False), redis_url, log)
+                processes = {"gunicorn": lambda: _server_pids(server.pid),
+                             "PostgreSQL": lambda: _backend_pids(owner_engine, name)}
+                print(f"gunicorn -c deploy/gunicorn.conf.py: {len(_server_pids(server.pid)) - 1} workers, "
+                      f"RECOVERLY_ENV=production; {CLIENTS} clients over {AGENCIES} agencies; load average before: "
+                      f"{os.getloadavg()[0]:.1f} (other processes on this machine share its {os.cpu_count()} cores)",
+                      flush=True)
+                clients = [Client(i, port, seeded.agencies[i % AGENCIES]) for i in range(CLIENTS)]
+                run_phase("warm-up /me", clients, trivial_turn, WARMUP_SECONDS / 2, {})
+                run_phase("warm-up attempts", clients, attempt_turn, WARMUP_SECONDS / 2, {})
+                alone = [run_phase(f"one client, {what}", clients[:1], turn, SOLO_SECONDS, {})
+                         for what, turn in (("GET /api/v1/me", trivial_turn), ("contact attempts", attempt_turn))]
+                trivial = run_phase("GET /api/v1/me", clients, trivial_turn, SECONDS, processes)
+                attempts = run_phase("contact attempts", clients, attempt_turn, SECONDS, processes)
+                for client in clients:
+                    client.connection.close()
+                stop_gunicorn(server)
+                server = None
+                print("service time (one client at a time): " + "; ".join(
+                    f"{phase.name.removeprefix('one client, ')} p50 {phase.p50_ms or 0:.1f} ms, "
+                    f"p99 {phase.p99_ms or 0:.1f} ms"
+                    for phase in alone))
+                for phase in (trivial, attempts):
+                    print(phase.summary(), flush=True)
+                outcomes = sum(v for k, v in attempts.outcomes.items() if k.startswith("outcome"))
+                print(f"outcome requests beside the attempts: {outcomes}, p50 {attempts.outcome_p50_ms or 0:.1f} ms, "
+                      f"p99 {attempts.outcome_p99_ms or 0:.1f} ms; load average after: {os.getloadavg()[0]:.1f}")
+                print("attempt answers: " + ", ".join(f"{k} {v}" for k, v in sorted(attempts.outcomes.items())))
+                unexpected = [u for phase in (*alone, trivial, attempts) for u in phase.unexpected]
+                if unexpected:
+                    print(f"UNEXPECTED ANSWERS: {len(unexpected)}, e.g.:\n  " + "\n  ".join(unexpected[:5]))
+                if not (trivial.requests and attempts.requests):
+                    raise RuntimeError(f"a phase answered nothing; gunicorn's log:\n{log.read_text()[-3000:]}")
 
-        found, facts = count_breaches(owner_engine)
-        print("after the run, by SQL over every attempt (warm-up included): " +
-              ", ".join(f"{k} {v}" for k, v in facts.items()))
-        for rule, count in found.items():
-            print(f"  breaches of {rule}: {count}")
-        if facts["allowed"] != facts["ledger_entries"]:
-            print(f"  the ledger holds {facts['ledger_entries']} entries for {facts['allowed']} allowed attempts")
+                found, facts = count_breaches(owner_engine)
+                print("after the run, by SQL over every attempt (warm-up included): " +
+                      ", ".join(f"{k} {v}" for k, v in facts.items()))
+                for rule, count in found.items():
+                    print(f"  breaches of {rule}: {count}")
+                if facts["allowed"] != facts["ledger_entries"]:
+                    print(f"  the ledger holds {facts['ledger_entries']} entries for {facts['allowed']} "
+                          "allowed attempts")
+            finally:
+                if server is not None:
+                    stop_gunicorn(server)
+                owner_engine.dispose()
     finally:
-        if server is not None:
-            stop_gunicorn(server)
-        owner_engine.dispose()
-        drop_database(admin, name)
-        admin.dispose()
         if flush_redis:
             redis_handle.flushdb()
         elif hasattr(redis_handle, "stop"):

@@ -36,8 +36,8 @@ os.environ["RECOVERLY_IMPORT_BENCH_DIR"] = str(_tmp)
 os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_tmp / "instance"))
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
 
+from _postgres import libpq as _libpq, migrate, temporary_database  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from tenants.demo_data import CN_HEADER, cn_account_rows  # noqa: E402
 
@@ -65,10 +65,6 @@ def generate() -> tuple[Path, Path]:
             for writer in writers:
                 writer.writerow(row)
     return utf8, gbk
-
-
-def _libpq(url) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 # ---- the import, in its own process ------------------------------------------------------------------------
@@ -135,22 +131,16 @@ def copy_baseline(owner_url, path: Path) -> float:
 
 # ---- the run ---------------------------------------------------------------------------------------------------
 
-def migrate(url: str) -> str:
-    from flask_migrate import upgrade
-
-    from tenants.db import db
-    from web import create_app
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URL": url})
-    with app.app_context():
-        upgrade()
-        row = db.session.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
+def describe(url) -> str:
+    """As whom the bench uses the database, and whether row-level security still applies to it."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
                                       "WHERE rolname = current_user")).one()
-        forced = db.session.scalar(text("SELECT count(*) FROM pg_class WHERE relname = 'accounts' "
+        forced = connection.scalar(text("SELECT count(*) FROM pg_class WHERE relname = 'accounts' "
                                         "AND relrowsecurity AND relforcerowsecurity"))
-        autovacuum = db.session.scalar(text("SHOW autovacuum"))
-        db.session.remove()
-        db.engine.dispose()
+        autovacuum = connection.scalar(text("SHOW autovacuum"))
+    engine.dispose()
     if row.rolsuper or row.rolbypassrls or not forced:
         who = f"as {row.current_user}, which BYPASSES row-level security (superuser or BYPASSRLS)"
     else:
@@ -167,9 +157,6 @@ def main() -> int:
         print(HOW_TO_RUN, file=sys.stderr)
         shutil.rmtree(_tmp, ignore_errors=True)
         return 2
-    owner_url = make_url(owner)
-    name = f"recoverly_bench_import_{uuid.uuid4().hex[:8]}"
-    bench_url = owner_url.set(database=name)
     redis_server = None
     if not os.environ.get("REDIS_URL"):  # started here, not in the child, so it is stopped whatever happens
         from workers.embedded import EmbeddedRedis
@@ -182,31 +169,27 @@ def main() -> int:
     print(f"generated {ROWS} rows ({BROKEN} broken) in {time.perf_counter() - start:.1f} s: "
           f"UTF-8 {utf8.stat().st_size / 2**20:.1f} MB, GBK {gbk.stat().st_size / 2**20:.1f} MB", flush=True)
 
-    admin = create_engine(owner_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        who = migrate(bench_url.render_as_string(hide_password=False))
-        print(f"temporary database {name}, migrated and used {who}", flush=True)
+        with temporary_database("import", owner) as (bench_url, _):
+            migrate(bench_url)
+            print(f"temporary database {bench_url.database}, migrated and used {describe(bench_url)}", flush=True)
 
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            imported = pool.submit(import_in_child, bench_url.render_as_string(hide_password=False), str(gbk)).result()
-        import_s = imported["upload_s"] + imported["run_s"]
-        import_rate = ROWS / import_s
-        assert imported["status"] == "completed" and imported["total"] == ROWS, imported
-        assert imported["created"] + imported["failed"] == ROWS, imported
-        print(f"import (GBK file, read as {imported['encoding']}): upload + whole-file check "
-              f"{imported['upload_s']:.1f} s, validate + encrypt + upsert {imported['run_s']:.1f} s "
-              f"= {import_s:.1f} s; {imported['created']} accounts created, {imported['failed']} rows failed",
-              flush=True)
+            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+                imported = pool.submit(import_in_child, bench_url.render_as_string(hide_password=False),
+                                       str(gbk)).result()
+            import_s = imported["upload_s"] + imported["run_s"]
+            import_rate = ROWS / import_s
+            assert imported["status"] == "completed" and imported["total"] == ROWS, imported
+            assert imported["created"] + imported["failed"] == ROWS, imported
+            print(f"import (GBK file, read as {imported['encoding']}): upload + whole-file check "
+                  f"{imported['upload_s']:.1f} s, validate + encrypt + upsert {imported['run_s']:.1f} s "
+                  f"= {import_s:.1f} s; {imported['created']} accounts created, {imported['failed']} rows failed",
+                  flush=True)
 
-        copy_rate = copy_baseline(bench_url, utf8)
-        print(f"COPY FROM STDIN of the UTF-8 file into {len(CN_HEADER)} text columns: {ROWS / copy_rate:.1f} s",
-              flush=True)
+            copy_rate = copy_baseline(bench_url, utf8)
+            print(f"COPY FROM STDIN of the UTF-8 file into {len(CN_HEADER)} text columns: {ROWS / copy_rate:.1f} s",
+                  flush=True)
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
         if redis_server is not None:
             redis_server.stop()
         shutil.rmtree(_tmp, ignore_errors=True)

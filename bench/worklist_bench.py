@@ -45,6 +45,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from _postgres import libpq as _libpq, prepare, temporary_database
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -73,50 +75,6 @@ exports to use, e.g.:
 
 
 # ---- the database ---------------------------------------------------------------------------------------------------
-
-def _libpq(url) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def migrate(owner_url) -> None:
-    from flask_migrate import upgrade
-
-    from tenants.db import db
-    from web import create_app
-
-    url = owner_url.render_as_string(hide_password=False)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URL": url})
-    with app.app_context():
-        upgrade()
-        db.session.remove()
-        db.engine.dispose()
-
-
-def grant_app_role(owner_url, app_role: str) -> None:
-    """deploy/postgres/roles.sql, run by the owner: what production's application role may do here."""
-    import psycopg
-
-    sql = "\n".join(line for line in (ROOT / "deploy/postgres/roles.sql").read_text().splitlines()
-                    if not line.lstrip().startswith(("\\", "--")))
-    sql = sql.replace("recoverly_owner", owner_url.username).replace("recoverly_app", app_role)
-    with psycopg.connect(_libpq(owner_url), autocommit=True) as connection:
-        connection.execute(sql)
-
-
-def drop_database(admin, name: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
-    for attempt in range(50):
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            return
-        except DBAPIError:
-            if attempt == 49:
-                raise
-            time.sleep(0.2)
-
 
 def bench_redis_url() -> tuple[str, object]:
     from redis import Redis
@@ -471,8 +429,7 @@ def _explain(app, agency_id, collector) -> None:
 
 
 def main() -> int:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from sqlalchemy import text
 
     from tenants import pii
     from tenants.db import db
@@ -485,46 +442,40 @@ def main() -> int:
         print(HOW_TO_RUN, file=sys.stderr)
         shutil.rmtree(_tmp, ignore_errors=True)
         return 2
-    owner_url, app_url = make_url(owner), make_url(app_url)
-    name = f"recoverly_bench_worklist_{uuid.uuid4().hex[:8]}"
-    bench_owner_url, bench_app_url = owner_url.set(database=name), app_url.set(database=name)
     redis_url, redis_handle = bench_redis_url()
     flush_redis = hasattr(redis_handle, "dbsize") and redis_handle.dbsize() == 0
     os.environ["REDIS_URL"] = redis_url
 
-    admin = create_engine(owner_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    app = None
     try:
-        started = time.perf_counter()
-        migrate(bench_owner_url)
-        served_as = bench_owner_url
-        if app_url.username != owner_url.username:
-            grant_app_role(bench_owner_url, app_url.username)
-            served_as = bench_app_url
-        app = create_app({"SQLALCHEMY_DATABASE_URI": served_as.render_as_string(hide_password=False),
-                          "REDIS_URL": redis_url, "WTF_CSRF_ENABLED": False})
-        print(f"temporary database {name}: migrated in {time.perf_counter() - started:.1f} s; seeding "
-              f"{ACCOUNTS} accounts, {ACCOUNTS * ATTEMPTS_PER_ACCOUNT} contact attempts", flush=True)
-        now = datetime.now(timezone.utc)
-        started = time.perf_counter()
-        seeded = seed(bench_owner_url, now, pii.keyring(), email_index(COLLECTOR_EMAIL), hash_password(PASSWORD))
-        print(f"seeded in {time.perf_counter() - started:.1f} s", flush=True)
-        with app.app_context():
-            role = db.session.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
-                                           "WHERE rolname = current_user")).one()
-            db.session.remove()
-        print(f"measuring as {role.current_user} (superuser={role.rolsuper}, bypassrls={role.rolbypassrls}), "
-              f"{RUNS} runs each; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-        results = measure(app, seeded)
+        with temporary_database("worklist", owner, app_url) as (bench_owner_url, bench_app_url):
+            app = None
+            try:
+                started = time.perf_counter()
+                served_as = prepare(bench_owner_url, bench_app_url)
+                app = create_app({"SQLALCHEMY_DATABASE_URI": served_as.render_as_string(hide_password=False),
+                                  "REDIS_URL": redis_url, "WTF_CSRF_ENABLED": False})
+                print(f"temporary database {bench_owner_url.database}: migrated in "
+                      f"{time.perf_counter() - started:.1f} s; seeding "
+                      f"{ACCOUNTS} accounts, {ACCOUNTS * ATTEMPTS_PER_ACCOUNT} contact attempts", flush=True)
+                now = datetime.now(timezone.utc)
+                started = time.perf_counter()
+                seeded = seed(bench_owner_url, now, pii.keyring(), email_index(COLLECTOR_EMAIL),
+                              hash_password(PASSWORD))
+                print(f"seeded in {time.perf_counter() - started:.1f} s", flush=True)
+                with app.app_context():
+                    role = db.session.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
+                                                   "WHERE rolname = current_user")).one()
+                    db.session.remove()
+                print(f"measuring as {role.current_user} (superuser={role.rolsuper}, "
+                      f"bypassrls={role.rolbypassrls}), {RUNS} runs each; load average {os.getloadavg()[0]:.1f} "
+                      f"on {os.cpu_count()} cores", flush=True)
+                results = measure(app, seeded)
+            finally:
+                if app is not None:
+                    with app.app_context():
+                        db.session.remove()
+                        db.engine.dispose()
     finally:
-        if app is not None:
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
-        drop_database(admin, name)
-        admin.dispose()
         if flush_redis:
             redis_handle.flushdb()
         elif hasattr(redis_handle, "stop"):
