@@ -177,7 +177,7 @@ class Factory:
             hold_id = conduct.open_hold(ids["account_id"], "hardship", reason="world", source="api").id
             approval = ApprovalRequest(tenant_id=lender.id, account_id=ids["account_id"], attempt_id=attempt_id,
                                        requested_by_tenant_id=agency.id, channel="visit", target="debtor",
-                                       rule_ids=["CN.VISIT"], approver_role="lender_manager",
+                                       rule_ids=["CN.VISIT"], approver_role="lender_manager", status="pending",
                                        requested_at=clock.now())
             db.session.add(approval)
             db.session.flush()

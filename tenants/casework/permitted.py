@@ -24,6 +24,7 @@ from sqlalchemy import select
 from tenants.conduct import consent, engine, ledger, windows
 from tenants.conduct.baseline import baseline_of
 from tenants.conduct.ledger import debt_key
+from tenants.conduct.models import AccountConsent, ConductHold
 from tenants.conduct.service import FLAG_HOLDS, WELL_STAFFED, rulebook_for
 from tenants.context import current_tenant_id
 from tenants.db import db
@@ -226,10 +227,10 @@ def _holds(cases: list[CaseFacts], now: datetime) -> dict[uuid.UUID, list[engine
                                         reason=f"account flagged {flag.replace('_', ' ')} by the lender")
                             for flag, kind in FLAG_HOLDS.items() if c.flags.get(flag)] for c in cases}
     by_id = {c.account_id: c for c in cases}
-    holds = db.metadata.tables["holds"]  # the cases' ids are already fenced to this agency's held accounts
-    for row in db.session.execute(select(holds.c.account_id, holds.c.type, holds.c.starts_at, holds.c.ends_at,
-                                         holds.c.allow, holds.c.reason)
-                                  .where(holds.c.account_id.in_(list(by_id)), holds.c.resolved_at.is_(None))):
+    # Mapped columns, not the Core table: the tenant lock filters ORM statements only.
+    for row in db.session.execute(select(ConductHold.account_id, ConductHold.type, ConductHold.starts_at,
+                                         ConductHold.ends_at, ConductHold.allow, ConductHold.reason)
+                                  .where(ConductHold.account_id.in_(list(by_id)), ConductHold.resolved_at.is_(None))):
         found[row.account_id].append(engine.Hold(
             type=row.type, debt_id=debt_key(by_id[row.account_id]), starts_at=row.starts_at,
             ends_at=row.ends_at, allow=frozenset(row.allow or []), reason=row.reason))
@@ -238,11 +239,10 @@ def _holds(cases: list[CaseFacts], now: datetime) -> dict[uuid.UUID, list[engine
 
 def _consents(ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[engine.Consent, datetime | None]]:
     """`consent.of` for many accounts."""
-    table = db.metadata.tables["account_consents"]
     found = {}
-    for row in db.session.execute(select(table.c.account_id, table.c.opted_out_channels,
-                                         table.c.inconvenient_windows, table.c.agreed_hours, table.c.consent_until)
-                                  .where(table.c.account_id.in_(ids))):
+    for row in db.session.execute(select(AccountConsent.account_id, AccountConsent.opted_out_channels,
+                                         AccountConsent.inconvenient_windows, AccountConsent.agreed_hours,
+                                         AccountConsent.consent_until).where(AccountConsent.account_id.in_(ids))):
         found[row.account_id] = (consent.engine_view(row), row.consent_until)
     return found
 

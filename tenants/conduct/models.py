@@ -120,8 +120,11 @@ class ApprovalRequest(UuidPrimaryKey, SharedScoped, db.Model):
         return or_(cls.tenant_id == tenant_id, cls.requested_by_tenant_id == tenant_id)
 
     def writable_by(self, tenant_id) -> bool:
-        # The asker opens the request and marks it used; only the lender decides (tenants.conduct.approvals).
-        return tenant_id in (self.tenant_id, self.requested_by_tenant_id)
+        # The asker opens the request and marks it used; deciding (approved / declined) is the lender's alone.
+        if tenant_id == self.tenant_id:
+            return True
+        return tenant_id == self.requested_by_tenant_id and self.status in (ApprovalStatus.PENDING,
+                                                                           ApprovalStatus.USED)
 
 
 class AccountConsent(UuidPrimaryKey, SharedScoped, db.Model):

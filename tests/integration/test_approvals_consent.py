@@ -192,3 +192,22 @@ def test_the_next_permitted_cache_is_reused_until_the_person_changes(app, db_ses
     assert len(calls) == 2, "a committed change on the person drops the entry"
     windows.cached(tenant_id, account_id, subject, "fp", now + timedelta(hours=1), compute)
     assert len(calls) == 3, "and it expires at its boundary"
+
+
+def test_the_asking_agency_cannot_approve_its_own_request(case, db_session):
+    from sqlalchemy import select
+
+    from tenants.conduct import service
+    from tenants.conduct.models import ApprovalRequest, ApprovalStatus
+    from tenants.db import db
+    from tenants.errors import TenantIsolationError
+
+    c = case()
+    with tenant_scope(c["agency"].id):
+        record, _ = service.attempt(c["account"].id, service.AttemptRequest(channel="visit", staff_count=2),
+                                    collector_user_id=None)
+        request = db.session.scalar(select(ApprovalRequest).where(ApprovalRequest.attempt_id == record.id))
+        request.status = ApprovalStatus.APPROVED
+        with pytest.raises(TenantIsolationError):
+            db.session.flush()
+        db.session.rollback()

@@ -16,6 +16,7 @@ from tenants.casework.legal import LegalEscalation
 from tenants.casework.money_models import Payment, PaymentPlan, Promise
 from tenants.casework.settlements import Settlement
 from tenants.compliance.models import Complaint
+from tenants.conduct.models import AccountConsent, ApprovalRequest, ConductHold, ContactAttempt
 from tenants.context import platform_scope
 from tenants.messaging.models import MessageTemplate, OutboundMessage
 from tenants.placements.models import AgencyRelationship, Placement, PlacementBatch
@@ -49,7 +50,8 @@ def _snapshot(db_session, tenant_id):
         for model in (Membership, ApiToken, Invitation, Account, AccountUpdate, ImportJob, Placement,
                       PlacementBatch, AgencyRelationship, MessageTemplate, OutboundMessage, Complaint,
                       Promise, Payment, PaymentPlan, Settlement, Agreement, Evidence, Dispute, LegalEscalation,
-                      CaseAssignment, CaseNote, Callback):
+                      CaseAssignment, CaseNote, Callback, ApprovalRequest, ConductHold, AccountConsent,
+                      ContactAttempt):
             owned = model.tenant_id == tenant_id
             if hasattr(model, "agency_tenant_id"):
                 owned = owned | (model.agency_tenant_id == tenant_id)
