@@ -9,3 +9,4 @@ from tenants.messaging import models as messaging_models  # noqa: F401
 from tenants.placements import models as placement_models  # noqa: F401
 from tenants.portfolios import models as portfolio_models  # noqa: F401
 from tenants.tenancy import models  # noqa: F401
+from tenants.billing import models as billing_models  # noqa: F401

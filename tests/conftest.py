@@ -170,3 +170,55 @@ def placed_committed(app):
         ids = (lender.id, agency_id, other_agency.id, objects)
         db.session.remove()
     return ids
+
+
+# ---- Stripe: the real `stripe` library against localstripe on loopback ------------------------------------------
+
+@pytest.fixture(scope="session")
+def localstripe_url():
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = open(_RUN_DIR / "localstripe.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "web.demo.localstripe_server", "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/v1/customers", timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # it answers (401 without a key)
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("localstripe did not start; see localstripe.log") from None
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture
+def stripe_settings(app, localstripe_url):
+    from tenants.billing.stripe_gateway import StripeSettings
+
+    app.config.update(STRIPE_API_BASE=localstripe_url, STRIPE_API_KEY="sk_test_recoverly",
+                      STRIPE_WEBHOOK_SECRET="whsec_recoverly_tests")
+    return StripeSettings.from_config(app.config)
+
+
+@pytest.fixture
+def gateway(stripe_settings):
+    from tenants.billing.stripe_gateway import StripeGateway
+
+    return StripeGateway(stripe_settings)

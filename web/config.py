@@ -69,8 +69,12 @@ def build(overrides: dict | None = None) -> dict:
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearer": []}],
         },
+        # Billing: STRIPE_API_BASE points at localstripe on this machine (demo, tests); unset, the same code talks
+        # to Stripe itself with STRIPE_API_KEY (a test-mode key for trials).
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE"),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET")
+        or (None if production else "whsec_recoverly_local_development"),
         # Messages: "outbox" keeps every message in the sender's outbox; "smtp" sends email through SMTP_*.
         "MESSAGE_GATEWAY": os.environ.get("MESSAGE_GATEWAY", "outbox"),
         "SMTP_HOST": os.environ.get("SMTP_HOST", "localhost"),
@@ -90,6 +94,8 @@ def _check(config: dict, production: bool) -> None:
         raise ConfigError("RECOVERLY_TEST_CLOCK is refused in production: real money runs on real time")
     if production and not (config["PII_KEYS"] and config["BLIND_INDEX_KEY"]):
         raise ConfigError("PII_KEYS and BLIND_INDEX_KEY must be set in production")
+    if production and config["STRIPE_API_KEY"] and not config["STRIPE_WEBHOOK_SECRET"]:
+        raise ConfigError("STRIPE_WEBHOOK_SECRET must be set when STRIPE_API_KEY is (webhooks are verified)")
     if config["MESSAGE_GATEWAY"] not in ("outbox", "smtp"):
         raise ConfigError("MESSAGE_GATEWAY must be 'outbox' or 'smtp'")
 

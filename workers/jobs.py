@@ -98,3 +98,40 @@ def lapse_settlements() -> int:
     db.session.commit()
     periodic.ensure_scheduled()
     return lapsed
+
+
+def _stripe_gateway():
+    from flask import current_app
+
+    from tenants.billing.stripe_gateway import StripeGateway, StripeSettings
+
+    return StripeGateway(StripeSettings.from_config(current_app.config))
+
+
+def ensure_stripe_customer(tenant_id: str) -> dict:
+    """The payer's Stripe customer and subscription; a rerun finds them (at Stripe too) and creates nothing."""
+    from tenants.billing.invoicing import ensure_customer
+
+    plan = ensure_customer(db.session.get(Tenant, uuid.UUID(tenant_id)), _stripe_gateway())
+    return {"customer": plan.stripe_customer_id, "subscription": plan.stripe_subscription_id}
+
+
+def bill_tenant(tenant_id: str) -> dict:
+    """Push the payer's unbilled cases to Stripe and invoice its ended periods; exactly once however often it
+    runs, even after dying between Stripe's answer and our commit (tenants.billing.invoicing)."""
+    from tenants.billing.invoicing import bill
+
+    gateway = _stripe_gateway()
+    run = bill(db.session.get(Tenant, uuid.UUID(tenant_id)), gateway)
+    return {**run.as_dict(), "stripe_calls": gateway.total_calls}
+
+
+def bill_all_tenants() -> int:
+    """Hourly: a billing job for every payer with cases not yet invoiced (the usage rows are the outbox)."""
+    from tenants.billing.invoicing import payers_to_bill
+
+    tenant_ids = [str(t) for t in payers_to_bill()]
+    for tenant_id in tenant_ids:
+        enqueue("workers.jobs.bill_tenant", tenant_id=tenant_id, queue_name="billing")
+    periodic.ensure_scheduled()
+    return len(tenant_ids)

@@ -16,6 +16,7 @@ PERIODIC = {
     "workers.jobs.expire_placements": timedelta(hours=24),
     "workers.jobs.review_promises_and_plans": timedelta(hours=24),
     "workers.jobs.lapse_settlements": timedelta(hours=24),
+    "workers.jobs.bill_all_tenants": timedelta(hours=1),
 }
 
 

@@ -8,6 +8,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tenants import audit, clock
+from tenants.billing import plans as billing_plans
+from tenants.billing import usage as billing_usage
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -86,6 +88,7 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
     if not weights:
         raise ValidationFailed("Choose at least one agency.", code="placement.no_agency")
     relationships = {agency_id: approved_relationship(agency_id) for agency_id in weights}
+    _refuse_suspended(lender, weights)
     accounts = placeable_accounts(selection, lender.currency)
     if not accounts:
         raise ValidationFailed("No open, unplaced account matches this selection.", code="placement.nothing_selected")
@@ -98,12 +101,13 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
     db.session.add(batch)
     db.session.flush()
     agencies = {a.id: a for a in db.session.scalars(select(Tenant).where(Tenant.id.in_(weights)))}
+    created = []
     for account in accounts:
         agency_id = uuid.UUID(allocation.assignment[str(account.id)])
         relationship = relationships[agency_id]
         agency_terms = _terms_for(relationship, terms)
         auto = bool((agencies[agency_id].settings or {}).get("auto_accept_placements"))
-        db.session.add(Placement(
+        created.append(Placement(
             tenant_id=lender.id, agency_tenant_id=agency_id, account_id=account.id, batch_id=batch.id,
             status=PlacementStatus.ACTIVE if auto else PlacementStatus.OFFERED,
             responded_at=clock.now() if auto else None,
@@ -114,15 +118,26 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
             dpd_at_placement=account.days_past_due, debtor_notified_at=clock.now() if debtors_notified else None,
             max_discount_bps=agency_terms["max_discount_bps"],
         ))
+    db.session.add_all(created)
     try:
         db.session.flush()
     except IntegrityError:
         raise Conflict("Some of these accounts were placed by someone else meanwhile; review and try again.",
                        code="placement.concurrent") from None
+    billing_usage.record_acceptances([p for p in created if p.status == PlacementStatus.ACTIVE])
     audit.record("placement.batch_created", object_type="placement_batch", object_id=batch.id,
                  after={"accounts": len(accounts), "summary": allocation.explanation.get("summary"),
                         "seed": seed, "criteria": batch.criteria, "debtors_notified": debtors_notified})
     return batch
+
+
+def _refuse_suspended(lender: Tenant, agency_ids) -> None:
+    suspended = billing_plans.suspended_payers(lender, list(agency_ids))
+    if suspended:
+        names = dict(db.session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(suspended))).all())
+        raise Conflict("New cases are suspended until overdue invoices are paid: " + "; ".join(
+            f"{names.get(agency_id, agency_id)} ({reason})" for agency_id, reason in suspended.items()),
+            code="billing.placements_suspended", details={"agencies": [str(a) for a in suspended]})
 
 
 def _terms_for(relationship, terms: dict) -> dict:
@@ -200,12 +215,16 @@ def respond(batch_id: uuid.UUID, accept: bool) -> int:
                                                          Placement.agency_tenant_id == agency_id).limit(1)):
             raise Conflict("This offer was already answered.", code="placement.already_answered")
         raise NotFound(code="placement_batch.not_found")
+    if accept:
+        _refuse_suspended(db.session.get(Tenant, offered[0].tenant_id), [agency_id])
     now = clock.now()
     for placement in offered:
         placement.status = PlacementStatus.ACTIVE if accept else PlacementStatus.DECLINED
         placement.responded_at = now
         if not accept:
             placement.ended_at, placement.end_reason = now, "declined by the agency"
+    if accept:
+        billing_usage.record_acceptances(offered)
     audit.record("placement.accepted" if accept else "placement.declined", object_type="placement_batch",
                  object_id=batch_id, after={"placements": len(offered)})
     return len(offered)
