@@ -59,6 +59,7 @@ def _register_blueprints(app: Flask) -> None:
     from web.admin import bp as admin_bp
     from web.api import register as register_api
     from web.auth.views import bp as auth_bp
+    from web.billing_webhook import bp as billing_webhook_bp
     from web.i18n import bp as i18n_bp
     from web.tenant import bp as tenant_bp
 
@@ -67,6 +68,6 @@ def _register_blueprints(app: Flask) -> None:
     errors.init_app(app)
     cli.init_app(app)
     templating.init_app(app)
-    for blueprint in (auth_bp, i18n_bp, tenant_bp, admin_bp):
+    for blueprint in (auth_bp, i18n_bp, tenant_bp, admin_bp, billing_webhook_bp):
         app.register_blueprint(blueprint)
     register_api(app)
