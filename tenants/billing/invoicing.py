@@ -231,6 +231,7 @@ def _collect(tenant: Tenant, period_start: date, gateway: StripeGateway) -> None
     except stripe.CardError as exc:
         log.info("collecting %s declined: %s", invoice.stripe_invoice_id, exc.user_message)
     else:
+        invoice.hosted_invoice_url = collected.get("hosted_invoice_url") or invoice.hosted_invoice_url
         apply_status(invoice, STRIPE_STATUS.get(collected.get("status"), invoice.status), None)
     invoice.collection_requested_at = clock.now()
 

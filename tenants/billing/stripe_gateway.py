@@ -38,29 +38,28 @@ class StripeSettings:
     api_key: str
     api_base: str | None = None  # None: Stripe itself
     webhook_secret: str | None = None
-
-    @property
-    def standin(self) -> bool:
-        """localstripe on this machine (the only place a non-Stripe base is allowed)."""
-        if not self.api_base:
-            return False
-        host = urlparse(self.api_base).hostname or ""
-        try:
-            return host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+    # localstripe: it has no finalize, so collecting pays the invoice directly, and test cards may be attached.
+    standin: bool = False
 
     @classmethod
     def from_config(cls, config) -> "StripeSettings":
-        return cls(api_key=config.get("STRIPE_API_KEY") or "sk_test_localstripe",
-                   api_base=config.get("STRIPE_API_BASE") or None,
-                   webhook_secret=config.get("STRIPE_WEBHOOK_SECRET") or None)
+        api_base = config.get("STRIPE_API_BASE") or None
+        return cls(api_key=config.get("STRIPE_API_KEY") or "sk_test_localstripe", api_base=api_base,
+                   webhook_secret=config.get("STRIPE_WEBHOOK_SECRET") or None, standin=api_base is not None)
+
+
+def _on_this_machine(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class StripeGateway:
     def __init__(self, settings: StripeSettings):
-        if settings.api_base and not settings.standin:
-            raise ValueError("STRIPE_API_BASE may only point at a stand-in on this machine")
+        if settings.api_base and not _on_this_machine(settings.api_base):
+            raise ValueError("STRIPE_API_BASE may only point at a stand-in on this machine (127.0.0.1)")
         self.settings = settings
         options = {"base_addresses": {"api": settings.api_base}} if settings.api_base else {}
         # Network retries are the library's (with its own idempotency keys); our jobs retry whole steps.
