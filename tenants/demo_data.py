@@ -85,6 +85,7 @@ def seed() -> list[Credential]:
         _membership(tenants[slug], user, role)
         users.setdefault((slug, role), user.id)
         credentials.append(Credential(email, DEMO_PASSWORD, slug, role))
+    billing_plans(tenants)
     for demo in PORTFOLIOS:
         _portfolio(demo, tenants, users[(demo.lender, "lender_admin")])
     for slug, rows in DEMO_TEMPLATES.items():
@@ -155,6 +156,7 @@ class DemoPortfolio:
     weights: tuple[tuple[str, int], ...]  # agency slug, share of the placed accounts
     place: int | None  # how many accounts to place (the first by reference); None: all
     accepted_by: tuple[str, ...]  # agencies that accept their offer; the others leave it pending
+    last_month_trial: int = 0  # accounts placed with every agency last month and returned (billed last period)
 
 
 def _cn_demo_rows() -> list[list[str]]:
@@ -196,6 +198,8 @@ def _portfolio(demo: DemoPortfolio, tenants: dict[str, Tenant], admin_id) -> Non
                                  commission_bps=commission_bps, period_days=period_days, channels=list(channels))
         if db.session.scalar(select(PlacementBatch.id).where(PlacementBatch.tenant_id == lender.id).limit(1)):
             return
+        if demo.last_month_trial:
+            _last_month_trial(lender, portfolio, [agencies[slug] for slug, _ in demo.weights], admin_id)
         batch = services.place(lender=lender, selection=services.Selection(portfolio_id=portfolio.id,
                                                                            limit=demo.place),
                                weights={agencies[slug].id: weight for slug, weight in demo.weights}, terms={},
@@ -204,6 +208,55 @@ def _portfolio(demo: DemoPortfolio, tenants: dict[str, Tenant], admin_id) -> Non
     for slug in demo.accepted_by:
         with tenant_scope(agencies[slug].id):
             services.respond(batch_id, accept=True)
+
+
+def _last_month_trial(lender: Tenant, portfolio: Portfolio, agencies: list[Tenant], admin_id) -> None:
+    """A trial batch placed and accepted in the middle of last month and returned ten days later, so the agencies
+    have a closed billing period for the demo to invoice (the same accounts are placed again this month: a new
+    period, a new case)."""
+    first_day = clock.now().astimezone(SHANGHAI).date().replace(day=1)
+    mid_last_month = datetime.combine(first_day - timedelta(days=16), time(10, 0), tzinfo=SHANGHAI)
+    demo = next(d for d in PORTFOLIOS if d.lender == lender.slug)
+    previous = clock.current_clock()
+    try:
+        clock.use(clock.FrozenClock(mid_last_month))
+        batch = services.place(lender=lender, selection=services.Selection(portfolio_id=portfolio.id,
+                                                                           limit=demo.last_month_trial),
+                               weights={agency.id: 1 for agency in agencies}, terms={}, created_by=admin_id,
+                               seed=PLACEMENT_SEED, debtors_notified=True)
+        batch_id = batch.id
+        for agency in agencies:
+            with tenant_scope(agency.id):
+                services.respond(batch_id, accept=True)
+        clock.use(clock.FrozenClock(mid_last_month + timedelta(days=10)))
+        with tenant_scope(lender.id):
+            trial = db.session.scalars(select(Placement.id).where(Placement.batch_id == batch_id)).all()
+            services.recall(list(trial), reason="trial batch returned", force=False, role="lender_admin")
+    finally:
+        clock.use(previous)
+
+
+# ---- billing ---------------------------------------------------------------------------------------------------
+
+# Agencies' plans: 华夏 pays list price, 东风 has 10 free cases a month, Atlas pays in dollars.
+DEMO_PLANS = {
+    "huaxia-collect": {"unit_price": "5.00"},
+    "eastwind-recovery": {"unit_price": "4.00", "free_cases": 10},
+    "atlas-recovery": {"unit_price": "1.50"},
+}
+# This agency pays by a direct debit that bounces: its invoice fails and it is flagged delinquent.
+DEMO_DECLINING_AGENCY = "eastwind-recovery"
+
+
+def billing_plans(tenants: dict[str, Tenant]) -> None:
+    """Set the demo agencies' plans once (the platform admin's job)."""
+    from tenants.billing.models import BillingPlan
+    from tenants.billing.plans import update_plan
+
+    with platform_scope("seed-demo: billing plans"):
+        for slug, terms in DEMO_PLANS.items():
+            if db.session.scalar(select(BillingPlan.id).where(BillingPlan.tenant_id == tenants[slug].id)) is None:
+                update_plan(tenants[slug], terms)
 
 
 def csv_bytes(header, rows, encoding: str) -> bytes:
@@ -371,7 +424,7 @@ PORTFOLIOS = (
                   panel=(("huaxia-collect", 1500, 90, ("call", "sms", "letter")),
                          ("eastwind-recovery", 1800, 90, ("call", "sms", "letter"))),
                   weights=(("huaxia-collect", 70), ("eastwind-recovery", 30)), place=200,
-                  accepted_by=("huaxia-collect",)),
+                  accepted_by=("huaxia-collect",), last_month_trial=30),
     DemoPortfolio(lender="yinhe-finance", name="2026-11 委外批次", filename="银河-2026-11-委外.csv",
                   encoding="gbk", header=CN_HEADER, rows=_yinhe_demo_rows,
                   panel=(("eastwind-recovery", 1600, 90, ("call", "sms", "letter")),),

@@ -62,7 +62,7 @@ def ensure_customer(tenant: Tenant, gateway: StripeGateway) -> BillingPlan:
         if customer_id is None:
             customer_id = gateway.create_customer(tenant_key, tenant.name, plan.currency)
             if gateway.settings.standin:
-                gateway.attach_test_card(customer_id)
+                gateway.attach_test_payment_method(customer_id)
         plan.stripe_customer_id = customer_id
     plan_id = gateway.plan_for(plan.currency)
     plan.stripe_subscription_id = (gateway.find_subscription(plan.stripe_customer_id, plan_id)

@@ -120,13 +120,16 @@ class StripeGateway:
                     "description": f"Recoverly tenant {tenant_id} ({currency})"},
             options={"idempotency_key": f"recoverly-customer-{tenant_id}"}).id
 
-    def attach_test_card(self, customer_id: str, number: str = "4242424242424242") -> None:
-        """Stand-in only: a card so that invoices can be paid (4000000000000341 attaches but declines)."""
+    def attach_test_payment_method(self, customer_id: str, *, bouncing: bool = False) -> None:
+        """Stand-in only: a card that pays, or a direct debit whose charge bounces after a moment (reported by the
+        invoice.payment_failed webhook, as a failed automatic collection is on the real API)."""
         if not self.settings.standin:
-            raise RuntimeError("test cards are for the local stand-in only")
+            raise RuntimeError("test payment methods are for the local stand-in only")
         self._count("payment_methods.create")
-        method = self.client.v1.payment_methods.create(params={
-            "type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}})
+        params = ({"type": "sepa_debit", "sepa_debit": {"iban": "DE62370400440532013001"}} if bouncing else
+                  {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035,
+                                            "cvc": "123"}})
+        method = self.client.v1.payment_methods.create(params=params)
         self._count("payment_methods.attach")
         self.client.v1.payment_methods.attach(method.id, params={"customer": customer_id})
         self._count("customers.update")

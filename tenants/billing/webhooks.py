@@ -27,31 +27,29 @@ class Outcome:
 
 
 def process(event) -> str:
-    """Apply one verified event (commits). The same event id a second time changes nothing."""
+    """Apply one verified event (commits). The same event id a second time changes nothing; events that change
+    nothing of ours (customer.created, …) are acknowledged without being stored."""
     event_id, event_type = event["id"], event["type"]
+    status = INVOICE_EVENTS.get(event_type)
     obj = event["data"]["object"]
-    stripe_invoice_id = obj.get("id") if obj.get("object") == "invoice" else None
+    if status is None or obj.get("object") != "invoice":
+        return Outcome.IGNORED
     with platform_scope("billing: Stripe webhook"):
-        if db.session.get(StripeEvent, event_id) is not None:
-            return Outcome.DUPLICATE
-        invoice = None
-        if stripe_invoice_id:
-            invoice = db.session.scalar(select(BillingInvoice).where(
-                BillingInvoice.stripe_invoice_id == stripe_invoice_id))
-        db.session.add(StripeEvent(id=event_id, type=event_type, stripe_invoice_id=stripe_invoice_id,
-                                   tenant_id=invoice.tenant_id if invoice else None))
+        # Written first, so the event claims its id before anything is read (and SQLite takes its write lock now).
+        db.session.add(StripeEvent(id=event_id, type=event_type, stripe_invoice_id=obj["id"]))
         try:
             db.session.flush()
-        except IntegrityError:  # the same event, delivered twice at once
+        except IntegrityError:  # processed before, or being processed right now
             db.session.rollback()
             return Outcome.DUPLICATE
+        invoice = db.session.scalar(select(BillingInvoice).where(BillingInvoice.stripe_invoice_id == obj["id"]))
         outcome = Outcome.IGNORED
-        status = INVOICE_EVENTS.get(event_type)
-        if invoice is not None and status is not None:
+        if invoice is None:
+            log.info("Stripe event %s for invoice %s we did not make: ignored", event_id, obj["id"])
+        else:
+            db.session.get(StripeEvent, event_id).tenant_id = invoice.tenant_id
             with tenant_scope(invoice.tenant_id):
                 if apply_status(invoice, status, int(event["created"])):
                     outcome = Outcome.APPLIED
-        elif status is not None:
-            log.info("Stripe event %s for invoice %s we did not make: ignored", event_id, stripe_invoice_id)
         db.session.commit()
         return outcome

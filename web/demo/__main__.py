@@ -8,16 +8,19 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from web import create_app
 from web.config import INSTANCE
+from web.demo import billing
 from workers.embedded import EmbeddedRedis
 
 HOST, PORT, STRIPE_PORT = "127.0.0.1", 5000, 8420
+DEMO_WEBHOOK_SECRET = "whsec_recoverly_demo"
 
 
-def prepare() -> list:
+def prepare():
     from flask_migrate import upgrade
 
     from tenants import demo_data
@@ -25,7 +28,7 @@ def prepare() -> list:
     app = create_app()
     with app.app_context():
         upgrade()
-        return demo_data.seed()
+        return app, demo_data.seed()
 
 
 def wait_http(url: str, timeout: float) -> None:
@@ -34,6 +37,8 @@ def wait_http(url: str, timeout: float) -> None:
         try:
             urllib.request.urlopen(url, timeout=2)
             return
+        except urllib.error.HTTPError:
+            return  # it answers
         except Exception:
             time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
@@ -42,9 +47,11 @@ def wait_http(url: str, timeout: float) -> None:
 def main() -> int:
     INSTANCE.mkdir(parents=True, exist_ok=True)
     redis_server = EmbeddedRedis(INSTANCE / "redis").start()
-    env = dict(os.environ, REDIS_URL=redis_server.url, STRIPE_API_BASE=f"http://{HOST}:{STRIPE_PORT}",
-               STRIPE_API_KEY=os.environ.get("STRIPE_API_KEY", "sk_test_localstripe"), FLASK_APP="web")
-    os.environ.update(REDIS_URL=redis_server.url)
+    stripe_base = f"http://{HOST}:{STRIPE_PORT}"
+    env = dict(os.environ, REDIS_URL=redis_server.url, STRIPE_API_BASE=stripe_base,
+               STRIPE_API_KEY="sk_test_localstripe", STRIPE_WEBHOOK_SECRET=DEMO_WEBHOOK_SECRET, FLASK_APP="web")
+    os.environ.update(REDIS_URL=redis_server.url, STRIPE_API_BASE=stripe_base, STRIPE_API_KEY="sk_test_localstripe",
+                      STRIPE_WEBHOOK_SECRET=DEMO_WEBHOOK_SECRET)
     children: list[subprocess.Popen] = []
 
     def stop(*_args):
@@ -63,14 +70,19 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        credentials = prepare()
+        app, credentials = prepare()
         python = sys.executable
         children.append(subprocess.Popen([python, "-m", "web.demo.localstripe_server", "--port", str(STRIPE_PORT)],
                                          env=env))
-        children.append(subprocess.Popen([python, "-m", "flask", "worker", "--with-scheduler"], env=env))
         children.append(subprocess.Popen([python, "-m", "flask", "run", "--host", HOST, "--port", str(PORT),
                                           "--no-reload", "--with-threads"], env=env))
         wait_http(f"http://{HOST}:{PORT}/healthz", 60)
+        wait_http(f"{stripe_base}/v1/customers", 30)
+        # Billed before the worker starts: SQLite has no row locks to keep the two from billing one payer at once.
+        billing.register_webhook(stripe_base, f"http://{HOST}:{PORT}", DEMO_WEBHOOK_SECRET)
+        for slug, run in billing.run(app).items():
+            print(f"billed {slug}: {run['cases_billed']} case(s), invoices {run['periods_invoiced']}", flush=True)
+        children.append(subprocess.Popen([python, "-m", "flask", "worker", "--with-scheduler"], env=env))
     except Exception as exc:
         print(f"demo failed to start: {exc}", file=sys.stderr, flush=True)
         stop()
