@@ -78,9 +78,13 @@ def ensure_customer(tenant: Tenant, gateway: StripeGateway) -> BillingPlan:
 def bill(tenant: Tenant, gateway: StripeGateway) -> BillingRun:
     """Push unbilled usage and invoice every period that has ended (call in the payer's context; commits)."""
     run = BillingRun()
-    if not _periods_open(tenant):
+    uncollected = _uncollected(tenant)
+    if not _periods_open(tenant) and not uncollected:
         return run
     ensure_customer(tenant, gateway)
+    for period_start in uncollected:  # invoiced by a run that died (or met a Stripe error) before collecting
+        _collect(tenant, period_start, gateway)
+        db.session.commit()
     today = local_day(clock.now(), tenant.time_zone)
     for period_start, period_end in _periods_open(tenant):
         _push(tenant, period_start, gateway, run)
@@ -94,6 +98,12 @@ def bill(tenant: Tenant, gateway: StripeGateway) -> BillingRun:
         _collect(tenant, period_start, gateway)
         db.session.commit()
     return run
+
+
+def _uncollected(tenant: Tenant) -> list[date]:
+    return list(db.session.scalars(select(BillingInvoice.period_start).where(
+        BillingInvoice.tenant_id == tenant.id, BillingInvoice.status == InvoiceStatus.OPEN,
+        BillingInvoice.collection_requested_at.is_(None)).order_by(BillingInvoice.period_start)))
 
 
 def _periods_open(tenant: Tenant) -> list[tuple[date, date]]:
@@ -262,6 +272,9 @@ def apply_status(invoice: BillingInvoice, status: str, event_created: int | None
 
 
 def payers_to_bill() -> list:
-    """Tenants with usage not yet on an invoice (call in a platform context)."""
-    return list(db.session.scalars(select(UsageRecord.tenant_id).where(UsageRecord.invoice_id.is_(None))
-                                   .group_by(UsageRecord.tenant_id)))
+    """Tenants with usage not yet on an invoice, or an invoice not yet sent for collection (call in a platform
+    context)."""
+    unbilled = select(UsageRecord.tenant_id).where(UsageRecord.invoice_id.is_(None))
+    uncollected = select(BillingInvoice.tenant_id).where(BillingInvoice.status == InvoiceStatus.OPEN,
+                                                         BillingInvoice.collection_requested_at.is_(None))
+    return sorted(set(db.session.scalars(unbilled.union(uncollected))))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tenants import audit, clock, outbox
-from tenants.billing.models import BillingPlan, Payer
+from tenants.billing.models import BillingPlan, Payer, UsageRecord
 from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
 from tenants.errors import Conflict, ValidationFailed
@@ -86,10 +86,11 @@ def update_plan(tenant: Tenant, changes: dict) -> BillingPlan:
     with tenant_scope(tenant.id):
         plan = plan_of(tenant, lock=True)
         before = plan_terms(plan)
-        if day is not None and day != plan.billing_day and _has_open_usage(plan):
-            raise Conflict("The billing day can change only between periods, when every case is invoiced.",
-                           code="billing.period_open", details={"fields": {"billing_day": ["Cases are not yet "
-                                                                                          "invoiced."]}})
+        if day is not None and day != plan.billing_day and _has_usage(plan):
+            # Periods already billed were cut on the old day: a new day would overlap them (and their free
+            # allowance and once-per-period cases).
+            raise Conflict("The billing day is fixed once a case has been billed.", code="billing.day_fixed",
+                           details={"fields": {"billing_day": ["Fixed once a case has been billed."]}})
         if payer is not None:
             plan.payer = payer
         if price is not None:
@@ -109,11 +110,9 @@ def update_plan(tenant: Tenant, changes: dict) -> BillingPlan:
         return plan
 
 
-def _has_open_usage(plan: BillingPlan) -> bool:
-    from tenants.billing.models import UsageRecord
-
-    return db.session.scalar(select(UsageRecord.id).where(UsageRecord.tenant_id == plan.tenant_id,
-                                                          UsageRecord.invoice_id.is_(None)).limit(1)) is not None
+def _has_usage(plan: BillingPlan) -> bool:
+    return db.session.scalar(select(UsageRecord.id).where(UsageRecord.tenant_id == plan.tenant_id)
+                             .limit(1)) is not None
 
 
 def plan_terms(plan: BillingPlan) -> dict:

@@ -49,6 +49,8 @@ def process(event) -> str:
         else:
             db.session.get(StripeEvent, event_id).tenant_id = invoice.tenant_id
             with tenant_scope(invoice.tenant_id):
+                # Stripe gives the payment page only once the invoice is finalized.
+                invoice.hosted_invoice_url = obj.get("hosted_invoice_url") or invoice.hosted_invoice_url
                 if apply_status(invoice, status, int(event["created"])):
                     outcome = Outcome.APPLIED
         db.session.commit()

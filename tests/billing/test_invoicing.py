@@ -3,6 +3,7 @@ as invoice items, invoiced when the period closes, exactly once through crashes 
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import stripe
 from sqlalchemy import select
 
 from tenants.billing import invoicing
@@ -221,3 +222,37 @@ def test_a_delinquent_agency_receives_no_new_cases(db_session, factory, frozen_c
 
     set_plan(agency, stop_when_delinquent=False)
     accept_cases(factory, lender, agency, 1)  # its plan lets it keep working while in arrears
+
+
+class CollectFails(StripeGateway):
+    def collect(self, invoice_id):
+        raise stripe.APIConnectionError("Stripe unreachable")
+
+
+def test_an_invoice_whose_collection_failed_is_collected_by_the_next_run(db_session, factory, frozen_clock, gateway,
+                                                                         stripe_settings, lender, agencies):
+    from tenants.billing.invoicing import payers_to_bill
+
+    agency = agencies[0]
+    accept_cases(factory, lender, agency, 2)
+    frozen_clock.set(NEXT_MONTH)
+    with pytest.raises(stripe.APIConnectionError):
+        bill(agency, CollectFails(stripe_settings))
+    [invoice] = invoices_of(agency)
+    assert (invoice.status, invoice.collection_requested_at) == (InvoiceStatus.OPEN, None)
+    with platform_scope("test"):
+        assert agency.id in payers_to_bill()  # the hourly run comes back for it
+
+    bill(agency, gateway)
+    [invoice] = invoices_of(agency)
+    assert invoice.status == InvoiceStatus.PAID and invoice.collection_requested_at is not None
+
+
+def test_the_billing_day_is_fixed_once_a_case_was_billed(db_session, factory, frozen_clock, lender, agencies):
+    agency = agencies[0]
+    set_plan(agency, billing_day=15)  # nothing billed yet: free to choose
+    accept_cases(factory, lender, agency, 1)
+    with pytest.raises(Conflict) as refused:
+        set_plan(agency, billing_day=1)
+    assert refused.value.code == "billing.day_fixed"
+    assert usage_of(agency)[0].period_start.day == 15

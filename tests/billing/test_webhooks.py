@@ -22,9 +22,9 @@ def signed(payload: bytes, secret: str = SECRET, at: int | None = None) -> str:
     return f"t={at},v1={signature}"
 
 
-def invoice_event(event_id: str, event_type: str, stripe_invoice_id: str, created: int) -> bytes:
+def invoice_event(event_id: str, event_type: str, stripe_invoice_id: str, created: int, **invoice) -> bytes:
     return json.dumps({"id": event_id, "object": "event", "type": event_type, "created": created,
-                       "data": {"object": {"id": stripe_invoice_id, "object": "invoice"}}}).encode()
+                       "data": {"object": {"id": stripe_invoice_id, "object": "invoice", **invoice}}}).encode()
 
 
 @pytest.fixture
@@ -88,10 +88,14 @@ def test_a_failed_payment_flags_the_payer_and_the_same_event_twice_changes_nothi
 def test_paying_the_invoice_reinstates_the_payer_and_a_late_older_event_is_ignored(client, open_invoice):
     agency, stripe_id = open_invoice
     now = int(time.time())
-    failed = invoice_event("evt_failed_2", "invoice.payment_failed", stripe_id, now)
+    failed = invoice_event("evt_failed_2", "invoice.payment_failed", stripe_id, now,
+                           hosted_invoice_url="https://invoice.stripe.com/i/acct_x/test_y")
     paid = invoice_event("evt_paid_2", "invoice.paid", stripe_id, now + 60)
     stale = invoice_event("evt_failed_stale", "invoice.payment_failed", stripe_id, now + 30)
     post(client, failed, signed(failed))
+    with tenant_scope(agency.id):
+        url = db.session.scalar(select(BillingInvoice.hosted_invoice_url).where(BillingInvoice.tenant_id == agency.id))
+    assert url == "https://invoice.stripe.com/i/acct_x/test_y"  # where the payer can pay what failed
     post(client, paid, signed(paid))
     assert state(agency) == (InvoiceStatus.PAID, "good")
     response = post(client, stale, signed(stale))
