@@ -1,4 +1,4 @@
-"""Template helpers: translated labels, the tenant switcher, local times."""
+"""Template helpers: translated labels, the tenant switcher, local times, the billing delinquency banner."""
 from zoneinfo import ZoneInfo
 
 from flask import Flask, g
@@ -6,7 +6,8 @@ from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from tenants.tenancy.roles import ADMIN_ROLES
+from tenants.billing.reports import delinquency
+from tenants.tenancy.roles import ADMIN_ROLES, TenantKind
 from tenants.tenancy.services import memberships_of
 from web.auth.views import landing_url
 
@@ -31,6 +32,17 @@ def _tenant_switcher():
     return g.switcher
 
 
+def _billing_delinquency():
+    """The current lender's or agency's delinquency for the banner of every page: one indexed read per request,
+    and only once membership is established (g.role), so a foreign tenant's 404 page reveals nothing."""
+    if "billing_delinquency" not in g:
+        tenant = g.get("tenant")
+        member = g.get("role") is not None and tenant is not None
+        g.billing_delinquency = (delinquency(tenant.id)
+                                 if member and tenant.kind in (TenantKind.LENDER, TenantKind.AGENCY) else None)
+    return g.billing_delinquency
+
+
 def _localtime(value):
     if value is None:
         return ""
@@ -48,6 +60,7 @@ def init_app(app: Flask) -> None:
             "current_locale": str(locale) if locale else "en",
             "admin_roles": ADMIN_ROLES,
             "tenant_switcher": _tenant_switcher,
+            "billing_delinquency": _billing_delinquency,
             "landing_url": landing_url,
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "kind_label": lambda kind: KIND_LABELS.get(kind, kind),

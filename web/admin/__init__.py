@@ -106,3 +106,4 @@ def audit_event(event_id: uuid.UUID):
 
 
 from web.admin import compliance  # noqa: E402,F401  (routes register on import)
+from web.admin import billing  # noqa: E402,F401

@@ -36,10 +36,12 @@ def register(app: Flask) -> None:
     from web.api import performance_api
     from web.api import casework_legal_api
     from web.api import commission_api
+    from web.api import billing_api
 
     app.before_request(authenticate_request)
     for module in (me, members_api, tokens_api, audit_api, tenants_api, portfolios_api, accounts_api, panel_api,
                    placements_api, settings_api, conduct_api, compliance_api, approvals_api, messaging_api,
-                   casework_money_api, worklist_api, performance_api, casework_legal_api, commission_api):
+                   casework_money_api, worklist_api, performance_api, casework_legal_api, commission_api,
+                   billing_api):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp)

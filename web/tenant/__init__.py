@@ -39,3 +39,4 @@ from web.tenant import performance  # noqa: E402,F401
 from web.tenant import worklist  # noqa: E402,F401
 from web.tenant import casework_legal  # noqa: E402,F401
 from web.tenant import commission  # noqa: E402,F401
+from web.tenant import billing  # noqa: E402,F401
