@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from tenants import demo_data
 from tenants.audit import AuditEvent
+from tenants.billing.models import UsageRecord
 from tenants.conduct.models import ContactAttempt
 from tenants.context import platform_scope, tenant_scope
 from tenants.outbox import OutboxTask
@@ -46,7 +47,10 @@ def test_the_demo_portfolio_is_imported_placed_and_answered(db_session):
         codes = {e["code"] for row in imports.row_errors(job) for e in row.errors}
         assert codes == {"cn_id.checksum", "money.too_precise", "date.invalid"}
         assert sum(1 for a in accounts if a.third_parties) > 50 and all(a.phones and a.subject_key for a in accounts)
-        placements = db_session.scalars(select(Placement).where(Placement.tenant_id == lender.id)).all()
+        everything = db_session.scalars(select(Placement).where(Placement.tenant_id == lender.id)).all()
+        trial = [p for p in everything if p.status == PlacementStatus.RECALLED]
+        assert len(trial) == 30 and {p.agency_tenant_id for p in trial} == {huaxia.id, eastwind.id}
+        placements = [p for p in everything if p.status != PlacementStatus.RECALLED]
         by_agency = {(p.agency_tenant_id, p.status) for p in placements}
         assert by_agency == {(huaxia.id, PlacementStatus.ACTIVE), (eastwind.id, PlacementStatus.OFFERED)}
         held_by_huaxia = {p.account_id for p in placements if p.agency_tenant_id == huaxia.id}
@@ -58,8 +62,14 @@ def test_the_demo_portfolio_is_imported_placed_and_answered(db_session):
     yinhe_refs = {f"YH202611{i:06d}" for i in range(1, 13)}
     assert _visible_refs(db_session, eastwind) == yinhe_refs, "Jinxin's offer is pending; Yinhe's accepted"
     with tenant_scope(eastwind.id):
-        assert sorted((o.accounts, o.status) for o in services.offers_for_agency()) == [
-            (12, PlacementStatus.ACTIVE), (60, PlacementStatus.OFFERED)]
+        assert sorted((o.accounts, o.status) for o in services.offers_for_agency()
+                      if o.status != PlacementStatus.RECALLED) == [(12, PlacementStatus.ACTIVE),
+                                                                   (60, PlacementStatus.OFFERED)]
+
+    for agency, price in ((huaxia, 500), (eastwind, 400)):  # billed: last month's trial, and this month's cases
+        with tenant_scope(agency.id):
+            usage = db_session.scalars(select(UsageRecord).where(UsageRecord.tenant_id == agency.id)).all()
+            assert len({r.period_start for r in usage}) == 2 and {r.unit_price_minor for r in usage} == {price}
 
     harbor, atlas = tenants["harbor-credit"], tenants["atlas-recovery"]
     with tenant_scope(harbor.id):
@@ -72,7 +82,8 @@ def test_seeding_twice_creates_nothing_new(db_session):
     before = _counts(db_session)  # the shared test database may hold rows other tests committed
     first = demo_data.seed()
     counts = _counts(db_session)
-    assert (counts["Account"] - before["Account"], counts["Placement"] - before["Placement"]) == (332, 232)
+    # 232 placements now, and last month's trial batch of 30 (returned, billed in its own period)
+    assert (counts["Account"] - before["Account"], counts["Placement"] - before["Placement"]) == (332, 262)
     assert counts["ContactAttempt"] - before["ContactAttempt"] == 10
     assert demo_data.seed() == first
     assert _counts(db_session) == counts
