@@ -50,6 +50,7 @@ from tenants.errors import NotFound, ValidationFailed
 from tenants.money import Money
 from tenants.placements.models import AgencyRelationship, Placement
 from tenants.portfolios.models import Account
+from tenants.spreadsheet import decimal_text, safe_cell, utc_iso
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 
@@ -269,18 +270,10 @@ LINE_COLUMNS = ("payment_id", "account_external_ref", "placement_id", "at", "kin
 TOTAL_COLUMNS = ("total", "currency", "payments", "reversals", "collected", "commission")
 
 
-def decimal_text(money: Money) -> str:
-    return f"{money.decimal():f}"
 
 
-def utc_iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _cell(text: str | None) -> str:
-    """A lender's free-text reference that a spreadsheet would run as a formula is quoted (CSV injection)."""
-    text = text or ""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def csv_text(found: Statement) -> str:
@@ -288,7 +281,7 @@ def csv_text(found: Statement) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(LINE_COLUMNS)
     for line in found.lines:
-        writer.writerow([line.payment_id, _cell(line.external_ref), line.placement_id, utc_iso(line.at), line.kind,
+        writer.writerow([line.payment_id, safe_cell(line.external_ref), line.placement_id, utc_iso(line.at), line.kind,
                          line.amount.currency, decimal_text(line.amount), line.bps, decimal_text(line.commission)])
     writer.writerow([])
     writer.writerow(TOTAL_COLUMNS)

@@ -15,13 +15,13 @@ from datetime import date, datetime
 from sqlalchemy import case, func, select
 
 from tenants import clock
-from tenants.billing.commission import decimal_text, utc_iso
 from tenants.billing.models import BillingInvoice, BillingPlan, InvoiceStatus, Standing, UsageRecord
 from tenants.billing.periods import Period, local_day, period_containing
 from tenants.billing.plans import default_plan
 from tenants.context import platform_scope
 from tenants.db import db
 from tenants.money import Money
+from tenants.spreadsheet import decimal_text, safe_cell, utc_iso
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 
@@ -185,10 +185,6 @@ def _tenant_names(tenant_ids) -> dict[uuid.UUID, str]:
     return dict(db.session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(list(tenant_ids)))).all())
 
 
-def _cell(text: str | None) -> str:
-    """Text a spreadsheet would run as a formula (a lender's account reference, a tenant's name) is quoted."""
-    text = text or ""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def csv_text(rows: list[CaseRow]) -> str:
@@ -199,8 +195,8 @@ def csv_text(rows: list[CaseRow]) -> str:
     totals = defaultdict(_Tally)
     for row in rows:
         r, invoice = row.record, row.invoice
-        writer.writerow([r.seq, r.period_start.isoformat(), utc_iso(r.accepted_at), _cell(r.account_ref),
-                         _cell(row.lender_name), _cell(row.agency_name), r.placement_id,
+        writer.writerow([r.seq, r.period_start.isoformat(), utc_iso(r.accepted_at), safe_cell(r.account_ref),
+                         safe_cell(row.lender_name), safe_cell(row.agency_name), r.placement_id,
                          decimal_text(Money(r.unit_price_minor, r.currency)), "yes" if r.free else "no",
                          decimal_text(Money(r.amount_minor, r.currency)), r.currency,
                          utc_iso(r.billed_at) if r.billed_at else "", r.stripe_invoice_item_id or "",

@@ -20,28 +20,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
-import re
 from collections.abc import Iterable, Iterator
 
 from tenants.portfolios.rows import CellError
-
-_NUMERIC = re.compile(r"[+-][\d\s().,\-]*")
-
-
-def _safe(value) -> str:
-    if value is None:
-        text = ""
-    elif isinstance(value, str):
-        text = value
-    elif isinstance(value, (list, dict)):
-        text = json.dumps(value, ensure_ascii=False)
-    else:
-        text = str(value)
-    if text and (text[0] in "=@\t\r" or (text[0] in "+-" and not _NUMERIC.fullmatch(text))):
-        return "'" + text
-    return text
-
+from tenants.spreadsheet import safe_cell
 
 def _own_name(name: str, headers: list[str]) -> str:
     """``line``/``errors``, or ``import line``/``import errors`` if the lender's file already has such a column."""
@@ -66,9 +48,9 @@ def error_csv(rows: Iterable[tuple[int, dict, list[CellError]]], headers: list[s
         buffer.truncate()
         return data
 
-    writer.writerow([_own_name("line", headers), *(_safe(h) for h in headers), _own_name("errors", headers)])
+    writer.writerow([_own_name("line", headers), *(safe_cell(h) for h in headers), _own_name("errors", headers)])
     yield codecs.BOM_UTF8 + flush()
     for line, raw, errors in rows:
-        writer.writerow([line, *(_safe(raw.get(header, "")) for header in headers),
+        writer.writerow([line, *(safe_cell(raw.get(header, "")) for header in headers),
                          "; ".join(_describe(e) for e in errors)])
         yield flush()

@@ -24,6 +24,11 @@ ADMIN_ROLE = {
 
 ADMIN_ROLES = frozenset(ADMIN_ROLE.values())
 
+# What the platform charges a tenant: its admins.
+BILLING_ROLES = ("lender_admin", "agency_admin")
+# Commission statements (money owed between a lender and an agency): admins and the lender's managers.
+FINANCE_ROLES = ("lender_admin", "lender_manager", "agency_admin")
+
 
 def roles_for(kind: str) -> tuple[str, ...]:
     return ROLES_BY_KIND[TenantKind(kind)]

@@ -281,9 +281,10 @@ PAGE_TOTAL = re.compile(r'class="statement-total" data-currency="(\w+)" data-pay
 
 
 def test_the_csv_has_a_row_per_line_and_the_pages_totals(books, client, factory):
-    factory.user(books["jade"], "lender_analyst", email="analyst@jade.test")
+    factory.user(books["jade"], "lender_manager", email="manager@jade.test")
+    factory.user(books["alpha"], "agency_collector", email="collector@alpha.test")
     factory.user(books["alpha"], "agency_admin", email="admin@alpha.test")
-    for email, counterparty in (("analyst@jade.test", books["alpha"]), ("admin@alpha.test", books["jade"])):
+    for email, counterparty in (("manager@jade.test", books["alpha"]), ("admin@alpha.test", books["jade"])):
         login(client, email)
         reader = books["jade"] if counterparty is books["alpha"] else books["alpha"]
         for month in (NOV, DEC):
@@ -291,7 +292,7 @@ def test_the_csv_has_a_row_per_line_and_the_pages_totals(books, client, factory)
             page = client.get(base)
             assert page.status_code == 200
             html = page.get_data(as_text=True)
-            assert 'media="print"' in html and "billing/commission/print.css" in html
+            assert 'media="print"' in html and "/static/print.css" in html
             download = client.get(f"{base}/csv")
             assert download.status_code == 200 and download.mimetype == "text/csv"
             line_rows, total_rows = csv_parts(download.data)
@@ -302,8 +303,9 @@ def test_the_csv_has_a_row_per_line_and_the_pages_totals(books, client, factory)
             assert total_rows[1:] == [["total", currency, str(payments_count), str(reversals),
                                        f"{collected / 100:.2f}", f"{earned / 100:.2f}"]]
         client.post("/logout")
-    login(client, "analyst@jade.test")
-    assert client.get(f"/t/{books['jade'].slug}/billing/commission/print.css").mimetype == "text/css"
+    assert client.get("/static/print.css").mimetype == "text/css"
+    login(client, "collector@alpha.test")  # commission is for the agency's admins, not its collectors
+    assert client.get(f"/t/{books['alpha'].slug}/billing/commission").status_code in (403, 404)
 
 
 def test_the_csv_rows(books):

@@ -22,7 +22,8 @@ from tenants.tenancy.services import get_tenant
 from web.access import require_role
 from web.api.pagination import PageArgs, page_schema, paginate
 from web.api.portfolio_schemas import lenders_and_agencies, only_for
-from web.tenant.billing import BILLING_READERS, cases_csv_response
+from tenants.tenancy.roles import BILLING_ROLES
+from web.tenant.billing import cases_csv_response
 
 blp = Blueprint("api_billing", __name__, url_prefix="/api/v1",
                 description="Per-case billing: plan, standing, current period, invoices and billed cases; plans of "
@@ -114,7 +115,7 @@ class BillingCasesCsvArgs(Schema):
 
 @blp.route("/billing")
 @lenders_and_agencies
-@require_role(*BILLING_READERS)
+@require_role(*BILLING_ROLES)
 @blp.response(200, BillingOut)
 def billing():
     """The plan, standing, cases of the current period and periods waiting for their invoice. A lender whose plan
@@ -127,7 +128,7 @@ def billing():
 
 @blp.route("/billing/invoices")
 @lenders_and_agencies
-@require_role(*BILLING_READERS)
+@require_role(*BILLING_ROLES)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(BillingInvoiceOut, "BillingInvoicePage"))
 def billing_invoices(args):
@@ -138,7 +139,7 @@ def billing_invoices(args):
 
 @blp.route("/billing/cases.csv")
 @lenders_and_agencies
-@require_role(*BILLING_READERS)
+@require_role(*BILLING_ROLES)
 @blp.arguments(BillingCasesCsvArgs, location="query")
 @blp.doc(responses=CSV_DOC)
 def billing_cases_csv(args):

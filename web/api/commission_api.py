@@ -6,12 +6,15 @@ totals are per currency. A counterpart this tenant has no panel relationship wit
 """
 import uuid
 
-from flask import Response, request
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from tenants.billing import commission
+from tenants.tenancy.roles import FINANCE_ROLES
+from web.access import require_role
 from web.api.portfolio_schemas import lenders_and_agencies
+from web.downloads import csv_attachment
 
 blp = Blueprint("api_commission", __name__, url_prefix="/api/v1",
                 description="Monthly commission statements per lender and agency, as JSON or CSV")
@@ -76,16 +79,13 @@ class StatementOut(Schema):
     totals = fields.List(fields.Nested(TotalOut))
 
 
-def _csv(found: commission.Statement) -> Response:
-    response = Response(commission.csv_text(found).encode("utf-8-sig"), mimetype="text/csv")
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = (f'attachment; filename="commission-{found.month}-'
-                                               f'{found.counterparty_id}.csv"')
-    return response
+def _csv(found: commission.Statement):
+    return csv_attachment(commission.csv_text(found), f"commission-{found.month}-{found.counterparty_id}.csv")
 
 
 @blp.route("/commission-statements")
 @lenders_and_agencies
+@require_role(*FINANCE_ROLES)
 @blp.arguments(StatementListArgs, location="query")
 @blp.response(200, StatementListOut)
 def list_commission_statements(args):
@@ -97,6 +97,7 @@ def list_commission_statements(args):
 
 @blp.route("/commission-statements/<uuid:counterparty_id>/<month>")
 @lenders_and_agencies
+@require_role(*FINANCE_ROLES)
 @blp.response(200, StatementOut)
 def commission_statement(counterparty_id: uuid.UUID, month: str):
     """The statement with `counterparty_id` for `month` (YYYY-MM): its lines, oldest first, and totals per
@@ -109,6 +110,7 @@ def commission_statement(counterparty_id: uuid.UUID, month: str):
 
 @blp.route("/commission-statements/<uuid:counterparty_id>/<month>/csv")
 @lenders_and_agencies
+@require_role(*FINANCE_ROLES)
 @blp.doc(responses=CSV_DOC)
 def commission_statement_csv(counterparty_id: uuid.UUID, month: str):
     """The statement as CSV."""

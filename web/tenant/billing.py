@@ -13,10 +13,11 @@ from flask_babel import lazy_gettext as _l
 from tenants.billing import reports
 from tenants.billing.models import InvoiceStatus, Payer
 from tenants.errors import ValidationFailed
+from tenants.tenancy.roles import BILLING_ROLES
 from web.access import require_role
+from web.downloads import csv_attachment
 from web.tenant import bp
 
-BILLING_READERS = ("lender_admin", "agency_admin")
 
 # The rules of tenants.billing.usage, as its docstring states them, for the people billed by them.
 RULES = (
@@ -50,7 +51,7 @@ def _billing_labels():
 
 
 @bp.route("/billing")
-@require_role(*BILLING_READERS)
+@require_role(*BILLING_ROLES)
 def billing():
     return render_template("tenant/billing/overview.html", billing=reports.overview(g.tenant), rules=RULES)
 
@@ -68,16 +69,12 @@ def period_arg(value: str | None) -> date | None:
 
 
 def cases_csv_response(period_start: date | None) -> Response:
-    """UTF-8 with a BOM, so that Excel reads Chinese names."""
-    text = reports.csv_text(reports.case_rows(g.tenant, period_start))
-    response = Response(text.encode("utf-8-sig"), mimetype="text/csv")
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
     suffix = period_start.isoformat() if period_start else "all"
-    response.headers["Content-Disposition"] = f'attachment; filename="cases-{g.tenant.slug}-{suffix}.csv"'
-    return response
+    return csv_attachment(reports.csv_text(reports.case_rows(g.tenant, period_start)),
+                          f"cases-{g.tenant.slug}-{suffix}.csv")
 
 
 @bp.route("/billing/cases.csv")
-@require_role(*BILLING_READERS)
+@require_role(*BILLING_ROLES)
 def billing_cases_csv():
     return cases_csv_response(period_arg(request.args.get("period")))
