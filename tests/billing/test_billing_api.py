@@ -7,31 +7,12 @@ from decimal import Decimal
 import pytest
 
 from tenants.tenancy.roles import TenantKind
-from tests.billing.test_billing_pages import OVERDUE_URL, make_delinquent
-from tests.billing.test_invoicing import NEXT_MONTH, accept_cases, bill, plan_row, set_plan
+from tests.billing.helpers import (NEXT_MONTH, OVERDUE_URL, accept_cases, bill, make_delinquent, plan_row,
+                                   set_plan)
 
 
 def bearer(secret):
     return {"Authorization": f"Bearer {secret}"}
-
-
-@pytest.fixture
-def lender(factory):
-    return factory.tenant(TenantKind.LENDER, name="Jade Lending")
-
-
-@pytest.fixture
-def agency(factory, lender):
-    found = factory.tenant(TenantKind.AGENCY, name="催收公司 Alpha")
-    factory.panel(lender, found)
-    return found
-
-
-@pytest.fixture
-def other_agency(factory, lender):
-    found = factory.tenant(TenantKind.AGENCY, name="Beta Recovery")
-    factory.panel(lender, found)
-    return found
 
 
 def token_of(factory, tenant, role=None):

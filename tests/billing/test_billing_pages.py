@@ -4,44 +4,22 @@ services and billed against localstripe, as in test_invoicing."""
 import csv
 import io
 import re
-from datetime import date
 from decimal import Decimal
 
 import pytest
 from rq import Worker
 from sqlalchemy import event
 
-from tenants.billing import invoicing
-from tenants.billing.models import BillingInvoice, InvoiceStatus
-from tenants.billing.plans import plan_of
+from tenants.billing.models import BillingInvoice
 from tenants.context import tenant_scope
 from tenants.db import db
 from tenants.tenancy.roles import TenantKind
-from tests.billing.test_invoicing import NEXT_MONTH, accept_cases, bill, plan_row, set_plan
+from tests.billing.helpers import (NEXT_MONTH, OVERDUE_URL, accept_cases, bill, make_delinquent, plan_row,
+                                   set_plan)
 from tests.factories import login
 from workers.connection import connection
 from workers.queues import enqueue, queue
 
-OVERDUE_URL = "https://invoice.stripe.test/i/overdue"
-
-
-@pytest.fixture
-def lender(factory):
-    return factory.tenant(TenantKind.LENDER, name="Jade Lending")
-
-
-@pytest.fixture
-def agency(factory, lender):
-    found = factory.tenant(TenantKind.AGENCY, name="催收公司 Alpha")
-    factory.panel(lender, found)
-    return found
-
-
-@pytest.fixture
-def other_agency(factory, lender):
-    found = factory.tenant(TenantKind.AGENCY, name="Beta Recovery")
-    factory.panel(lender, found)
-    return found
 
 
 def admin_of(factory, tenant, role=None):
@@ -65,19 +43,6 @@ def read_csv(response) -> tuple[list[dict], list[dict]]:
     body = response.data.decode("utf-8-sig")
     cases_part, totals_part = body.split("\r\n\r\n")
     return list(csv.DictReader(io.StringIO(cases_part))), list(csv.DictReader(io.StringIO(totals_part)))
-
-
-def make_delinquent(tenant, hosted_invoice_url=OVERDUE_URL):
-    """An invoice whose payment failed, as the Stripe webhook reports it."""
-    with tenant_scope(tenant.id):
-        plan_of(tenant, lock=True)
-        invoice = BillingInvoice(tenant_id=tenant.id, period_start=date(2026, 11, 1), period_end=date(2026, 12, 1),
-                                 currency="CNY", cases=2,
-                                 free_cases=0, amount_minor=1000, stripe_invoice_id=f"in_failed_{tenant.id.hex[:8]}",
-                                 status=InvoiceStatus.OPEN, hosted_invoice_url=hosted_invoice_url)
-        db.session.add(invoice)
-        db.session.flush()
-        invoicing.apply_status(invoice, InvoiceStatus.PAYMENT_FAILED, 1_800_000_000)
 
 
 def test_an_agency_sees_the_cases_and_amount_of_its_current_period(client, factory, frozen_clock, lender, agency):

@@ -15,7 +15,7 @@ from tenants.billing.stripe_gateway import StripeGateway
 from tenants.context import tenant_scope
 from tenants.db import db
 from tenants.tenancy.models import Tenant
-from tests.billing.test_invoicing import NEXT_MONTH, accept_cases
+from tests.billing.helpers import NEXT_MONTH, accept_cases
 
 pytestmark = pytest.mark.postgres
 

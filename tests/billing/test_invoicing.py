@@ -1,77 +1,21 @@
 """Per-case billing against localstripe through the real `stripe` library: usage recorded on acceptance, pushed
 as invoice items, invoiced when the period closes, exactly once through crashes and duplicate runs."""
-from datetime import datetime, timedelta, timezone
-
 import pytest
 import stripe
 from sqlalchemy import select
 
 from tenants.billing import invoicing
-from tenants.billing.models import BillingInvoice, BillingPlan, InvoiceStatus, UsageRecord
-from tenants.billing.plans import update_plan
+from tenants.billing.models import InvoiceStatus
 from tenants.billing.stripe_gateway import StripeGateway, usage_from_metadata
 from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
 from tenants.errors import Conflict
 from tenants.placements import services as placements
-from tenants.tenancy.roles import TenantKind
-
-NEXT_MONTH = datetime(2027, 1, 1, 2, 0, tzinfo=timezone.utc)  # 10:00 on 1 January in Shanghai
-
+from tests.billing.helpers import (NEXT_MONTH, accept_cases, bill, invoices_of, make_delinquent, plan_row, set_plan,
+                                   usage_of)
 
 class Died(BaseException):
     """The worker process dying: not an Exception, so nothing on the way catches it."""
-
-
-def accept_cases(factory, lender, agency, count: int, *, accept: bool = True):
-    accounts = [factory.account(lender) for _ in range(count)]
-    with tenant_scope(lender.id):
-        batch = placements.place(lender=lender, selection=placements.Selection(
-            external_refs=tuple(a.external_ref for a in accounts)), weights={agency.id: 1}, terms={},
-            created_by=None, seed=1, debtors_notified=True)
-    if accept:
-        with tenant_scope(agency.id):
-            placements.respond(batch.id, accept=True)
-    return accounts, batch
-
-
-def set_plan(tenant, **changes):
-    with platform_scope("test: plan"):
-        update_plan(tenant, changes)
-
-
-def usage_of(tenant):
-    with tenant_scope(tenant.id):
-        return list(db.session.scalars(select(UsageRecord).where(UsageRecord.tenant_id == tenant.id)
-                                       .order_by(UsageRecord.seq)))
-
-
-def bill(tenant, gateway):
-    with tenant_scope(tenant.id):
-        return invoicing.bill(db.session.get(type(tenant), tenant.id), gateway)
-
-
-def invoices_of(tenant):
-    with tenant_scope(tenant.id):
-        return list(db.session.scalars(select(BillingInvoice).where(BillingInvoice.tenant_id == tenant.id)))
-
-
-def plan_row(tenant):
-    with tenant_scope(tenant.id):
-        return db.session.scalar(select(BillingPlan).where(BillingPlan.tenant_id == tenant.id))
-
-
-@pytest.fixture
-def lender(factory):
-    return factory.tenant(TenantKind.LENDER)
-
-
-@pytest.fixture
-def agencies(factory, lender):
-    found = [factory.tenant(TenantKind.AGENCY) for _ in range(3)]
-    for agency in found:
-        factory.panel(lender, agency)
-    return found
 
 
 def test_each_agency_gets_one_invoice_of_its_cases_times_price(db_session, factory, frozen_clock, gateway, lender,
@@ -206,16 +150,8 @@ def test_the_same_job_run_twice_changes_nothing_the_second_time(db_session, fact
 
 def test_a_delinquent_agency_receives_no_new_cases(db_session, factory, frozen_clock, lender, agencies):
     agency = agencies[0]
-    with tenant_scope(agency.id):
-        plan = invoicing.plan_of(agency, lock=True)
-        invoice = BillingInvoice(tenant_id=agency.id, period_start=frozen_clock.now().date(),
-                                 period_end=frozen_clock.now().date() + timedelta(days=31), currency="CNY", cases=1,
-                                 free_cases=0, amount_minor=500, stripe_invoice_id="in_failed_test",
-                                 status=InvoiceStatus.OPEN)
-        db.session.add(invoice)
-        db.session.flush()
-        invoicing.apply_status(invoice, InvoiceStatus.PAYMENT_FAILED, 1_800_000_000)
-        assert plan.standing == "delinquent"
+    make_delinquent(agency)
+    assert plan_row(agency).standing == "delinquent"
     with pytest.raises(Conflict) as refused:
         accept_cases(factory, lender, agency, 1)
     assert refused.value.code == "billing.placements_suspended"

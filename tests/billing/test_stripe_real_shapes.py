@@ -23,7 +23,7 @@ from tenants.billing.stripe_gateway import StripeGateway, StripeSettings
 from tenants.context import tenant_scope
 from tenants.db import db
 from tenants.tenancy.roles import TenantKind
-from tests.billing.test_invoicing import NEXT_MONTH, accept_cases
+from tests.billing.helpers import NEXT_MONTH, accept_cases
 
 SHAPES = Path(__file__).parent / "stripe_shapes"
 

@@ -13,7 +13,7 @@ from tenants.billing.plans import update_plan
 from tenants.billing.stripe_gateway import StripeGateway
 from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
-from tests.billing.test_invoicing import accept_cases
+from tests.billing.helpers import accept_cases
 from tests.browser.conftest import SHANGHAI_10AM
 from tests.factories import PASSWORD, Factory
 
