@@ -17,6 +17,7 @@ from web.demo import billing
 from workers.embedded import EmbeddedRedis
 
 HOST, PORT, STRIPE_PORT = "127.0.0.1", 5000, 8420
+STRIPE_BASE = f"http://{HOST}:{STRIPE_PORT}"
 DEMO_WEBHOOK_SECRET = "whsec_recoverly_demo"
 
 
@@ -44,14 +45,26 @@ def wait_http(url: str, timeout: float) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
 
+def stripe_settings() -> dict:
+    """localstripe on loopback, unless STRIPE_API_KEY holds a Stripe test-mode key: then the demo bills in Stripe's
+    test mode (webhooks reach it through `stripe listen --forward-to localhost:5000/billing/stripe/webhook`, whose
+    signing secret goes in STRIPE_WEBHOOK_SECRET). A live key is refused: the demo's cases are not real."""
+    key = os.environ.get("STRIPE_API_KEY", "")
+    if key.startswith(("sk_live_", "rk_live_")):
+        raise SystemExit("make demo refuses a live Stripe key; use a test-mode key (sk_test_…) or none")
+    if key.startswith(("sk_test_", "rk_test_")) and key != "sk_test_localstripe":
+        return {"STRIPE_API_KEY": key}
+    return {"STRIPE_API_BASE": STRIPE_BASE, "STRIPE_API_KEY": "sk_test_localstripe",
+            "STRIPE_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET}
+
+
 def main() -> int:
+    stripe_env = stripe_settings()
     INSTANCE.mkdir(parents=True, exist_ok=True)
     redis_server = EmbeddedRedis(INSTANCE / "redis").start()
-    stripe_base = f"http://{HOST}:{STRIPE_PORT}"
-    env = dict(os.environ, REDIS_URL=redis_server.url, STRIPE_API_BASE=stripe_base,
-               STRIPE_API_KEY="sk_test_localstripe", STRIPE_WEBHOOK_SECRET=DEMO_WEBHOOK_SECRET, FLASK_APP="web")
-    os.environ.update(REDIS_URL=redis_server.url, STRIPE_API_BASE=stripe_base, STRIPE_API_KEY="sk_test_localstripe",
-                      STRIPE_WEBHOOK_SECRET=DEMO_WEBHOOK_SECRET)
+    os.environ.update(REDIS_URL=redis_server.url, **stripe_env)
+    env = dict(os.environ, FLASK_APP="web")
+    standin = "STRIPE_API_BASE" in stripe_env
     children: list[subprocess.Popen] = []
 
     def stop(*_args):
@@ -72,14 +85,16 @@ def main() -> int:
     try:
         app, credentials = prepare()
         python = sys.executable
-        children.append(subprocess.Popen([python, "-m", "web.demo.localstripe_server", "--port", str(STRIPE_PORT)],
-                                         env=env))
+        if standin:
+            children.append(subprocess.Popen([python, "-m", "web.demo.localstripe_server", "--port",
+                                              str(STRIPE_PORT)], env=env))
         children.append(subprocess.Popen([python, "-m", "flask", "run", "--host", HOST, "--port", str(PORT),
                                           "--no-reload", "--with-threads"], env=env))
         wait_http(f"http://{HOST}:{PORT}/healthz", 60)
-        wait_http(f"{stripe_base}/v1/customers", 30)
+        if standin:
+            wait_http(f"{STRIPE_BASE}/v1/customers", 30)
+            billing.register_webhook(STRIPE_BASE, f"http://{HOST}:{PORT}", DEMO_WEBHOOK_SECRET)
         # Billed before the worker starts: SQLite has no row locks to keep the two from billing one payer at once.
-        billing.register_webhook(stripe_base, f"http://{HOST}:{PORT}", DEMO_WEBHOOK_SECRET)
         for slug, run in billing.run(app).items():
             print(f"billed {slug}: {run['cases_billed']} case(s), invoices {run['periods_invoiced']}", flush=True)
         children.append(subprocess.Popen([python, "-m", "flask", "worker", "--with-scheduler"], env=env))

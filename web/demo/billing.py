@@ -33,7 +33,7 @@ def run(app: Flask) -> dict:
         for payer in payers:
             with tenant_scope(payer.id):
                 plan = ensure_customer(payer, gateway)
-                if payer.slug == DEMO_DECLINING_AGENCY:
+                if payer.slug == DEMO_DECLINING_AGENCY and gateway.settings.standin:
                     gateway.attach_test_payment_method(plan.stripe_customer_id, bouncing=True)
                 results[payer.slug] = bill(payer, gateway).as_dict()
         db.session.remove()
