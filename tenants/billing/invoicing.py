@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import stripe
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tenants import audit, clock
 from tenants.billing import standing
@@ -26,7 +26,8 @@ from tenants.billing.models import BillingInvoice, BillingPlan, InvoiceStatus, U
 from tenants.billing.periods import local_day
 from tenants.billing.plans import plan_of
 from tenants.billing.stripe_gateway import (METADATA_CASES, METADATA_FREE, METADATA_PERIOD, METADATA_TENANT,
-                                            StripeGateway, usage_from_metadata, usage_metadata)
+                                            StripeGateway, seq_runs, usage_from_metadata,
+                                            usage_metadata)
 from tenants.db import db
 from tenants.money import Money
 from tenants.tenancy.models import Tenant
@@ -57,16 +58,18 @@ def ensure_customer(tenant: Tenant, gateway: StripeGateway) -> BillingPlan:
         db.session.commit()
         return plan
     tenant_key = str(tenant.id)
+    created = False
     if plan.stripe_customer_id is None:
         customer_id = gateway.find_customer(tenant_key)
         if customer_id is None:
-            customer_id = gateway.create_customer(tenant_key, tenant.name, plan.currency)
+            customer_id, created = gateway.create_customer(tenant_key, tenant.name, plan.currency), True
             if gateway.settings.standin:
                 gateway.attach_test_payment_method(customer_id)
         plan.stripe_customer_id = customer_id
     plan_id = gateway.plan_for(plan.currency)
-    plan.stripe_subscription_id = (gateway.find_subscription(plan.stripe_customer_id, plan_id)
-                                   or gateway.create_subscription(plan.stripe_customer_id, plan_id, tenant_key))
+    existing = None if created else gateway.find_subscription(plan.stripe_customer_id, plan_id)
+    plan.stripe_subscription_id = existing or gateway.create_subscription(plan.stripe_customer_id, plan_id,
+                                                                          tenant_key)
     plan.updated_at = clock.now()
     audit.record("billing.customer_ready", object_type="billing_plan", object_id=plan.id,
                  after={"stripe_customer_id": plan.stripe_customer_id,
@@ -122,9 +125,11 @@ def _is_ours(metadata, tenant: Tenant, period_start: date) -> bool:
 
 def _push(tenant: Tenant, period_start: date, gateway: StripeGateway, run: BillingRun) -> None:
     plan = plan_of(tenant, lock=True)
-    unbilled = list(db.session.scalars(select(UsageRecord).where(
-        UsageRecord.tenant_id == tenant.id, UsageRecord.period_start == period_start,
-        UsageRecord.billed_at.is_(None)).order_by(UsageRecord.seq)))
+    # Columns, not objects, and set-based updates: a payer may have 100,000 cases in a period.
+    unbilled = db.session.execute(select(
+        UsageRecord.seq, UsageRecord.amount_minor, UsageRecord.free, UsageRecord.unit_price_minor,
+        UsageRecord.currency).where(*_in_period(tenant, period_start), UsageRecord.billed_at.is_(None))
+        .order_by(UsageRecord.seq)).all()
     if not unbilled:
         return
     now = clock.now()
@@ -133,15 +138,14 @@ def _push(tenant: Tenant, period_start: date, gateway: StripeGateway, run: Billi
         for item in gateway.pending_items(plan.stripe_customer_id):
             if not _is_ours(item.get("metadata"), tenant, period_start):
                 continue
-            adopted = [by_seq.pop(seq) for seq in sorted(usage_from_metadata(item["metadata"])) if seq in by_seq]
-            for record in adopted:
-                record.billed_at, record.stripe_invoice_item_id = now, item["id"]
+            adopted = [seq for seq in usage_from_metadata(item["metadata"]) if by_seq.pop(seq, None)]
             if adopted:
+                _mark_billed(tenant, period_start, adopted, now, item["id"])
                 run.items_adopted += 1
                 run.cases_billed += len(adopted)
                 log.warning("adopted Stripe invoice item %s (%d cases) left by an interrupted run", item["id"],
                             len(adopted))
-    remaining = list(by_seq.values())
+    remaining = sorted(by_seq.values(), key=lambda record: record.seq)
     if not remaining:
         return
     amount = sum(record.amount_minor for record in remaining)
@@ -154,9 +158,20 @@ def _push(tenant: Tenant, period_start: date, gateway: StripeGateway, run: Billi
             idempotency_key=f"recoverly-items-{tenant.id}-{period_start}-{remaining[0].seq}-{remaining[-1].seq}",
         )["id"]
         run.items_created += 1
-    for record in remaining:
-        record.billed_at, record.stripe_invoice_item_id = now, item_id
+    _mark_billed(tenant, period_start, [record.seq for record in remaining], now, item_id)
     run.cases_billed += len(remaining)
+
+
+def _in_period(tenant: Tenant, period_start: date) -> tuple:
+    return UsageRecord.tenant_id == tenant.id, UsageRecord.period_start == period_start
+
+
+def _mark_billed(tenant: Tenant, period_start: date, seqs: list[int], now, item_id: str | None) -> None:
+    """One UPDATE per run of consecutive numbers (a push's numbers are consecutive but for adopted gaps)."""
+    for first, last in seq_runs(seqs):
+        db.session.execute(update(UsageRecord).where(
+            *_in_period(tenant, period_start), UsageRecord.billed_at.is_(None), UsageRecord.seq.between(first, last))
+            .values(billed_at=now, stripe_invoice_item_id=item_id).execution_options(synchronize_session=False))
 
 
 def _describe(records: list[UsageRecord], period_start: date) -> str:
@@ -176,12 +191,10 @@ def _item_metadata(tenant: Tenant, period_start: date, records: list[UsageRecord
 
 def _invoice(tenant: Tenant, period_start: date, gateway: StripeGateway, run: BillingRun) -> None:
     plan = plan_of(tenant, lock=True)
-    records = list(db.session.scalars(select(UsageRecord).where(
-        UsageRecord.tenant_id == tenant.id, UsageRecord.period_start == period_start)))
     invoice = db.session.scalar(select(BillingInvoice).where(BillingInvoice.tenant_id == tenant.id,
                                                             BillingInvoice.period_start == period_start))
     if invoice is None:
-        invoice = _new_invoice(tenant, plan, period_start, records, gateway, run)
+        invoice = _new_invoice(tenant, plan, period_start, gateway, run)
         db.session.add(invoice)
         db.session.flush()
         audit.record("billing.invoiced", object_type="billing_invoice", object_id=invoice.id,
@@ -189,18 +202,19 @@ def _invoice(tenant: Tenant, period_start: date, gateway: StripeGateway, run: Bi
                             "amount_minor": invoice.amount_minor, "currency": invoice.currency,
                             "stripe_invoice_id": invoice.stripe_invoice_id})
         run.periods_invoiced.append(period_start.isoformat())
-    db.session.execute(update(UsageRecord).where(
-        UsageRecord.tenant_id == tenant.id, UsageRecord.period_start == period_start,
-        UsageRecord.invoice_id.is_(None)).values(invoice_id=invoice.id))
+    db.session.execute(update(UsageRecord).where(*_in_period(tenant, period_start), UsageRecord.invoice_id.is_(None))
+                       .values(invoice_id=invoice.id).execution_options(synchronize_session=False))
 
 
-def _new_invoice(tenant, plan, period_start, records, gateway, run) -> BillingInvoice:
-    amount = sum(r.amount_minor for r in records)
-    invoice = BillingInvoice(tenant_id=tenant.id, period_start=period_start, period_end=records[0].period_end,
-                             currency=plan.currency, cases=len(records),
-                             free_cases=sum(1 for r in records if r.free), amount_minor=amount,
-                             status=InvoiceStatus.NO_CHARGE)
-    if not amount:
+def _new_invoice(tenant, plan, period_start, gateway, run) -> BillingInvoice:
+    totals = db.session.execute(select(
+        func.count(UsageRecord.id).label("cases"), func.coalesce(func.sum(UsageRecord.amount_minor), 0).label("amount"),
+        func.count(UsageRecord.id).filter(UsageRecord.free.is_(True)).label("free"),
+        func.max(UsageRecord.period_end).label("period_end")).where(*_in_period(tenant, period_start))).one()
+    invoice = BillingInvoice(tenant_id=tenant.id, period_start=period_start, period_end=totals.period_end,
+                             currency=plan.currency, cases=totals.cases, free_cases=totals.free,
+                             amount_minor=totals.amount, status=InvoiceStatus.NO_CHARGE)
+    if not totals.amount:
         return invoice  # nothing to charge: Stripe is not asked to invoice an empty period
     found = next((candidate for candidate in gateway.invoices(plan.stripe_customer_id)
                   if any(_is_ours(line.get("metadata"), tenant, period_start)
@@ -211,18 +225,18 @@ def _new_invoice(tenant, plan, period_start, records, gateway, run) -> BillingIn
     else:
         found = gateway.create_invoice(
             customer_id=plan.stripe_customer_id, subscription_id=plan.stripe_subscription_id,
-            description=f"Recoverly cases, period {period_start.isoformat()} – {records[0].period_end.isoformat()}",
+            description=f"Recoverly cases, period {period_start.isoformat()} – {totals.period_end.isoformat()}",
             metadata={METADATA_TENANT: str(tenant.id), METADATA_PERIOD: period_start.isoformat(),
-                      METADATA_CASES: str(len(records)), "recoverly_amount_minor": str(amount)},
+                      METADATA_CASES: str(totals.cases), "recoverly_amount_minor": str(totals.amount)},
             idempotency_key=f"recoverly-invoice-{tenant.id}-{period_start}")
         run.invoices_created += 1
     invoice.stripe_invoice_id = found["id"]
     invoice.stripe_amount_minor = found.get("total")
     invoice.hosted_invoice_url = found.get("hosted_invoice_url")
     invoice.status = InvoiceStatus.OPEN
-    if invoice.stripe_amount_minor is not None and invoice.stripe_amount_minor != amount:
+    if invoice.stripe_amount_minor is not None and invoice.stripe_amount_minor != totals.amount:
         log.error("Stripe invoice %s totals %s, our usage %s: check the customer's items", found["id"],
-                  invoice.stripe_amount_minor, amount)
+                  invoice.stripe_amount_minor, totals.amount)
     return invoice
 
 

@@ -65,6 +65,7 @@ class StripeGateway:
         # Network retries are the library's (with its own idempotency keys); our jobs retry whole steps.
         self.client = stripe.StripeClient(settings.api_key, max_network_retries=2, **options)
         self.calls: Counter = Counter()
+        self._plans_seen: set[str] = set()
 
     def _count(self, name: str) -> None:
         self.calls[name] += 1
@@ -76,6 +77,12 @@ class StripeGateway:
     # ---- catalogue: one zero-amount yearly plan per currency -----------------------------------------------
     def plan_for(self, currency: str) -> str:
         plan_id = f"recoverly-cases-{currency.lower()}"
+        if plan_id in self._plans_seen:
+            return plan_id
+        self._plans_seen.add(self._plan_in_stripe(plan_id, currency))
+        return plan_id
+
+    def _plan_in_stripe(self, plan_id: str, currency: str) -> str:
         try:
             self._count("plans.retrieve")
             return self.client.v1.plans.retrieve(plan_id).id
@@ -196,20 +203,20 @@ class StripeGateway:
         return self.client.construct_event(payload, signature, self.settings.webhook_secret)
 
 
-def usage_ranges(seqs: list[int]) -> str:
-    """[1, 2, 3, 7] → "1-3,7"."""
-    parts, start, previous = [], None, None
+def seq_runs(seqs) -> list[tuple[int, int]]:
+    """[1, 2, 3, 7] → [(1, 3), (7, 7)]."""
+    runs = []
     for seq in sorted(seqs):
-        if start is None:
-            start = previous = seq
-        elif seq == previous + 1:
-            previous = seq
+        if runs and seq == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], seq)
         else:
-            parts.append(f"{start}-{previous}" if previous != start else str(start))
-            start = previous = seq
-    if start is not None:
-        parts.append(f"{start}-{previous}" if previous != start else str(start))
-    return ",".join(parts)
+            runs.append((seq, seq))
+    return runs
+
+
+def usage_ranges(seqs) -> str:
+    """[1, 2, 3, 7] → "1-3,7"."""
+    return ",".join(f"{first}-{last}" if last != first else str(first) for first, last in seq_runs(seqs))
 
 
 def parse_ranges(text: str) -> set[int]:

@@ -48,6 +48,7 @@ def process(event) -> str:
             log.info("Stripe event %s for invoice %s we did not make: ignored", event_id, obj["id"])
         else:
             db.session.get(StripeEvent, event_id).tenant_id = invoice.tenant_id
+            db.session.flush()  # the platform's row: written before entering the payer's context
             with tenant_scope(invoice.tenant_id):
                 # Stripe gives the payment page only once the invoice is finalized.
                 invoice.hosted_invoice_url = obj.get("hosted_invoice_url") or invoice.hosted_invoice_url
