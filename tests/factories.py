@@ -1,5 +1,6 @@
 """Factories: tenants, users with a role, API tokens, and a complete tenant with one of each object."""
 import itertools
+import uuid
 from dataclasses import dataclass, field
 
 from tenants import audit, clock
@@ -173,7 +174,7 @@ class Factory:
                 attempt_id = conduct.attempt(ids["account_id"], conduct.AttemptRequest(channel="sms"),
                                              collector_user_id=None)[0].id
             except conduct.ConductBlocked as refused:
-                attempt_id = refused.details["attempt_id"]
+                attempt_id = uuid.UUID(refused.details["attempt_id"])  # details are JSON: the id as text
             hold_id = conduct.open_hold(ids["account_id"], "hardship", reason="world", source="api").id
             approval = ApprovalRequest(tenant_id=lender.id, account_id=ids["account_id"], attempt_id=attempt_id,
                                        requested_by_tenant_id=agency.id, channel="visit", target="debtor",

@@ -270,12 +270,6 @@ LINE_COLUMNS = ("payment_id", "account_external_ref", "placement_id", "at", "kin
 TOTAL_COLUMNS = ("total", "currency", "payments", "reversals", "collected", "commission")
 
 
-
-
-
-
-
-
 def csv_text(found: Statement) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")

@@ -185,8 +185,6 @@ def _tenant_names(tenant_ids) -> dict[uuid.UUID, str]:
     return dict(db.session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(list(tenant_ids)))).all())
 
 
-
-
 def csv_text(rows: list[CaseRow]) -> str:
     """One line per case, then a total per currency: the amounts of one period add up to its invoice."""
     buffer = io.StringIO()

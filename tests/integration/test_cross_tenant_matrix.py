@@ -8,6 +8,7 @@ from flask import url_for
 from sqlalchemy import select
 
 from tenants.audit import AuditEvent
+from tenants.billing.models import BillingInvoice, BillingPlan, UsageRecord
 from tenants.billing import commission
 from tenants.casework import payments
 from tenants.casework.agreements import Agreement
@@ -56,7 +57,7 @@ def _snapshot(db_session, tenant_id):
                       PlacementBatch, AgencyRelationship, MessageTemplate, OutboundMessage, Complaint,
                       Promise, Payment, PaymentPlan, Settlement, Agreement, Evidence, Dispute, LegalEscalation,
                       CaseAssignment, CaseNote, Callback, ApprovalRequest, ConductHold, AccountConsent,
-                      ContactAttempt):
+                      ContactAttempt, BillingPlan, UsageRecord, BillingInvoice):
             owned = model.tenant_id == tenant_id
             if hasattr(model, "agency_tenant_id"):
                 owned = owned | (model.agency_tenant_id == tenant_id)
