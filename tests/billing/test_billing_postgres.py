@@ -125,3 +125,18 @@ def test_two_workers_billing_the_same_payer_at_once_bill_once(app, agency_with_e
     assert sorted(run.invoices_created for run in runs) == [0, 1]
     assert [line["amount"] for line in stripe_lines(app, agency_id, gateway)] == [2000]
     assert len(our_invoices(app, agency_id)) == 1
+
+
+def test_a_real_worker_runs_the_billing_jobs_queued_twice_and_bills_once(app, agency_with_ended_period, gateway):
+    from workers.connection import connection
+    from workers.queues import enqueue, enqueue_platform
+    from workers.worker import RecoverlyWorker
+
+    agency_id = agency_with_ended_period
+    enqueue("workers.jobs.bill_tenant", tenant_id=agency_id, queue_name="billing")
+    enqueue("workers.jobs.bill_tenant", tenant_id=agency_id, queue_name="billing")
+    enqueue_platform("workers.jobs.bill_all_tenants", reason="test: hourly billing", queue_name="billing")
+    RecoverlyWorker(["billing"], connection=connection(), flask_app=app).work(burst=True, with_scheduler=False)
+
+    assert [line["amount"] for line in stripe_lines(app, agency_id, gateway)] == [2000]
+    assert [(cases, amount) for cases, amount, _ in our_invoices(app, agency_id)] == [(4, 2000)]
