@@ -18,4 +18,7 @@ def configure_engine(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE: a transaction that reads and then writes would otherwise fail at once ("database is locked")
+        # whenever another process committed in between — the demo's web server, worker and billing run share the
+        # file. Taking the write lock up front makes them queue (busy_timeout) instead.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
