@@ -159,10 +159,11 @@ class StripeGateway:
 
     # ---- invoice items ----------------------------------------------------------------------------------------
     def pending_items(self, customer_id: str) -> list:
-        """Invoice items not yet on an invoice (the real API lists invoiced ones too; callers match metadata)."""
+        """Invoice items not yet on an invoice. The real API filters them (`pending`); localstripe refuses that
+        parameter and lists only pending ones anyway."""
         self._count("invoice_items.list")
-        items = (item.to_dict() for item in self.client.v1.invoice_items.list(
-            params={"customer": customer_id, "limit": 100}).auto_paging_iter())
+        params = {"customer": customer_id, "limit": 100, **({} if self.settings.standin else {"pending": True})}
+        items = (item.to_dict() for item in self.client.v1.invoice_items.list(params=params).auto_paging_iter())
         return [item for item in items if not item.get("invoice")]
 
     def create_item(self, *, customer_id: str, subscription_id: str, amount_minor: int, currency: str,

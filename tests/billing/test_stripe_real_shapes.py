@@ -49,7 +49,7 @@ class RecordedStripe(BaseHTTPRequestHandler):
 
     def _record(self, body: str = "") -> None:
         self.requests.append({"method": self.command, "path": urlparse(self.path).path, "headers": dict(self.headers),
-                              "body": parse_qs(body)})
+                              "query": urlparse(self.path).query, "body": parse_qs(body)})
 
     def do_GET(self):
         self._record()
@@ -111,6 +111,8 @@ def test_on_the_real_api_an_ended_period_is_invoiced_and_finalized_with_idempote
     assert invoice.stripe_invoice_id == "in_1QRecordedInvoice01"
     assert invoice.stripe_amount_minor == invoice.amount_minor == 1500
     assert invoice.hosted_invoice_url.startswith("https://invoice.stripe.com/")  # where the payer pays
+    [listed] = [r for r in RecordedStripe.requests if r["method"] == "GET" and r["path"] == "/v1/invoiceitems"]
+    assert "pending=true" in listed["query"]  # only items not yet invoiced, however long the customer's history
     posts = {r["path"]: r for r in RecordedStripe.requests if r["method"] == "POST"}
     assert set(posts) == {"/v1/invoiceitems", "/v1/invoices", "/v1/invoices/in_1QRecordedInvoice01/finalize"}
     for path in ("/v1/invoiceitems", "/v1/invoices"):
