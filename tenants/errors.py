@@ -23,6 +23,14 @@ class ValidationFailed(DomainError):
     message = "Some fields are invalid."
 
 
+def required_text(value: str | None, *, message: str, code: str, field: str = "reason") -> str:
+    """A free-text field the user must fill (why a payment is reversed, a plan cancelled …), stripped."""
+    text = (value or "").strip()
+    if not text:
+        raise ValidationFailed(message, code=code, details={"fields": {field: ["Required."]}})
+    return text
+
+
 class NotFound(DomainError):
     """Also the answer for another tenant's object: existence is never confirmed across tenants."""
 

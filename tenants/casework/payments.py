@@ -20,7 +20,7 @@ from tenants import audit, clock
 from tenants.casework.money_models import Payment, PaymentMethod, PaymentStatus
 from tenants.context import current_tenant_id
 from tenants.db import db
-from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, required_text
 from tenants.money import Money
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.placements.services import RECALL_BLOCKERS
@@ -165,9 +165,7 @@ def _confirm(payment: Payment, account: Account, user_id: uuid.UUID | None) -> N
 def reverse(payment_id: uuid.UUID, reason: str, user_id: uuid.UUID | None) -> Payment:
     payment = get_payment(payment_id)
     _as_lender(payment)
-    if not (reason or "").strip():
-        raise ValidationFailed("Say why the payment is reversed.", code="payment.reason_required",
-                               details={"fields": {"reason": ["Required."]}})
+    reason = required_text(reason, message="Say why the payment is reversed.", code="payment.reason_required")
     if payment.status == PaymentStatus.REVERSED:
         raise Conflict("This payment is already reversed.", code="payment.already_reversed")
     was = payment.status
@@ -178,7 +176,7 @@ def reverse(payment_id: uuid.UUID, reason: str, user_id: uuid.UUID | None) -> Pa
         _undo(payment, account)
         account_after = balance_snapshot(account)
     payment.status, payment.reversed_at, payment.reversed_by_user_id = PaymentStatus.REVERSED, clock.now(), user_id
-    payment.reversal_reason = reason.strip()
+    payment.reversal_reason = reason
     db.session.flush()
     audit.record("payment.reversed", object_type="payment", object_id=payment.id,
                  before={"status": was, "account": account_before},

@@ -25,7 +25,7 @@ from tenants.conduct import service as conduct
 from tenants.conduct.models import ConductHold
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
-from tenants.errors import Conflict, PermissionDenied, ValidationFailed
+from tenants.errors import Conflict, PermissionDenied, ValidationFailed, required_text
 from tenants.money import Money
 from tenants.placements.models import Placement
 from tenants.placements.services import RECALL_BLOCKERS
@@ -166,10 +166,8 @@ def cancel(plan_id: uuid.UUID, reason: str, *, role: str | None) -> PaymentPlan:
     if plan.status == PlanStatus.ACTIVE and role not in CANCEL_ACTIVE_ROLES:
         raise PermissionDenied("Only a supervisor or an agency admin may end a signed plan.",
                                code="plan.cancel_needs_supervisor")
-    if not (reason or "").strip():
-        raise ValidationFailed("Say why the plan is cancelled.", code="plan.reason_required",
-                               details={"fields": {"reason": ["Required."]}})
-    _end(plan, PlanStatus.CANCELLED, reason.strip())
+    _end(plan, PlanStatus.CANCELLED,
+         required_text(reason, message="Say why the plan is cancelled.", code="plan.reason_required"))
     return plan
 
 

@@ -19,7 +19,7 @@ from tenants.casework.money_models import Payment, PaymentStatus, Promise, Promi
 from tenants.conduct.models import ContactAttempt
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
-from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, required_text
 from tenants.money import Money
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.accounts import get_account
@@ -113,10 +113,8 @@ def cancel(promise_id: uuid.UUID, reason: str) -> Promise:
         raise PermissionDenied("Only the agency that took this promise may cancel it.", code="promise.not_yours")
     if promise.status != PromiseStatus.OPEN:
         raise Conflict("Only an open promise can be cancelled.", code="promise.not_open")
-    if not (reason or "").strip():
-        raise ValidationFailed("Say why the promise is cancelled.", code="promise.reason_required",
-                               details={"fields": {"reason": ["Required."]}})
-    _resolve(promise, PromiseStatus.CANCELLED, reason.strip())
+    _resolve(promise, PromiseStatus.CANCELLED,
+             required_text(reason, message="Say why the promise is cancelled.", code="promise.reason_required"))
     return promise
 
 

@@ -12,7 +12,7 @@ from tenants.billing import plans as billing_plans
 from tenants.billing import usage as billing_usage
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
-from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, required_text
 from tenants.money import Money
 from tenants.placements.allocation import Candidate, allocate
 from tenants.placements.models import Placement, PlacementBatch, PlacementStatus
@@ -233,9 +233,7 @@ def respond(batch_id: uuid.UUID, accept: bool) -> int:
 # ---- recall and expiry ---------------------------------------------------------------------------------------
 
 def recall(placement_ids: list[uuid.UUID], *, reason: str, force: bool, role: str) -> list[Placement]:
-    if not reason or not reason.strip():
-        raise ValidationFailed("Give a reason for the recall.", code="recall.reason_required",
-                               details={"fields": {"reason": ["Required."]}})
+    reason = required_text(reason, message="Give a reason for the recall.", code="recall.reason_required")
     if force and role != "lender_admin":
         raise PermissionDenied("Only a lender admin can force a recall.", code="recall.force_not_allowed")
     placements = list(db.session.scalars(select(Placement).where(
@@ -252,7 +250,7 @@ def recall(placement_ids: list[uuid.UUID], *, reason: str, force: bool, role: st
     now = clock.now()
     for placement in placements:
         placement.status, placement.ended_at = PlacementStatus.RECALLED, now
-        placement.end_reason, placement.recall_forced = reason.strip(), bool(blockers) and force
+        placement.end_reason, placement.recall_forced = reason, bool(blockers) and force
         audit.record("placement.recalled", object_type="placement", object_id=placement.id,
                      after={"reason": placement.end_reason, "forced": placement.recall_forced,
                             "blocked_by": blockers.get(placement.account_id)})
