@@ -5,12 +5,34 @@ the application role granted what deploy/postgres/roles.sql grants it, and dropp
         served_as = prepare(bench_owner_url, bench_app_url)   # migrate + grant_app_role
         ...
 """
+import os
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCAL_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def database_urls() -> tuple[str, str] | None:
+    """(application role, schema owner) from DATABASE_URL and MIGRATION_DATABASE_URL. With neither set, the local
+    server as `postgres` (trust auth), so a bench runs with no setup — as a superuser, which skips row-level security
+    (each bench prints whom it measured as). None when the settings are not PostgreSQL URLs."""
+    app_url, owner = os.environ.get("DATABASE_URL", ""), os.environ.get("MIGRATION_DATABASE_URL", "")
+    if not app_url and not owner:
+        return LOCAL_SERVER, LOCAL_SERVER
+    if app_url.startswith("postgresql") and owner.startswith("postgresql"):
+        return app_url, owner
+    return None
+
+
+def serving_role(connection):
+    """Who the bench measures as: current_user, rolsuper, rolbypassrls (a connection or a session)."""
+    from sqlalchemy import text
+
+    return connection.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
+                                   "WHERE rolname = current_user")).one()
 
 
 def libpq(url) -> str:

@@ -42,21 +42,16 @@ import os
 import pstats
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter, defaultdict
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from _postgres import prepare, temporary_database
+from _postgres import database_urls, prepare, serving_role, temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -75,7 +70,6 @@ PERIOD_START, PERIOD_END = date(2026, 11, 1), date(2026, 12, 1)
 PERIOD_UTC_START = datetime(2026, 10, 31, 16, 0, tzinfo=timezone.utc)  # 2026-11-01 00:00 in Shanghai
 SEEDED_AT = datetime(2026, 10, 1, 2, 0, tzinfo=timezone.utc)
 BILL_AT = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)  # 10:00 on 1 December in Shanghai: the period has ended
-LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CHUNK = 5000
 
 HOW_TO_RUN = """billing_bench needs PostgreSQL: DATABASE_URL (the application role) and MIGRATION_DATABASE_URL (the
@@ -102,42 +96,11 @@ def skewed_counts(total: int, tenants: int) -> list[int]:
 
 # ---- localstripe ------------------------------------------------------------------------------------------------
 
-@contextmanager
 def localstripe():
     """The stand-in on a free loopback port, as the tests' `localstripe_url` fixture starts it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log_path = _tmp / f"localstripe-{port}.log"
-    log = open(log_path, "wb")
-    process = subprocess.Popen([sys.executable, "-m", "web.demo.localstripe_server", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/v1/customers", timeout=1)
-                break
-            except urllib.error.HTTPError:
-                break  # it answers (401 without a key)
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"localstripe did not start; see {log_path}") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        if process.poll() is not None:  # it died under us: say how
-            log.flush()
-            print(f"localstripe exited early with status {process.returncode}; its log ends:\n"
-                  + log_path.read_text(errors="replace")[-3000:], file=sys.stderr, flush=True)
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    from web.demo.localstripe_server import running
+
+    return running(_tmp / "localstripe.log")
 
 
 # ---- seeding ----------------------------------------------------------------------------------------------------
@@ -472,18 +435,16 @@ def measure(app, agencies_by_set: dict) -> dict:
 
 
 def main() -> int:
-    from sqlalchemy import text
 
     from tenants.db import db
     from web import create_app
 
-    app_url, owner = os.environ.get("DATABASE_URL", ""), os.environ.get("MIGRATION_DATABASE_URL", "")
-    if not app_url and not owner:
-        app_url = owner = LOCAL_PG
-    if not (app_url.startswith("postgresql") and owner.startswith("postgresql")):
+    urls = database_urls()
+    if urls is None:
         print(HOW_TO_RUN, file=sys.stderr)
         shutil.rmtree(_tmp, ignore_errors=True)
         return 2
+    app_url, owner = urls
     if TENANTS < 1 or CASES < TENANTS:
         print("BENCH_CASES must be at least BENCH_TENANTS (every tenant has a case)", file=sys.stderr)
         shutil.rmtree(_tmp, ignore_errors=True)
@@ -506,9 +467,7 @@ def main() -> int:
                 agencies_by_set = seed(app, counts)
                 print(f"seeded in {time.perf_counter() - started:.1f} s (not timed)", flush=True)
                 with app.app_context():
-                    role = db.session.execute(text(
-                        "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
-                        "WHERE rolname = current_user")).one()
+                    role = serving_role(db.session)
                     db.session.remove()
                 print(f"billing as {role.current_user} (superuser={role.rolsuper}, bypassrls={role.rolbypassrls}); "
                       f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)

@@ -60,7 +60,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from _postgres import prepare, temporary_database
+from _postgres import database_urls, prepare, serving_role, temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -544,13 +544,14 @@ def bench_redis_url() -> tuple[str, object]:
 
 
 def main() -> int:
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine
 
-    app_url, owner = os.environ.get("DATABASE_URL", ""), os.environ.get("MIGRATION_DATABASE_URL", "")
-    if not (app_url.startswith("postgresql") and owner.startswith("postgresql")):
+    urls = database_urls()
+    if urls is None:
         print(HOW_TO_RUN, file=sys.stderr)
         shutil.rmtree(_tmp, ignore_errors=True)
         return 2
+    app_url, owner = urls
     redis_url, redis_handle = bench_redis_url()
     flush_redis = hasattr(redis_handle, "dbsize") and redis_handle.dbsize() == 0
     os.environ["REDIS_URL"] = redis_url
@@ -573,8 +574,7 @@ def main() -> int:
                 served_as = prepare(bench_owner_url, bench_app_url)
                 probe = create_engine(served_as)
                 with probe.connect() as connection:
-                    role = connection.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
-                                                   "WHERE rolname = current_user")).one()
+                    role = serving_role(connection)
                 probe.dispose()  # else its pooled connection, not the owner's, would stop the final DROP DATABASE
                 seeded = seed(bench_owner_url.render_as_string(hide_password=False), persons)
                 print(f"temporary database {name}: migrated and seeded in {time.perf_counter() - started:.1f} s; "

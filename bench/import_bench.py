@@ -36,7 +36,7 @@ os.environ["RECOVERLY_IMPORT_BENCH_DIR"] = str(_tmp)
 os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_tmp / "instance"))
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
 
-from _postgres import libpq as _libpq, migrate, temporary_database  # noqa: E402
+from _postgres import database_urls, libpq as _libpq, migrate, serving_role, temporary_database  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from tenants.demo_data import CN_HEADER, cn_account_rows  # noqa: E402
@@ -135,8 +135,7 @@ def describe(url) -> str:
     """As whom the bench uses the database, and whether row-level security still applies to it."""
     engine = create_engine(url)
     with engine.connect() as connection:
-        row = connection.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
-                                      "WHERE rolname = current_user")).one()
+        row = serving_role(connection)
         forced = connection.scalar(text("SELECT count(*) FROM pg_class WHERE relname = 'accounts' "
                                         "AND relrowsecurity AND relforcerowsecurity"))
         autovacuum = connection.scalar(text("SHOW autovacuum"))
@@ -152,11 +151,12 @@ def describe(url) -> str:
 
 
 def main() -> int:
-    app_url, owner = os.environ.get("DATABASE_URL", ""), os.environ.get("MIGRATION_DATABASE_URL", "")
-    if not (app_url.startswith("postgresql") and owner.startswith("postgresql")):
+    urls = database_urls()
+    if urls is None:
         print(HOW_TO_RUN, file=sys.stderr)
         shutil.rmtree(_tmp, ignore_errors=True)
         return 2
+    app_url, owner = urls
     redis_server = None
     if not os.environ.get("REDIS_URL"):  # started here, not in the child, so it is stopped whatever happens
         from workers.embedded import EmbeddedRedis

@@ -45,7 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from _postgres import libpq as _libpq, prepare, temporary_database
+from _postgres import database_urls, libpq as _libpq, prepare, serving_role, temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -429,7 +429,6 @@ def _explain(app, agency_id, collector) -> None:
 
 
 def main() -> int:
-    from sqlalchemy import text
 
     from tenants import pii
     from tenants.db import db
@@ -437,11 +436,12 @@ def main() -> int:
     from tenants.tenancy.services import email_index
     from web import create_app
 
-    app_url, owner = os.environ.get("DATABASE_URL", ""), os.environ.get("MIGRATION_DATABASE_URL", "")
-    if not (app_url.startswith("postgresql") and owner.startswith("postgresql")):
+    urls = database_urls()
+    if urls is None:
         print(HOW_TO_RUN, file=sys.stderr)
         shutil.rmtree(_tmp, ignore_errors=True)
         return 2
+    app_url, owner = urls
     redis_url, redis_handle = bench_redis_url()
     flush_redis = hasattr(redis_handle, "dbsize") and redis_handle.dbsize() == 0
     os.environ["REDIS_URL"] = redis_url
@@ -463,8 +463,7 @@ def main() -> int:
                               hash_password(PASSWORD))
                 print(f"seeded in {time.perf_counter() - started:.1f} s", flush=True)
                 with app.app_context():
-                    role = db.session.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
-                                                   "WHERE rolname = current_user")).one()
+                    role = serving_role(db.session)
                     db.session.remove()
                 print(f"measuring as {role.current_user} (superuser={role.rolsuper}, "
                       f"bypassrls={role.rolbypassrls}), {RUNS} runs each; load average {os.getloadavg()[0]:.1f} "

@@ -176,36 +176,10 @@ def placed_committed(app):
 
 @pytest.fixture(scope="session")
 def localstripe_url():
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.error
-    import urllib.request
+    from web.demo.localstripe_server import running
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = open(_RUN_DIR / "localstripe.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "web.demo.localstripe_server", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/v1/customers", timeout=1)
-            break
-        except urllib.error.HTTPError:
-            break  # it answers (401 without a key)
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("localstripe did not start; see localstripe.log") from None
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    with running(_RUN_DIR / "localstripe.log") as url:
+        yield url
 
 
 @pytest.fixture

@@ -251,33 +251,14 @@ def test_the_case_page_records_a_payment_and_the_lender_confirms_it_from_its_acc
     assert client.post(f"/t/{agency.slug}/payments/{payment_id}/confirm").status_code == 404
 
 
-@pytest.fixture
-def world_committed(app):
-    """RLS is about what other connections see: a placed portfolio with a promise, a pending payment and a plan,
-    really committed."""
-    from tenants.db import db
-    from tests.factories import Factory
-
-    with app.app_context():
-        factory = Factory(db.session)
-        lender, other_agency = factory.tenant("lender"), factory.tenant("agency")
-        objects = factory.placed_portfolio(lender)
-        with tenant_scope(lender.id):
-            agency_id = db.session.get(Placement, objects["placement_id"]).agency_tenant_id
-        db.session.commit()
-        ids = (lender.id, agency_id, other_agency.id, objects)
-        db.session.remove()
-    return ids
-
-
 @pytest.mark.postgres
 def test_raw_sql_shows_money_rows_to_the_lender_and_the_agency_concerned_and_only_the_lender_confirms(
-        world_committed):
+        placed_committed):
     import os
 
     from sqlalchemy import create_engine, text
 
-    lender_id, agency_id, other_agency_id, objects = world_committed
+    lender_id, agency_id, other_agency_id, objects = placed_committed
     engine = create_engine(os.environ["DATABASE_URL"], pool_size=1, max_overflow=0)
 
     def as_tenant(tenant_id, sql, **params):
