@@ -43,11 +43,6 @@ def plan_of(tenant: Tenant, *, lock: bool = False) -> BillingPlan:
     return db.session.scalar(query.with_for_update() if lock else query)
 
 
-def current_plan(tenant: Tenant) -> BillingPlan:
-    with tenant_scope(tenant.id):
-        return plan_of(tenant)
-
-
 def update_plan(tenant: Tenant, changes: dict) -> BillingPlan:
     """A platform admin changes a tenant's terms (call in a platform context). The price applies to cases accepted
     from now on; cases already recorded keep the price they were recorded at."""
@@ -125,16 +120,15 @@ def payer_for(lender_plan: BillingPlan, lender_id: uuid.UUID, agency_id: uuid.UU
     return lender_id if lender_plan.payer == Payer.LENDER else agency_id
 
 
-def suspended_payers(lender: Tenant, agency_ids) -> dict[uuid.UUID, str]:
+def suspended_payers(lender: Tenant, agency_ids) -> dict[uuid.UUID, uuid.UUID]:
     """Agencies that may not receive new cases from this lender because whoever pays for them is in arrears and
-    its plan stops placements: {agency_id: reason}. Reads other tenants' standing, so in a platform context."""
+    its plan stops placements: {agency_id: the payer in arrears}. Reads other tenants' standing, so in a platform
+    context; callers tell a tenant only about its own arrears."""
     with platform_scope("billing: may these agencies receive new cases"):
         plans = {p.tenant_id: p for p in db.session.scalars(
             select(BillingPlan).where(BillingPlan.tenant_id.in_([lender.id, *agency_ids])))}
         lender_plan = plans.get(lender.id)
         if lender_plan is not None and lender_plan.payer == Payer.LENDER:
-            if lender_plan.suspends_placements:
-                return {agency_id: "the lender's invoices are overdue" for agency_id in agency_ids}
-            return {}
-        return {agency_id: "the agency's invoices are overdue" for agency_id in agency_ids
+            return {agency_id: lender.id for agency_id in agency_ids} if lender_plan.suspends_placements else {}
+        return {agency_id: agency_id for agency_id in agency_ids
                 if plans.get(agency_id) is not None and plans[agency_id].suspends_placements}

@@ -132,12 +132,22 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
 
 
 def _refuse_suspended(lender: Tenant, agency_ids) -> None:
+    """A payer in arrears learns why; the other side only that no new case can go through (another tenant's
+    invoices are not its business)."""
     suspended = billing_plans.suspended_payers(lender, list(agency_ids))
-    if suspended:
-        names = dict(db.session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(suspended))).all())
-        raise Conflict("New cases are suspended until overdue invoices are paid: " + "; ".join(
-            f"{names.get(agency_id, agency_id)} ({reason})" for agency_id, reason in suspended.items()),
-            code="billing.placements_suspended", details={"agencies": [str(a) for a in suspended]})
+    if not suspended:
+        return
+    me = current_tenant_id()
+    details = {"agencies": [str(a) for a in suspended]}
+    if me in suspended.values():
+        raise Conflict("New cases are stopped until your overdue Recoverly invoices are paid (see Billing).",
+                       code="billing.placements_suspended", details=details)
+    if me == lender.id:
+        names = db.session.scalars(select(Tenant.name).where(Tenant.id.in_(suspended)).order_by(Tenant.name))
+        raise Conflict("These agencies cannot receive new cases at the moment: " + ", ".join(names) + ".",
+                       code="billing.placements_suspended", details=details)
+    raise Conflict("This lender cannot place new cases at the moment.", code="billing.placements_suspended",
+                   details=details)
 
 
 def _terms_for(relationship, terms: dict) -> dict:

@@ -150,11 +150,17 @@ def test_the_same_job_run_twice_changes_nothing_the_second_time(db_session, fact
 
 def test_a_delinquent_agency_receives_no_new_cases(db_session, factory, frozen_clock, lender, agencies):
     agency = agencies[0]
+    _, offered = accept_cases(factory, lender, agency, 1, accept=False)
     make_delinquent(agency)
     assert plan_row(agency).standing == "delinquent"
     with pytest.raises(Conflict) as refused:
         accept_cases(factory, lender, agency, 1)
     assert refused.value.code == "billing.placements_suspended"
+    # The lender learns the agency takes no new cases, not that the agency owes Recoverly money.
+    assert agency.name in refused.value.message and "overdue" not in refused.value.message
+    with tenant_scope(agency.id), pytest.raises(Conflict) as refused:
+        placements.respond(offered.id, accept=True)
+    assert "your overdue Recoverly invoices" in refused.value.message
 
     set_plan(agency, stop_when_delinquent=False)
     accept_cases(factory, lender, agency, 1)  # its plan lets it keep working while in arrears
