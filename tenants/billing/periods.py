@@ -13,9 +13,6 @@ class Period:
     def key(self) -> str:
         return self.start.isoformat()
 
-    def label(self) -> str:
-        return f"{self.start.isoformat()} – {self.end.isoformat()}"
-
 
 def _add_months(day: date, months: int) -> date:
     month_index = day.year * 12 + day.month - 1 + months
