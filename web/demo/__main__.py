@@ -94,7 +94,7 @@ def main() -> int:
         if standin:
             wait_http(f"{STRIPE_BASE}/v1/customers", 30)
             billing.register_webhook(STRIPE_BASE, f"http://{HOST}:{PORT}", DEMO_WEBHOOK_SECRET)
-        # Billed before the worker starts: SQLite has no row locks to keep the two from billing one payer at once.
+        # Billed before the worker starts, so the two do not queue on SQLite's single write lock.
         for slug, run in billing.run(app).items():
             print(f"billed {slug}: {run['cases_billed']} case(s), invoices {run['periods_invoiced']}", flush=True)
         children.append(subprocess.Popen([python, "-m", "flask", "worker", "--with-scheduler"], env=env))
