@@ -68,6 +68,11 @@ def test_english_headers_ignore_case_spaces_and_underscores():
     assert missing_required(mapping) == []
 
 
+def test_the_usual_chinese_names_of_a_loan_reference_are_recognised():
+    for header in ("借款编号", "借款单号", "借款合同号", "借据号", "合同编号"):
+        assert suggest_mapping([header, "姓名", "本金", "逾期天数"])[header] == "external_ref"
+
+
 def test_several_phone_and_contact_columns_get_numbered_slots():
     mapping = suggest_mapping(["姓名", "手机号", "联系电话", "备用电话", "联系人1姓名", "联系人1电话", "联系人1关系",
                                "联系人2姓名", "联系人2电话", "联系人2关系", "ＰＨＯＮＥ"])
