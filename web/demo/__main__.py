@@ -87,7 +87,8 @@ def main() -> int:
         python = sys.executable
         if standin:
             children.append(subprocess.Popen([python, "-m", "web.demo.localstripe_server", "--port",
-                                              str(STRIPE_PORT)], env=env))
+                                              str(STRIPE_PORT), "--state", str(INSTANCE / "localstripe.pickle")],
+                                             env=env))
         children.append(subprocess.Popen([python, "-m", "flask", "run", "--host", HOST, "--port", str(PORT),
                                           "--no-reload", "--with-threads"], env=env))
         wait_http(f"http://{HOST}:{PORT}/healthz", 60)
@@ -96,7 +97,8 @@ def main() -> int:
             billing.register_webhook(STRIPE_BASE, f"http://{HOST}:{PORT}", DEMO_WEBHOOK_SECRET)
         # Billed before the worker starts, so the two do not queue on SQLite's single write lock.
         for slug, run in billing.run(app).items():
-            print(f"billed {slug}: {run['cases_billed']} case(s), invoices {run['periods_invoiced']}", flush=True)
+            print(f"billing {slug} failed: {run['error']}" if "error" in run else
+                  f"billed {slug}: {run['cases_billed']} case(s), invoices {run['periods_invoiced']}", flush=True)
         children.append(subprocess.Popen([python, "-m", "flask", "worker", "--with-scheduler"], env=env))
     except Exception as exc:
         print(f"demo failed to start: {exc}", file=sys.stderr, flush=True)

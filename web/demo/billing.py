@@ -4,6 +4,7 @@ demo's web server, so the declined payment flags that agency as the real flow wo
 import json
 import urllib.request
 
+import stripe
 from flask import Flask
 from sqlalchemy import select
 
@@ -32,9 +33,13 @@ def run(app: Flask) -> dict:
             payers = list(db.session.scalars(select(Tenant).where(Tenant.id.in_(payers_to_bill()))))
         for payer in payers:
             with tenant_scope(payer.id):
-                plan = ensure_customer(payer, gateway)
-                if payer.slug == DEMO_DECLINING_AGENCY and gateway.settings.standin:
-                    gateway.attach_test_payment_method(plan.stripe_customer_id, bouncing=True)
-                results[payer.slug] = bill(payer, gateway).as_dict()
+                try:
+                    plan = ensure_customer(payer, gateway)
+                    if payer.slug == DEMO_DECLINING_AGENCY and gateway.settings.standin:
+                        gateway.attach_test_payment_method(plan.stripe_customer_id, bouncing=True)
+                    results[payer.slug] = bill(payer, gateway).as_dict()
+                except stripe.StripeError as exc:  # the demo still starts; the worker's hourly run tries again
+                    db.session.rollback()
+                    results[payer.slug] = {"error": exc.user_message or str(exc)}
         db.session.remove()
     return results

@@ -1,10 +1,11 @@
 """localstripe, the Stripe stand-in, bound to loopback only (its own entry point listens on every interface).
 
-`python -m web.demo.localstripe_server --port N` serves it; `running(log_path)` starts one on a free port for the
-tests and the billing benchmark and stops it afterwards.
+`python -m web.demo.localstripe_server --port N [--state FILE]` serves it; `running(log_path)` starts an empty one on
+a free port for the tests and the billing benchmark and stops it afterwards.
 """
 import argparse
 import logging
+import pickle
 import socket
 import subprocess
 import sys
@@ -17,15 +18,44 @@ from pathlib import Path
 
 def main() -> None:
     from aiohttp import web
-    from localstripe.resources import store
     from localstripe.server import app
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8420)
+    parser.add_argument("--state", type=Path, help="keep the stand-in's data in this file across restarts (the "
+                                                       "demo, whose database remembers the Stripe ids); without it, "
+                                                       "start empty and keep nothing")
     args = parser.parse_args()
-    store.clear()  # --from-scratch: never resume another run's pickled state
+    _keep_state_in(args.state)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None)
+
+
+def _keep_state_in(path: Path | None) -> None:
+    """localstripe pickles its whole store to one fixed file in /tmp on every write, shared by every instance on
+    the machine: ours either keep theirs in a file of their own or keep nothing (which also spares the tests and
+    the billing benchmark a rewrite of the file per call)."""
+    from localstripe.resources import store
+
+    store.clear()  # never resume the shared file's state
+    if path is None:
+        store.dump_to_disk = lambda: None
+        return
+    try:
+        with open(path, "rb") as kept:
+            store.update(pickle.load(kept))
+    except FileNotFoundError:
+        pass
+    except (EOFError, pickle.UnpicklingError):
+        logging.warning("localstripe: %s is unreadable; starting empty", path)
+
+    def dump() -> None:
+        partial = path.with_suffix(".partial")
+        with open(partial, "wb") as kept:
+            pickle.dump(dict(store), kept, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(path)  # a crash mid-write leaves the previous state, never half of one
+
+    store.dump_to_disk = dump
 
 
 @contextmanager
