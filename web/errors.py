@@ -4,6 +4,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from tenants.db import db
@@ -23,6 +24,18 @@ HTTP_CODES = {
     422: "validation.failed",
     429: "auth.throttled",
 }
+
+
+class ErrorDetailOut(Schema):
+    code = fields.String(required=True, metadata={"description": "Machine code, e.g. conduct.frequency_cap"})
+    message = fields.String(required=True, metadata={"description": "In the reader's language"})
+    details = fields.Dict(required=True, metadata={"description": "e.g. {\"fields\": {name: [messages]}}"})
+
+
+class ErrorOut(Schema):
+    """The one error body of the API (documented as every operation's default response)."""
+
+    error = fields.Nested(ErrorDetailOut, required=True)
 
 
 def wants_json() -> bool:

@@ -8,6 +8,8 @@ from flask_wtf.csrf import CSRFProtect
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
+from web.errors import ErrorOut
+
 babel = Babel()
 bootstrap = Bootstrap5()
 migrate = Migrate()
@@ -20,6 +22,8 @@ class RecoverlyApi(Api):
         from web.errors import render_http_exception
 
         return render_http_exception(error)
+
+    ERROR_SCHEMA = ErrorOut
 
 
 api = RecoverlyApi()

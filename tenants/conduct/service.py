@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from tenants import audit, clock
+from tenants import audit, clock, references
 from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
 from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset
@@ -86,10 +86,10 @@ def _contact_request(account: Account, ask: AttemptRequest, *, agency_placement:
                      approved: bool = False, consent_until: datetime | None = None) -> engine.ContactRequest:
     number_key, third_party_key = None, None
     if ask.target == "third_party":
-        contact = db.session.get(ThirdPartyContact, ask.third_party_id) if ask.third_party_id else None
-        if contact is None or contact.account_id != account.id:
-            raise ValidationFailed(details={"fields": {"third_party_id": ["Not a contact of this account."]}})
+        contact = third_party_of(account, ask.third_party_id)
         number_key, third_party_key = contact.phone_index, blind_index("third_party", str(contact.id))
+    elif ask.third_party_id is not None:
+        raise ValidationFailed(details={"fields": {"third_party_id": ["Only for target third_party."]}})
     elif ask.channel in ("call", "sms"):
         phones = account.phones
         if not phones or not 0 <= ask.phone_position < len(phones):
@@ -106,6 +106,17 @@ def _contact_request(account: Account, ask: AttemptRequest, *, agency_placement:
     )
 
 
+def third_party_of(account: Account, third_party_id: uuid.UUID | None) -> ThirdPartyContact:
+    """A current third-party contact of this account, as the caller sees it (another tenant's: 404)."""
+    if third_party_id is None:
+        raise ValidationFailed(details={"fields": {"third_party_id": ["Required when target is third_party."]}})
+    contact = references.of_account(ThirdPartyContact, third_party_id, account.id, code="third_party.not_found",
+                                    field="third_party_id", message="Not a contact of this account.")
+    if not contact.is_current:
+        raise ValidationFailed(details={"fields": {"third_party_id": ["No longer a contact of this account."]}})
+    return contact
+
+
 def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uuid.UUID | None,
             idempotency_key: str | None = None, note: str | None = None) -> tuple[ContactAttempt, engine.Decision]:
     """Decide an outbound contact and record it (blocked ones too). Commits; raises ConductBlocked if refused.
@@ -115,6 +126,7 @@ def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uu
         if earlier is not None:
             return earlier, None
     account = get_account(account_id)
+    references.member(collector_user_id, field="collector_user_id")
     lender = db.session.get(Tenant, account.tenant_id)
     placement = _placement_of(account)
     acting_as_agency = current_tenant_id() != account.tenant_id

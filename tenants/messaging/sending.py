@@ -103,9 +103,7 @@ def _usable_template(template_id: uuid.UUID, account: Account, recipient: Recipi
 
 def _address(account: Account, channel: str, recipient: Recipient) -> str:
     if recipient.target == "third_party":
-        contact = db.session.get(ThirdPartyContact, recipient.third_party_id) if recipient.third_party_id else None
-        if contact is None or contact.account_id != account.id:
-            raise ValidationFailed(details={"fields": {"third_party_id": ["Not a contact of this account."]}})
+        contact = conduct.third_party_of(account, recipient.third_party_id)
         if channel != "sms" or not contact.phone:
             raise ValidationFailed("A third party can only be sent a text message, to a phone on file.",
                                    code="message.no_address", details={"fields": {"third_party_id": [

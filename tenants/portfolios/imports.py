@@ -11,17 +11,18 @@ import json
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import select
 
 from tenants import audit, clock, outbox
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
 from tenants.errors import ValidationFailed
 from tenants.pii import blind_index
+from tenants.portfolios import contacts
 from tenants.portfolios.error_file import error_csv
 from tenants.portfolios.fields import FIELDS, check_mapping, parse_target, slot_name, suggest_mapping
-from tenants.portfolios.models import (Account, AccountPhone, AccountStatus, ColumnMapping, ImportFileChunk,
-                                       ImportJob, ImportRowError, ImportStatus, Portfolio, ThirdPartyContact)
+from tenants.portfolios.models import (Account, AccountStatus, ColumnMapping, ImportFileChunk, ImportJob,
+                                       ImportRowError, ImportStatus, Portfolio)
 from tenants.portfolios.parsing import CsvSource, FileRejected, JsonSource, XlsxSource
 from tenants.portfolios.rows import AccountRecord, CellError, RowContext, validate_row
 from tenants.tenancy.models import Tenant
@@ -257,8 +258,6 @@ ACCOUNT_FIELDS = ("debtor_name", "id_type", "id_number", "email", "address", "re
                   "last_payment_minor", "charge_off_date", "limitation_date", "deceased", "bankrupt", "disputed",
                   "attorney", "cease_requested")
 ACCOUNTS = Account.__table__
-PHONES = AccountPhone.__table__
-CONTACTS = ThirdPartyContact.__table__
 
 
 def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext) -> None:
@@ -279,7 +278,7 @@ def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext
     for ref, (line, raw, record) in records.items():
         if ref not in written:  # an earlier batch of this same import already wrote this reference
             failed.append((line, raw, [_duplicate(job, raw, ref)]))
-    _replace_contacts(job, {written[ref][0]: records[ref][2] for ref in written})
+    contacts.replace(job.tenant_id, {written[ref][0]: records[ref][2] for ref in written})
     for line, raw, errors in failed:
         db.session.add(ImportRowError(tenant_id=job.tenant_id, import_id=job.id, line=line,
                                       errors=[e.__dict__ for e in errors],
@@ -337,25 +336,6 @@ def _account_row(job: ImportJob, record: AccountRecord, now) -> dict:
         created_at=now, updated_at=now,
     )
     return row
-
-
-def _replace_contacts(job: ImportJob, by_account: dict[uuid.UUID, AccountRecord]) -> None:
-    if not by_account:
-        return
-    ids = list(by_account)
-    db.session.execute(delete(PHONES).where(PHONES.c.account_id.in_(ids)))
-    db.session.execute(delete(CONTACTS).where(CONTACTS.c.account_id.in_(ids)))
-    phones = [{"id": uuid.uuid4(), "tenant_id": job.tenant_id, "account_id": account_id, "position": i,
-               "phone": phone, "phone_index": blind_index("phone", phone)}
-              for account_id, record in by_account.items() for i, phone in enumerate(record.phones)]
-    contacts = [{"id": uuid.uuid4(), "tenant_id": job.tenant_id, "account_id": account_id, "position": i,
-                 "name": tp.name, "phone": tp.phone, "phone_index": blind_index("phone", tp.phone) if tp.phone else None,
-                 "relationship_label": tp.relationship}
-                for account_id, record in by_account.items() for i, tp in enumerate(record.third_parties)]
-    if phones:
-        db.session.execute(insert(PHONES), phones)
-    if contacts:
-        db.session.execute(insert(CONTACTS), contacts)
 
 
 def subject_key(record: AccountRecord) -> str | None:
