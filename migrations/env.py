@@ -9,6 +9,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.types import TypeDecorator
 
 import tenants.models  # noqa: F401  (registers every table on the metadata)
+from tenants import database_lock
 
 config = context.config
 if config.config_file_name:
@@ -49,6 +50,21 @@ def run_migrations_online():
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()
+            if _at_head(connection):
+                apply_database_lock(connection)
+
+
+def _at_head(connection) -> bool:
+    return set(context.get_context().get_current_heads()) == set(context.script.get_heads())
+
+
+def apply_database_lock(connection):
+    """Row-level security is derived from tenants/access_policy.py: regenerated whenever the schema reaches the
+    head, with the platform key the app presents (tenants/database_lock.py)."""
+    if connection.dialect.name != "postgresql":
+        return
+    database_lock.sync_policies(connection)
+    database_lock.install_platform_key(connection, current_app.config["PLATFORM_DB_KEY"])
 
 
 if context.is_offline_mode():

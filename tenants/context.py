@@ -15,10 +15,11 @@ from functools import lru_cache
 from itertools import chain
 
 from flask import has_app_context
-from sqlalchemy import ForeignKey, Uuid, event, text
+from sqlalchemy import ForeignKey, Uuid, event, false, inspect, text
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, with_loader_criteria
 
+from tenants import access_policy
 from tenants.db import db
 from tenants.errors import TenantIsolationError
 
@@ -39,35 +40,23 @@ _current: ContextVar[TenantContext | None] = ContextVar("recoverly_tenant_contex
 
 
 class TenantScoped:
-    """Mixin for every row that belongs to one tenant."""
+    """Mixin for every row that belongs to one tenant; who else sees it is declared in tenants.access_policy."""
 
     @declared_attr
     def tenant_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(Uuid, ForeignKey("tenants.id"), index=True, nullable=False)
 
 
-class SharedScoped:
-    """Rows owned by one tenant (`tenant_id`) that another tenant may also see through a relationship — an
-    account seen by the agency holding its active placement. Each class says who sees it (`visible_to`, a SQL
-    expression used by the ORM lock; the migrations mirror it in row-level security) and who may write it."""
-
-    @declared_attr
-    def tenant_id(cls) -> Mapped[uuid.UUID]:
-        return mapped_column(Uuid, ForeignKey("tenants.id"), index=True, nullable=False)
-
-    @classmethod
-    def visible_to(cls, tenant_id: uuid.UUID):
-        raise NotImplementedError
-
-    def writable_by(self, tenant_id: uuid.UUID) -> bool:
-        return self.tenant_id == tenant_id
+SharedScoped = TenantScoped  # rows another tenant also sees through a relationship: see tenants.access_policy
 
 
-_SCOPED = (TenantScoped, SharedScoped)
+def _declared_classes() -> list[type]:
+    return [m.class_ for m in db.Model.registry.mappers if access_policy.access_of(m.local_table.name)]
 
 
-def _shared_classes() -> list[type]:
-    return [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, SharedScoped)]
+def _access(obj) -> access_policy.Access | None:
+    table = getattr(type(obj), "__table__", None)
+    return access_policy.access_of(table.name) if table is not None else None
 
 
 def current() -> TenantContext | None:
@@ -116,22 +105,29 @@ def platform_scope(reason: str):
         deactivate(token)
 
 
-def _guc_values() -> dict:
-    ctx = _current.get()
-    if ctx is None:
-        return {"tenant": "", "platform": ""}
-    if ctx.is_platform:
-        return {"tenant": "", "platform": "on"}
-    return {"tenant": str(ctx.tenant_id), "platform": ""}
+_platform_key: str | None = None
+
+
+def configure(platform_key: str | None) -> None:
+    """The key that lets platform work lift the database lock (tenants/database_lock.py)."""
+    global _platform_key
+    _platform_key = platform_key
+
+
+_TENANT_SQL = text("SELECT set_config('app.tenant_id', :tenant, true), set_config('app.platform', '', true)")
+_PLATFORM_SQL = text("SELECT set_config('app.tenant_id', '', true), app_enter_platform(:key)")
 
 
 def _apply_database_setting(connection) -> None:
     if connection.dialect.name != "postgresql":
         return
-    connection.execute(
-        text("SELECT set_config('app.tenant_id', :tenant, true), set_config('app.platform', :platform, true)"),
-        _guc_values(),
-    )
+    ctx = _current.get()
+    if ctx is not None and ctx.is_platform:
+        if not _platform_key:
+            raise TenantIsolationError("platform work needs PLATFORM_DB_KEY")
+        connection.execute(_PLATFORM_SQL, {"key": _platform_key})
+        return
+    connection.execute(_TENANT_SQL, {"tenant": str(ctx.tenant_id) if ctx and ctx.tenant_id else ""})
 
 
 def _resync_open_transaction() -> None:
@@ -149,16 +145,19 @@ def _resync_open_transaction() -> None:
 
 
 @lru_cache(maxsize=4096)
-def _criteria_for(tenant_id: uuid.UUID) -> tuple:
-    """The loader criteria of one tenant, built once: the shared classes' subqueries are costly to rebuild."""
-    return (
-        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True),
-        *(with_loader_criteria(cls, cls.visible_to(tenant_id), include_aliases=True) for cls in _shared_classes()),
-    )
+def _criteria_for(tenant_id: uuid.UUID | None) -> tuple:
+    """The loader criteria of one tenant (the declared read rules), built once: their subqueries are costly to
+    rebuild. Without a tenant, tables reached only through a join match nothing rather than everything."""
+    criteria = []
+    for cls in _declared_classes():
+        rule = access_policy.access_of(cls.__table__.name).read
+        where = rule.sql(cls, tenant_id) if rule is not None and tenant_id is not None else false()
+        criteria.append(with_loader_criteria(cls, where, include_aliases=True))
+    return tuple(criteria)
 
 
 def _touches_tenant_data(orm_execute_state) -> bool:
-    return any(issubclass(m.class_, _SCOPED) for m in orm_execute_state.all_mappers)
+    return any(access_policy.access_of(m.local_table.name) for m in orm_execute_state.all_mappers)
 
 
 @event.listens_for(Session, "after_begin")
@@ -168,35 +167,76 @@ def _set_transaction_tenant(session, transaction, connection):
 
 @event.listens_for(Session, "do_orm_execute")
 def _apply_tenant_criteria(state):
-    if state.is_column_load or not (state.is_select or state.is_update or state.is_delete):
+    if state.is_column_load:
+        return _refresh_under_loading_context(state)
+    if not (state.is_select or state.is_update or state.is_delete):
         return
     ctx = _current.get()
     if ctx is not None and ctx.is_platform:
         return
-    if ctx is None:
-        if _touches_tenant_data(state):
-            raise TenantIsolationError("query on tenant data without a tenant context")
-        # Tenant tables reached only through a join: match nothing rather than everything.
-        state.statement = state.statement.options(
-            with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id.is_(None), include_aliases=True),
-            *(with_loader_criteria(cls, cls.tenant_id.is_(None), include_aliases=True) for cls in _shared_classes()),
-        )
-        return
-    state.statement = state.statement.options(*_criteria_for(ctx.tenant_id))
+    if ctx is None and _touches_tenant_data(state):
+        raise TenantIsolationError("query on tenant data without a tenant context")
+    state.statement = state.statement.options(*_criteria_for(ctx.tenant_id if ctx else None))
+
+
+def _refresh_under_loading_context(state):
+    """Expired columns of an object the caller already holds are read again under the context that loaded it:
+    a person loaded at login keeps their name after the commit, with no tenant chosen yet. It reveals no row the
+    caller did not have; handing out rows by id across contexts is what GuardedSession refuses."""
+    held = state.load_options._refresh_state
+    loading = held.info.get("context") if held is not None else None
+    current_ctx = _current.get()
+    if loading is None or loading == current_ctx:
+        return None
+    connection = state.session.connection()
+    token = _current.set(loading)
+    try:
+        _apply_database_setting(connection)
+        return state.invoke_statement()
+    finally:
+        _current.reset(token)
+        _apply_database_setting(connection)
 
 
 @event.listens_for(Session, "before_flush")
 def _refuse_foreign_rows(session, flush_context, instances):
+    """The declared insert and write rules, checked before the database sees the row (on SQLite the only lock)."""
     ctx = _current.get()
     for obj in chain(session.new, session.dirty, session.deleted):
-        if not isinstance(obj, _SCOPED):
+        access = _access(obj)
+        if access is None:
             continue
         if ctx is None:
             raise TenantIsolationError(f"writing {type(obj).__name__} without a tenant context")
         if ctx.is_platform:
             continue
-        if obj.tenant_id is None and obj in session.new:
+        if isinstance(obj, TenantScoped) and obj.tenant_id is None and obj in session.new:
             obj.tenant_id = ctx.tenant_id
-        allowed = obj.writable_by(ctx.tenant_id) if isinstance(obj, SharedScoped) else obj.tenant_id == ctx.tenant_id
-        if not allowed:
-            raise TenantIsolationError(f"{type(obj).__name__} belongs to another tenant")
+        rule = access.insert_rule if obj in session.new else access.write
+        if not access_policy.evaluate(rule, obj, ctx.tenant_id, session.connection()):
+            raise TenantIsolationError(f"{type(obj).__name__} is not writable by this tenant")
+
+
+def may_write(obj) -> bool:
+    """Whether the current tenant may change this row, as the declaration says (for pages offering an action)."""
+    ctx = _current.get()
+    if ctx is None:
+        return False
+    if ctx.is_platform:
+        return True
+    return access_policy.evaluate(_access(obj).write, obj, ctx.tenant_id, db.session.connection())
+
+
+@event.listens_for(Session, "loaded_as_persistent")
+def _remember_loading_context(session, obj):
+    inspect(obj).info["context"] = _current.get()
+
+
+@event.listens_for(Session, "pending_to_persistent")
+def _remember_creating_context(session, obj):
+    inspect(obj).info["context"] = _current.get()
+
+
+def loaded_under_current_context(obj) -> bool:
+    """False for a row the identity map holds from another context (platform work, another tenant)."""
+    return inspect(obj).info.get("context", _current.get()) == _current.get()

@@ -3,6 +3,7 @@ import uuid
 from datetime import timezone
 
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import DateTime, MetaData, Uuid
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -20,7 +21,21 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+class GuardedSession(FlaskSession):
+    """`get` answers from the identity map without SQL. A row the map holds from another context (platform work
+    earlier in the same session, or another tenant's) is read again through the current context's locks, so an
+    object loaded for the platform is never handed to tenant code unfiltered."""
+
+    def get(self, entity, ident, **kwargs):
+        from tenants.context import loaded_under_current_context
+
+        found = super().get(entity, ident, **kwargs)
+        if found is None or loaded_under_current_context(found):
+            return found
+        return super().get(entity, ident, populate_existing=True, **kwargs)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": GuardedSession})
 
 
 def commit_keeping_state() -> None:
@@ -35,11 +50,13 @@ def commit_keeping_state() -> None:
 
 
 def get_visible(model, ident, code: str):
-    """A row by id as the current tenant sees it: another tenant's row and a missing one are the same 404."""
+    """A row by id as the current viewer sees it: another tenant's row, a case an agency keeps from this collector
+    (tenants.casework.own_cases) and a missing row are the same 404."""
+    from tenants.casework import own_cases  # imported here: the fence's module builds on this one
     from tenants.errors import NotFound
 
     found = db.session.get(model, ident)
-    if found is None:
+    if found is None or own_cases.hides(found):
         raise NotFound(code=code)
     return found
 

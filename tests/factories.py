@@ -5,12 +5,12 @@ from dataclasses import dataclass, field
 
 from tenants import audit, clock
 from tenants.conduct.models import ApprovalRequest
-from tenants.context import tenant_scope
+from tenants.context import platform_scope, tenant_scope
 from sqlalchemy import select
 
 from tenants.db import db
 from tenants.pii import blind_index
-from tenants.portfolios.models import Account, AccountPhone, Portfolio
+from tenants.portfolios.models import Account, AccountPhone, Portfolio, ThirdPartyContact
 from tenants.tenancy.models import ApiToken, Membership, Tenant, User
 from tenants.tenancy.passwords import hash_password
 from tenants.tenancy.roles import ADMIN_ROLE, TenantKind
@@ -44,20 +44,22 @@ class Factory:
         values = dict(kind=kind, slug=f"{kind}-{n}-{id(self) % 10000}", name=f"{kind.title()} {n}",
                       time_zone="Asia/Shanghai", locale="en", currency="CNY")
         values.update(overrides)
-        tenant = Tenant(**values)
-        db.session.add(tenant)
-        db.session.flush()
+        with platform_scope("test factory: a new tenant"):
+            tenant = Tenant(**values)
+            db.session.add(tenant)
+            db.session.flush()
         return tenant
 
     def user(self, tenant: Tenant, role: str | None = None, *, email: str | None = None,
              password: str = PASSWORD, locale: str = "en") -> tuple[User, Membership]:
         email = email or f"user{next(_counter)}-{id(self) % 10000}@example.test"
-        user = db.session.query(User).filter_by(email_index=email_index(email)).one_or_none()
-        if user is None:
-            user = User(email_index=email_index(email), email=email, name=f"Person {email.split('@')[0]}",
-                        password_hash=hash_password(password), locale=locale)
-            db.session.add(user)
-            db.session.flush()
+        with platform_scope("test factory: a person, before any membership"):
+            user = db.session.query(User).filter_by(email_index=email_index(email)).one_or_none()
+            if user is None:
+                user = User(email_index=email_index(email), email=email, name=f"Person {email.split('@')[0]}",
+                            password_hash=hash_password(password), locale=locale)
+                db.session.add(user)
+                db.session.flush()
         with tenant_scope(tenant.id):
             membership = Membership(tenant_id=tenant.id, user_id=user.id,
                                     role=role or ADMIN_ROLE[TenantKind(tenant.kind)])
@@ -68,7 +70,7 @@ class Factory:
     def token(self, tenant: Tenant, role: str | None = None) -> tuple[ApiToken, str]:
         with tenant_scope(tenant.id):
             return create_token(tenant=tenant, name="test token", role=role or ADMIN_ROLE[TenantKind(tenant.kind)],
-                                created_by=None)
+                                created_by=None, creator_role=None)
 
     def portfolio(self, lender: Tenant, name: str = "Test portfolio") -> Portfolio:
         with tenant_scope(lender.id):
@@ -96,6 +98,22 @@ class Factory:
             db.session.add(account)
             db.session.flush()
         return account
+
+    def third_party(self, account_id, *, name: str = "Wang Fang", phone: str | None = None,
+                    relationship: str = "sister") -> ThirdPartyContact:
+        """A third-party contact on an account, added after its others, written in its lender's context."""
+        with platform_scope("test factory: the account's lender"):
+            lender_id = db.session.scalar(select(Account.tenant_id).where(Account.id == account_id))
+        phone = phone or f"+86137{next(_counter):08d}"
+        with tenant_scope(lender_id):
+            position = len(db.session.scalars(select(ThirdPartyContact.id).where(
+                ThirdPartyContact.account_id == account_id)).all())
+            contact = ThirdPartyContact(tenant_id=lender_id, account_id=account_id, position=position, name=name,
+                                        phone=phone, phone_index=blind_index("phone", phone),
+                                        relationship_label=relationship)
+            db.session.add(contact)
+            db.session.flush()
+        return contact
 
     def panel(self, lender: Tenant, agency: Tenant, **terms):
         from datetime import date

@@ -16,12 +16,12 @@ from jinja2 import Environment
 from sqlalchemy import ForeignKey, String, Uuid, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenants import audit, clock
+from tenants import audit, clock, references
 from tenants.casework import evidence as evidence_store
 from tenants.casework import settlements
 from tenants.casework.settlements import SettlementStatus
 from tenants.conduct.models import ContactAttempt
-from tenants.context import SharedScoped, current_tenant_id
+from tenants.context import TenantScoped, current_tenant_id
 from tenants.db import UtcDateTime, UuidPrimaryKey, db, get_visible
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
 from tenants.money import Money
@@ -38,7 +38,7 @@ class AgreementStatus:
     SIGNED = "signed"
 
 
-class Agreement(UuidPrimaryKey, SharedScoped, db.Model):
+class Agreement(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "agreements"
 
     lender_tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"))
@@ -57,10 +57,6 @@ class Agreement(UuidPrimaryKey, SharedScoped, db.Model):
     signed_attempt_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("contact_attempts.id"))
     signed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     signature_recorded_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
-
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return evidence_store.visible_to_lender_or_holder(cls, tenant_id)
 
 
 @dataclass(frozen=True)
@@ -233,10 +229,13 @@ def _settlement_to_accept(agreement: Agreement):
 
 
 def _recorded_call(account: Account, attempt_id: uuid.UUID | None) -> ContactAttempt:
-    attempt = db.session.get(ContactAttempt, attempt_id) if attempt_id else None
-    if attempt is None or attempt.account_id != account.id or attempt.channel != "call" or not attempt.conversation:
-        raise ValidationFailed(details={"fields": {"attempt_id": [
-            "A call on this account in which the debtor was spoken to."]}})
+    message = "A call on this account in which the debtor was spoken to."
+    if attempt_id is None:
+        raise ValidationFailed(details={"fields": {"attempt_id": [message]}})
+    attempt = references.of_account(ContactAttempt, attempt_id, account.id, code="contact_attempt.not_found",
+                                    field="attempt_id", message=message)
+    if attempt.channel != "call" or not attempt.conversation:
+        raise ValidationFailed(details={"fields": {"attempt_id": [message]}})
     return attempt
 
 

@@ -12,12 +12,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tenants import audit, clock
 from tenants.conduct import service as conduct
 from tenants.conduct.models import ConductHold
-from tenants.context import SharedScoped, current_tenant_id
+from tenants.context import TenantScoped, current_tenant_id, may_write
 from tenants.db import UtcDateTime, UuidPrimaryKey, db, get_visible
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
 from tenants.placements.services import RECALL_BLOCKERS
 from tenants.portfolios.accounts import get_account
-from tenants.portfolios.models import _held_by_agency
 
 CATEGORIES = ("not_my_debt", "wrong_amount", "already_paid", "identity_theft", "collection_conduct", "other")
 OUTCOMES = ("upheld", "rejected", "withdrawn")
@@ -28,7 +27,7 @@ class DisputeStatus:
     RESOLVED = "resolved"
 
 
-class Dispute(UuidPrimaryKey, SharedScoped, db.Model):
+class Dispute(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "disputes"
 
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
@@ -45,14 +44,6 @@ class Dispute(UuidPrimaryKey, SharedScoped, db.Model):
     resolved_by_tenant_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("tenants.id"))
     resolved_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, _held_by_agency(cls.account_id, tenant_id))
-
-    def writable_by(self, tenant_id) -> bool:
-        # As for its hold: the lender, or the agency that opened it (while it holds the account).
-        return tenant_id in (self.tenant_id, self.opened_by_tenant_id)
 
 
 def open_dispute(account_id: uuid.UUID, *, category: str, reason: str, source: str,
@@ -78,7 +69,7 @@ def open_dispute(account_id: uuid.UUID, *, category: str, reason: str, source: s
 def resolve(dispute_id: uuid.UUID, *, outcome: str, resolution: str, user_id: uuid.UUID | None = None) -> Dispute:
     """Record how the dispute ended and release its hold (collection resumes unless another hold stays)."""
     dispute = get_dispute(dispute_id)
-    if not dispute.writable_by(current_tenant_id()):
+    if not may_write(dispute):
         raise PermissionDenied("Only the lender or the agency that opened this dispute may resolve it.",
                                code="dispute.not_writable")
     if outcome not in OUTCOMES:

@@ -2,9 +2,9 @@
 
 A file belongs to the tenant that uploaded it and is read by the account's lender and the agency holding the
 account (an agency that no longer holds it reads none, its own uploads included). Its content lives in the database
-in chunks (like portfolio uploads), so every web node and worker reads the same bytes; its SHA-256 is recorded in
-the audit chain of the uploader and of the lender, and every read checks the bytes against it again: a changed file
-is refused and the refusal audited. Retention dates come from the rulebook's retention timers. A case's whole
+in chunks (like portfolio uploads), encrypted with the PII key ring, so every web node and worker reads the same
+bytes; the SHA-256 of the plaintext is recorded in the audit chain of the uploader and of the lender, and every read
+checks the decrypted bytes against it again: a changed file (or ciphertext) is refused and the refusal audited. Retention dates come from the rulebook's retention timers. A case's whole
 evidence exports as one zip with a manifest of verified digests.
 """
 import hashlib
@@ -17,21 +17,23 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, LargeBinary, String, Text, Uuid, or_, select
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, Text, Uuid, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenants import audit, clock
+from tenants import audit, clock, references
 from tenants.audit import AuditEvent
 from tenants.casework.disputes import Dispute
+from tenants.casework.money_models import PaymentPlan
 from tenants.casework.settlements import Settlement
 from tenants.conduct import service as conduct
 from tenants.conduct.models import ContactAttempt
-from tenants.context import SharedScoped, current_tenant_id, tenant_scope
+from tenants.context import TenantScoped, current_tenant_id, tenant_scope
 from tenants.db import UtcDateTime, UuidPrimaryKey, db, get_visible
 from tenants.errors import Conflict, ValidationFailed
+from tenants.pii import EncryptedBytes
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.accounts import get_account
-from tenants.portfolios.models import Account, _held_by_agency
+from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 
 KINDS = ("call_recording", "signed_agreement", "agreement", "letter", "court_paper", "id_document", "other")
@@ -47,13 +49,7 @@ _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*(; ?chars
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 
-def visible_to_lender_or_holder(cls, tenant_id):
-    """Files carry what masking cannot reach (ID scans, recordings, the debtor's name): an agency reads them only
-    while it holds the account, its own uploads included, as it loses the debtor's PII at a recall."""
-    return or_(cls.lender_tenant_id == tenant_id, _held_by_agency(cls.account_id, tenant_id))
-
-
-class Evidence(UuidPrimaryKey, SharedScoped, db.Model):
+class Evidence(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "evidence"
 
     lender_tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"), index=True)
@@ -76,12 +72,8 @@ class Evidence(UuidPrimaryKey, SharedScoped, db.Model):
     uploaded_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return visible_to_lender_or_holder(cls, tenant_id)
 
-
-class EvidenceChunk(SharedScoped, db.Model):
+class EvidenceChunk(TenantScoped, db.Model):
     """The file's bytes in order; carries the evidence's visibility columns so the tenant lock needs no join."""
 
     __tablename__ = "evidence_chunks"
@@ -90,11 +82,7 @@ class EvidenceChunk(SharedScoped, db.Model):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     lender_tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"))
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
-
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return visible_to_lender_or_holder(cls, tenant_id)
+    data: Mapped[bytes] = mapped_column(EncryptedBytes)  # the digest is over the plaintext
 
 
 class EvidenceTampered(Conflict):
@@ -165,14 +153,13 @@ def _store_chunks(evidence: Evidence, stream) -> tuple[int, str]:
 
 
 def _check_links(account: Account, links: Links) -> None:
-    checks = {"attempt_id": (ContactAttempt, links.attempt_id), "settlement_id": (Settlement, links.settlement_id),
-              "dispute_id": (Dispute, links.dispute_id)}
-    for field, (model, ident) in checks.items():
-        if ident is None:
-            continue
-        found = db.session.get(model, ident)
-        if found is None or found.account_id != account.id:
-            raise ValidationFailed(details={"fields": {field: ["Not one of this account's records."]}})
+    checks = {"attempt_id": (ContactAttempt, links.attempt_id, "contact_attempt.not_found"),
+              "settlement_id": (Settlement, links.settlement_id, "settlement.not_found"),
+              "plan_id": (PaymentPlan, links.plan_id, "plan.not_found"),
+              "dispute_id": (Dispute, links.dispute_id, "dispute.not_found")}
+    for field, (model, ident, code) in checks.items():
+        if ident is not None:
+            references.of_account(model, ident, account.id, code=code, field=field)
 
 
 def clean_filename(name: str | None) -> str:
@@ -226,11 +213,15 @@ def for_account(account_id: uuid.UUID) -> list[Evidence]:
 
 
 def stored_chunks(evidence: Evidence) -> Iterator[bytes]:
-    """One chunk per query: memory stays at one chunk whatever the file size."""
+    """One chunk per query, decrypted: memory stays at one chunk whatever the file size. A chunk whose ciphertext
+    was altered no longer decrypts: that is tampering too."""
     seq = 0
     while True:
-        data = db.session.scalar(select(EvidenceChunk.data).where(EvidenceChunk.evidence_id == evidence.id,
-                                                                  EvidenceChunk.seq == seq))
+        try:
+            data = db.session.scalar(select(EvidenceChunk.data).where(EvidenceChunk.evidence_id == evidence.id,
+                                                                      EvidenceChunk.seq == seq))
+        except ValueError:
+            _tampered(evidence, _recorded_digest(evidence), actual="undecryptable")
         if data is None:
             return
         yield data
@@ -254,6 +245,10 @@ def _verify(evidence: Evidence, actual: str, size: int) -> None:
     recorded = _recorded_digest(evidence)
     if actual == evidence.sha256 and size == evidence.size_bytes and recorded in (None, actual):
         return
+    _tampered(evidence, recorded, actual)
+
+
+def _tampered(evidence: Evidence, recorded: str | None, actual: str):
     details = {"evidence_id": str(evidence.id), "recorded_sha256": recorded or evidence.sha256,
                "actual_sha256": actual}
     audit.record("evidence.tamper_detected", object_type="evidence", object_id=evidence.id, after=details)

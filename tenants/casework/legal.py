@@ -10,14 +10,15 @@ The escalation belongs to the agency; the lender reads it and decides.
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, Uuid, or_, select
+from sqlalchemy import ForeignKey, Index, String, Text, Uuid, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants import audit, clock
-from tenants.casework.settlements import LENDER_DECIDERS, held_placement
+from tenants.capabilities import Capability, can
+from tenants.casework.settlements import held_placement
 from tenants.conduct import service as conduct
 from tenants.conduct.models import AttemptStatus, ContactAttempt
-from tenants.context import SharedScoped, current_tenant_id
+from tenants.context import TenantScoped, current_tenant_id
 from tenants.db import UtcDateTime, UuidPrimaryKey, db, get_visible
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
 from tenants.portfolios.accounts import get_account
@@ -33,7 +34,7 @@ class LegalStatus:
     OPEN = (REQUESTED, APPROVED)
 
 
-class LegalEscalation(UuidPrimaryKey, SharedScoped, db.Model):
+class LegalEscalation(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "legal_escalations"
     __table_args__ = (Index("ix_legal_escalations_lender_status", "lender_tenant_id", "status"),)
 
@@ -53,14 +54,6 @@ class LegalEscalation(UuidPrimaryKey, SharedScoped, db.Model):
     filed_reference: Mapped[str | None] = mapped_column(String(200))
     filed_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     filed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.lender_tenant_id == tenant_id)
-
-    def writable_by(self, tenant_id) -> bool:
-        # The agency writes its request and the filing; the lender only its decision (checked in `decide`).
-        return tenant_id in (self.tenant_id, self.lender_tenant_id)
 
 
 def request(account_id: uuid.UUID, *, kind: str, reason: str, user_id: uuid.UUID | None) -> LegalEscalation:
@@ -97,7 +90,7 @@ def decide(escalation_id: uuid.UUID, *, approve: bool, role: str, user_id: uuid.
     escalation = get_escalation(escalation_id)
     if escalation.lender_tenant_id != current_tenant_id():
         raise PermissionDenied("Only the lender decides a legal escalation.", code="legal.not_decider")
-    if role not in LENDER_DECIDERS:
+    if not can(role, Capability.LEGAL_DECIDE):
         raise PermissionDenied("A lender manager decides legal escalations.", code="legal.wrong_role")
     if escalation.status != LegalStatus.REQUESTED:
         raise Conflict("This escalation has already been decided.", code="legal.already_decided")

@@ -10,11 +10,11 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
-                        Uuid, or_)
+                        Uuid)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants import clock
-from tenants.context import SharedScoped
+from tenants.context import TenantScoped
 from tenants.db import UtcDateTime, UuidPrimaryKey, db
 
 
@@ -25,7 +25,7 @@ class PromiseStatus:
     CANCELLED = "cancelled"
 
 
-class Promise(UuidPrimaryKey, SharedScoped, db.Model):
+class Promise(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "promises"
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_promises_idempotency"),
@@ -53,10 +53,6 @@ class Promise(UuidPrimaryKey, SharedScoped, db.Model):
     resolution: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.lender_tenant_id == tenant_id)
-
 
 class PaymentStatus:
     PENDING = "pending"
@@ -68,7 +64,7 @@ class PaymentMethod:
     ALL = ("bank_transfer", "alipay", "wechat_pay", "card", "cash", "other")
 
 
-class Payment(UuidPrimaryKey, SharedScoped, db.Model):
+class Payment(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("recorded_by_tenant_id", "idempotency_key", name="uq_payments_idempotency"),
@@ -101,15 +97,6 @@ class Payment(UuidPrimaryKey, SharedScoped, db.Model):
     reversal_reason: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.agency_tenant_id == tenant_id)
-
-    def writable_by(self, tenant_id) -> bool:
-        # The recorder inserts it; confirming and reversing are the lender's (the service checks, and on
-        # PostgreSQL row-level security lets the agency insert pending payments only).
-        return tenant_id in (self.tenant_id, self.recorded_by_tenant_id)
-
 
 class PlanStatus:
     PROPOSED = "proposed"
@@ -126,7 +113,7 @@ class InstalmentStatus:
     MISSED = "missed"
 
 
-class PaymentPlan(UuidPrimaryKey, SharedScoped, db.Model):
+class PaymentPlan(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "payment_plans"
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_payment_plans_idempotency"),
@@ -161,12 +148,8 @@ class PaymentPlan(UuidPrimaryKey, SharedScoped, db.Model):
     instalments: Mapped[list["PlanInstalment"]] = relationship(
         back_populates="plan", order_by="PlanInstalment.number", cascade="all, delete-orphan", lazy="selectin")
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.lender_tenant_id == tenant_id)
 
-
-class PlanInstalment(UuidPrimaryKey, SharedScoped, db.Model):
+class PlanInstalment(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "plan_instalments"
     __table_args__ = (UniqueConstraint("plan_id", "number", name="uq_plan_instalments_plan_number"),)
 
@@ -180,7 +163,3 @@ class PlanInstalment(UuidPrimaryKey, SharedScoped, db.Model):
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     plan: Mapped[PaymentPlan] = relationship(back_populates="instalments")
-
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.lender_tenant_id == tenant_id)

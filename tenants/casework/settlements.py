@@ -11,21 +11,20 @@ import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, Uuid, func, or_, select, update
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, Uuid, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants import audit, clock
+from tenants.capabilities import Capability, can
 from tenants.casework.debtor_dates import debtor_zone, today_in
 from tenants.casework.money_models import Payment, PaymentStatus
-from tenants.context import SharedScoped, current_tenant_id
+from tenants.context import TenantScoped, current_tenant_id
 from tenants.db import UtcDateTime, UuidPrimaryKey, db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.money import Money
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.accounts import get_account
 from tenants.portfolios.models import AccountStatus
-
-LENDER_DECIDERS = ("lender_manager", "lender_admin")
 
 
 class SettlementStatus:
@@ -40,7 +39,7 @@ class SettlementStatus:
     LIVE = (PROPOSED, AWAITING_LENDER, APPROVED, ACCEPTED)
 
 
-class Settlement(UuidPrimaryKey, SharedScoped, db.Model):
+class Settlement(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "settlements"
     __table_args__ = (Index("ix_settlements_lender_status", "lender_tenant_id", "status"),)
 
@@ -63,13 +62,6 @@ class Settlement(UuidPrimaryKey, SharedScoped, db.Model):
     accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.lender_tenant_id == tenant_id)
-
-    def writable_by(self, tenant_id) -> bool:
-        # The agency writes its offer; the lender writes only its decision (checked in `decide`).
-        return tenant_id in (self.tenant_id, self.lender_tenant_id)
 
     @property
     def amount(self) -> Money:
@@ -139,7 +131,7 @@ def decide(settlement_id: uuid.UUID, *, approve: bool, role: str, user_id: uuid.
     if settlement.lender_tenant_id != current_tenant_id():
         raise PermissionDenied("Only the lender decides a settlement beyond the agency's limit.",
                                code="settlement.not_decider")
-    if role not in LENDER_DECIDERS:
+    if not can(role, Capability.SETTLEMENT_DECIDE):
         raise PermissionDenied("A lender manager decides settlements.", code="settlement.wrong_role")
     _expect(settlement, (SettlementStatus.AWAITING_LENDER,), "Only a settlement waiting for you can be decided.")
     before = _state(settlement)

@@ -3,11 +3,11 @@ reads it too, and platform admins reach it in a platform context. Only the lende
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Uuid, or_
+from sqlalchemy import ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants import clock
-from tenants.context import SharedScoped
+from tenants.context import TenantScoped
 from tenants.db import UtcDateTime, UuidPrimaryKey, db
 from tenants.pii import EncryptedString
 
@@ -27,7 +27,7 @@ CATEGORIES = ("harassment", "time_of_day", "third_party", "misrepresentation", "
 RECEIVED_VIA = ("phone", "email", "letter", "web", "in_person", "regulator", "other")
 
 
-class Complaint(UuidPrimaryKey, SharedScoped, db.Model):
+class Complaint(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "complaints"
     __table_args__ = (Index("ix_complaints_agency_received", "agency_tenant_id", "received_at"),
                       Index("ix_complaints_tenant_received", "tenant_id", "received_at"))
@@ -46,7 +46,3 @@ class Complaint(UuidPrimaryKey, SharedScoped, db.Model):
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=clock.now, onupdate=clock.now)
-
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.agency_tenant_id == tenant_id)

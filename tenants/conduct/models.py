@@ -10,16 +10,15 @@ through SECURITY DEFINER functions: the application role cannot read the table i
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, Uuid, or_
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants import clock
-from tenants.context import SharedScoped
+from tenants.context import TenantScoped
 from tenants.db import UtcDateTime, UuidPrimaryKey, db
-from tenants.portfolios.models import _held_by_agency
 
 
-class ConductHold(UuidPrimaryKey, SharedScoped, db.Model):
+class ConductHold(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "holds"
 
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
@@ -35,13 +34,6 @@ class ConductHold(UuidPrimaryKey, SharedScoped, db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolution: Mapped[str | None] = mapped_column(Text)
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, _held_by_agency(cls.account_id, tenant_id))
-
-    def writable_by(self, tenant_id) -> bool:
-        return tenant_id in (self.tenant_id, self.created_by_tenant_id)
-
 
 class AttemptStatus:
     BLOCKED = "blocked"
@@ -50,7 +42,7 @@ class AttemptStatus:
     COMPLETED = "completed"
 
 
-class ContactAttempt(UuidPrimaryKey, SharedScoped, db.Model):
+class ContactAttempt(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "contact_attempts"
     __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key", name="uq_contact_attempts_idempotency"),
                       Index("ix_contact_attempts_tenant_decided", "tenant_id", "decided_at"),
@@ -80,10 +72,6 @@ class ContactAttempt(UuidPrimaryKey, SharedScoped, db.Model):
     ledger_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.lender_tenant_id == tenant_id)
-
 
 class ApprovalStatus:
     PENDING = "pending"
@@ -92,7 +80,7 @@ class ApprovalStatus:
     USED = "used"  # approved, and the attempt it allowed has been made
 
 
-class ApprovalRequest(UuidPrimaryKey, SharedScoped, db.Model):
+class ApprovalRequest(UuidPrimaryKey, TenantScoped, db.Model):
     """A contact the engine sent for approval (a visit, a legal step, an agency's first contact without notice):
     owned by the account's lender, whose named role decides; the asking tenant sees its fate."""
 
@@ -115,19 +103,8 @@ class ApprovalRequest(UuidPrimaryKey, SharedScoped, db.Model):
     valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     used_by_attempt_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("contact_attempts.id"))
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.requested_by_tenant_id == tenant_id)
 
-    def writable_by(self, tenant_id) -> bool:
-        # The asker opens the request and marks it used; deciding (approved / declined) is the lender's alone.
-        if tenant_id == self.tenant_id:
-            return True
-        return tenant_id == self.requested_by_tenant_id and self.status in (ApprovalStatus.PENDING,
-                                                                           ApprovalStatus.USED)
-
-
-class AccountConsent(UuidPrimaryKey, SharedScoped, db.Model):
+class AccountConsent(UuidPrimaryKey, TenantScoped, db.Model):
     """What the debtor asked for: channels opted out of, times called inconvenient, hours agreed instead of the
     default window, and a prior consent to calls within the US 7-day quiet period. One row per account, owned by
     the lender, captured by it or by the agency holding the account."""
@@ -142,14 +119,6 @@ class AccountConsent(UuidPrimaryKey, SharedScoped, db.Model):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_by_tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"))
     updated_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
-
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, _held_by_agency(cls.account_id, tenant_id))
-
-    def writable_by(self, tenant_id) -> bool:
-        # The service reaches the row only through an account the tenant may see (held); RLS checks the same.
-        return tenant_id in (self.tenant_id, self.updated_by_tenant_id)
 
 
 class LedgerEntry(UuidPrimaryKey, db.Model):

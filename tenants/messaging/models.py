@@ -11,11 +11,11 @@ An outbound message belongs to the tenant that sent it. Its recipient and render
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, and_, or_, select, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants import clock
-from tenants.context import SharedScoped, TenantScoped
+from tenants.context import TenantScoped
 from tenants.db import UtcDateTime, UuidPrimaryKey, db
 from tenants.pii import EncryptedString
 
@@ -33,15 +33,7 @@ class TemplateStatus:
     OPEN = (DRAFT, PENDING)
 
 
-def _lenders_of_agency(tenant_id):
-    from tenants.placements.models import PlacementStatus
-
-    placements = db.metadata.tables["placements"]
-    return select(placements.c.tenant_id).where(placements.c.agency_tenant_id == tenant_id,
-                                                placements.c.status == PlacementStatus.ACTIVE)
-
-
-class MessageTemplate(UuidPrimaryKey, SharedScoped, db.Model):
+class MessageTemplate(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "message_templates"
     __table_args__ = (
         UniqueConstraint("family_id", "version", name="uq_message_templates_family_version"),
@@ -72,11 +64,6 @@ class MessageTemplate(UuidPrimaryKey, SharedScoped, db.Model):
     approved_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id,
-                   and_(cls.status == TemplateStatus.APPROVED, cls.tenant_id.in_(_lenders_of_agency(tenant_id))))
 
 
 class MessageStatus:

@@ -3,11 +3,11 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
-                        Uuid, or_, select, text)
+                        Uuid, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants import clock
-from tenants.context import SharedScoped
+from tenants.context import TenantScoped
 from tenants.db import UtcDateTime, UuidPrimaryKey, db
 from tenants.tenancy.models import Tenant
 
@@ -18,7 +18,7 @@ class RelationshipStatus:
     ENDED = "ended"
 
 
-class AgencyRelationship(UuidPrimaryKey, SharedScoped, db.Model):
+class AgencyRelationship(UuidPrimaryKey, TenantScoped, db.Model):
     """An agency on a lender's approved panel, with contract dates and default terms."""
 
     __tablename__ = "agency_relationships"
@@ -37,10 +37,6 @@ class AgencyRelationship(UuidPrimaryKey, SharedScoped, db.Model):
     agency: Mapped[Tenant] = relationship(foreign_keys=[agency_tenant_id], lazy="joined")
     lender: Mapped[Tenant] = relationship(foreign_keys="AgencyRelationship.tenant_id", lazy="joined")
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.agency_tenant_id == tenant_id)
-
     def review_due(self, today: date) -> bool:
         return self.next_review_on <= today
 
@@ -55,7 +51,7 @@ class PlacementStatus:
     OPEN = (OFFERED, ACTIVE)
 
 
-class PlacementBatch(UuidPrimaryKey, SharedScoped, db.Model):
+class PlacementBatch(UuidPrimaryKey, TenantScoped, db.Model):
     """One act of placing: the selection, the terms, and how accounts were allocated (with its seed)."""
 
     __tablename__ = "placement_batches"
@@ -67,14 +63,8 @@ class PlacementBatch(UuidPrimaryKey, SharedScoped, db.Model):
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=clock.now)
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        placements = db.metadata.tables["placements"]
-        return or_(cls.tenant_id == tenant_id,
-                   cls.id.in_(select(placements.c.batch_id).where(placements.c.agency_tenant_id == tenant_id)))
 
-
-class Placement(UuidPrimaryKey, SharedScoped, db.Model):
+class Placement(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "placements"
     __table_args__ = (
         # At most one open (offered or active) placement per account, enforced by the database.
@@ -111,12 +101,6 @@ class Placement(UuidPrimaryKey, SharedScoped, db.Model):
 
     agency: Mapped[Tenant] = relationship(foreign_keys=[agency_tenant_id], lazy="joined")
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, cls.agency_tenant_id == tenant_id)
-
-    def writable_by(self, tenant_id) -> bool:
-        return tenant_id in (self.tenant_id, self.agency_tenant_id)
 
     def commission_bps_for(self, days_past_due: int) -> int:
         for tier in self.commission_tiers or []:

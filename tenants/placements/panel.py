@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from tenants import audit, clock
-from tenants.context import current_tenant_id
+from tenants.context import current_tenant_id, platform_scope
 from tenants.db import db
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.placements.models import AgencyRelationship, RelationshipStatus
@@ -26,7 +26,9 @@ def first_review(contract_start: date, contract_end: date | None) -> date:
 
 def add_agency(*, agency_slug: str, contract_start: date, contract_end: date | None, commission_bps: int,
                period_days: int, channels: list[str]) -> AgencyRelationship:
-    agency = db.session.scalar(select(Tenant).where(Tenant.slug == agency_slug, Tenant.kind == TenantKind.AGENCY))
+    with platform_scope("panel: an agency by its address, before it is on the lender's panel"):
+        agency = db.session.scalar(select(Tenant).where(Tenant.slug == agency_slug,
+                                                        Tenant.kind == TenantKind.AGENCY))
     if agency is None or not agency.is_active:
         raise NotFound(f"No active agency {agency_slug!r} on the platform.", code="agency.not_found",
                        details={"fields": {"agency_slug": ["No active agency with this address."]}})

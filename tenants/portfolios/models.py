@@ -3,25 +3,14 @@ lender updates) only while it holds the account's active placement."""
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint, Uuid, exists, or_)
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, Uuid)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants import clock
-from tenants.context import SharedScoped, TenantScoped
+from tenants.context import TenantScoped
 from tenants.db import UtcDateTime, UuidPrimaryKey, db
-from tenants.pii import EncryptedString
-
-
-def _held_by_agency(account_id_column, tenant_id):
-    from tenants.placements.models import PlacementStatus
-
-    # A correlated EXISTS reads one placement through its index; `IN (SELECT …)` listed every case the agency
-    # holds on every query (1.3 s for a case page at a million accounts). Aliased: never auto-correlated to an
-    # outer `placements` of the same statement.
-    held = db.metadata.tables["placements"].alias("held_placement")
-    return exists().where(held.c.account_id == account_id_column, held.c.agency_tenant_id == tenant_id,
-                          held.c.status == PlacementStatus.ACTIVE)
+from tenants.pii import EncryptedBytes, EncryptedString
 
 
 class Portfolio(UuidPrimaryKey, TenantScoped, db.Model):
@@ -46,7 +35,9 @@ class ImportStatus:
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
-    REJECTED = "rejected"  # a whole-file problem: nothing imported
+    # Stopped for good: error_code and error_message say why (a whole-file problem the worker found, before any
+    # row landed, or an error in the job after its last committed batch).
+    FAILED = "failed"
 
 
 class ImportJob(UuidPrimaryKey, TenantScoped, db.Model):
@@ -82,13 +73,14 @@ class ImportJob(UuidPrimaryKey, TenantScoped, db.Model):
 
 
 class ImportFileChunk(TenantScoped, db.Model):
-    """The uploaded file, in chunks: any worker on any machine can stream it back in bounded memory."""
+    """The uploaded file, in chunks: any worker on any machine can stream it back in bounded memory. Encrypted
+    with the PII key ring: a portfolio file is nothing but personal data."""
 
     __tablename__ = "import_file_chunks"
 
     import_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("import_jobs.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[bytes] = mapped_column(EncryptedBytes)
 
 
 class ImportRowError(UuidPrimaryKey, TenantScoped, db.Model):
@@ -109,7 +101,7 @@ class AccountStatus:
     CLOSED = (PAID, SETTLED, WRITTEN_OFF)
 
 
-class Account(UuidPrimaryKey, SharedScoped, db.Model):
+class Account(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "accounts"
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_ref", name="uq_accounts_tenant_external_ref"),
@@ -155,12 +147,10 @@ class Account(UuidPrimaryKey, SharedScoped, db.Model):
 
     phones: Mapped[list["AccountPhone"]] = relationship(order_by="AccountPhone.position",
                                                         cascade="all, delete-orphan")
-    third_parties: Mapped[list["ThirdPartyContact"]] = relationship(order_by="ThirdPartyContact.position",
-                                                                    cascade="all, delete-orphan")
-
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, _held_by_agency(cls.id, tenant_id))
+    # Current contacts only: a retired one (see ThirdPartyContact.RETIRED) stays for the attempts that name it.
+    third_parties: Mapped[list["ThirdPartyContact"]] = relationship(
+        primaryjoin="and_(Account.id == ThirdPartyContact.account_id, ThirdPartyContact.position >= 0)",
+        order_by="ThirdPartyContact.position", cascade="all, delete-orphan")
 
     @property
     def on_hold(self) -> bool:
@@ -170,7 +160,7 @@ class Account(UuidPrimaryKey, SharedScoped, db.Model):
         self.outstanding_minor = self.principal_minor + self.interest_minor + self.fees_minor + self.penalty_minor
 
 
-class AccountPhone(UuidPrimaryKey, SharedScoped, db.Model):
+class AccountPhone(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "account_phones"
 
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
@@ -178,13 +168,14 @@ class AccountPhone(UuidPrimaryKey, SharedScoped, db.Model):
     phone: Mapped[str] = mapped_column(EncryptedString)
     phone_index: Mapped[str] = mapped_column(String(64), index=True)
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, _held_by_agency(cls.account_id, tenant_id))
 
+class ThirdPartyContact(UuidPrimaryKey, TenantScoped, db.Model):
+    """A person the lender's file names as a contact for the debtor. A re-import that drops a contact some attempt
+    already names keeps the row, retired (position RETIRED): the attempt's history still says whom it reached, but
+    nobody can pick the contact again."""
 
-class ThirdPartyContact(UuidPrimaryKey, SharedScoped, db.Model):
     __tablename__ = "third_party_contacts"
+    RETIRED = -1
 
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
@@ -193,9 +184,9 @@ class ThirdPartyContact(UuidPrimaryKey, SharedScoped, db.Model):
     phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
     relationship_label: Mapped[str | None] = mapped_column(String(50))
 
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, _held_by_agency(cls.account_id, tenant_id))
+    @property
+    def is_current(self) -> bool:
+        return self.position != self.RETIRED
 
 
 class UpdateKind:
@@ -204,7 +195,7 @@ class UpdateKind:
     CLOSURE = "closure"
 
 
-class AccountUpdate(UuidPrimaryKey, SharedScoped, db.Model):
+class AccountUpdate(UuidPrimaryKey, TenantScoped, db.Model):
     """A lender's change to an account: a payment made to the lender directly, an adjustment, a closure."""
 
     __tablename__ = "account_updates"
@@ -222,7 +213,3 @@ class AccountUpdate(UuidPrimaryKey, SharedScoped, db.Model):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=clock.now)
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
-
-    @classmethod
-    def visible_to(cls, tenant_id):
-        return or_(cls.tenant_id == tenant_id, _held_by_agency(cls.account_id, tenant_id))

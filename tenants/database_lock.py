@@ -1,0 +1,103 @@
+"""The database lock on PostgreSQL: row-level security generated from tenants.access_policy, and a platform lock
+the application's role cannot take by itself.
+
+Policies read two transaction-local settings. `app.tenant_id` names the tenant of the context (row-level
+security compares rows with it; setting another tenant's id is what the ORM lock and the per-request context
+guard against, and a foreign id only ever sees that tenant's rows). `app.platform` lifts the lock for platform
+work, but only if it holds a token that `app_enter_platform(key)` derived for this very transaction from a secret
+the app role cannot read: the function checks the key against its SHA-256 (in `platform_keys`, sealed: no policy,
+no grant), then writes the token. An SQL injection can neither read the secret nor mint a token, and a token read
+from a platform transaction is worthless in any other (it is bound to the backend and the transaction's start).
+The key itself never sits in a setting or a table, and travels as a bound parameter.
+
+Applied by migration 0011 and, for the policies and the key, after every upgrade that reaches the head
+(migrations/env.py): the policies are derived, so changing the declaration needs no hand-written migration.
+"""
+import hashlib
+
+from sqlalchemy import text
+
+from tenants import access_policy
+
+# Bound to this backend and this transaction's start: worthless anywhere else. Never a function of its own: the app
+# role would call it.
+TOKEN = ("encode(sha256(convert_to(k.token_salt || ':' || pg_backend_pid()::text || ':' || now()::text, 'UTF8')), "
+         "'hex')")
+
+FUNCTIONS = """
+CREATE TABLE IF NOT EXISTS platform_keys (
+    id integer PRIMARY KEY CHECK (id = 1),
+    key_hash bytea NOT NULL,
+    token_salt text NOT NULL DEFAULT (gen_random_uuid()::text || gen_random_uuid()::text)
+);
+ALTER TABLE platform_keys ENABLE ROW LEVEL SECURITY;
+
+CREATE OR REPLACE FUNCTION app_enter_platform(key text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public
+    AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM platform_keys k WHERE k.id = 1 AND k.key_hash = sha256(convert_to(key, 'UTF8'))) THEN
+        RAISE EXCEPTION 'platform key refused' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM set_config('app.platform', (SELECT {token} FROM platform_keys k WHERE k.id = 1), true);
+    RETURN true;
+END $$;
+
+CREATE OR REPLACE FUNCTION app_platform() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+    AS $$ SELECT coalesce((SELECT nullif(current_setting('app.platform', true), '') = {token}
+                           FROM platform_keys k WHERE k.id = 1), false) $$;
+""".replace("{token}", TOKEN)
+
+DROP_FUNCTIONS = """
+DROP FUNCTION IF EXISTS app_enter_platform(text);
+DROP TABLE IF EXISTS platform_keys;
+CREATE OR REPLACE FUNCTION app_platform() RETURNS boolean LANGUAGE sql STABLE
+    AS $$ SELECT coalesce(current_setting('app.platform', true), '') = 'on' $$;
+"""
+
+
+def install_functions(connection) -> None:
+    connection.exec_driver_sql(FUNCTIONS)
+    _revoke_from_everyone_but_owner(connection, "platform_keys")
+
+
+def _revoke_from_everyone_but_owner(connection, table: str) -> None:
+    """Default privileges hand every new table to the app role; the key's hash is not for it."""
+    grantees = connection.scalars(text(
+        "SELECT DISTINCT grantee FROM information_schema.role_table_grants "
+        "WHERE table_name = :table AND grantee <> current_user"), {"table": table}).all()
+    for grantee in grantees:
+        connection.exec_driver_sql(f'REVOKE ALL ON {table} FROM "{grantee}"')
+
+
+def drop_all_policies(connection) -> None:
+    rows = connection.execute(text(
+        "SELECT policyname, tablename FROM pg_policies WHERE schemaname = current_schema()")).all()
+    for policy, table in rows:
+        connection.exec_driver_sql(f'DROP POLICY "{policy}" ON "{table}"')
+
+
+def sync_policies(connection) -> None:
+    """Make the live policies exactly the declaration's: every declared table ENABLE + FORCE with its policies,
+    sealed tables enabled with none."""
+    drop_all_policies(connection)
+    for table in access_policy.declared_tables():
+        connection.exec_driver_sql(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        connection.exec_driver_sql(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        for statement in access_policy.policy_statements(table):
+            connection.exec_driver_sql(statement)
+    for table in access_policy.SEALED:
+        # Not forced: the SECURITY DEFINER functions run as the owner and are the only way in.
+        connection.exec_driver_sql(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        connection.exec_driver_sql(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+
+
+def install_platform_key(connection, key: str) -> None:
+    """Store the SHA-256 of the platform key the app presents; a new key gets a new token salt too."""
+    digest = hashlib.sha256(key.encode()).digest()
+    connection.execute(text(
+        "INSERT INTO platform_keys (id, key_hash) VALUES (1, :digest) "
+        "ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash, "
+        "token_salt = CASE WHEN platform_keys.key_hash = excluded.key_hash THEN platform_keys.token_salt "
+        "ELSE excluded.token_salt END"), {"digest": digest})
