@@ -15,7 +15,7 @@ import pytest
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="recoverly-tests-"))
 os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_RUN_DIR / "instance"))
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
-os.environ["RECOVERLY_ENV"] = "test"
+os.environ["RECOVERLY_ENV"] = "development"
 
 from flask.testing import FlaskClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402

@@ -6,6 +6,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import tenants.models  # noqa: F401  (every table registered before first use)
 from tenants import clock, pii
+from tenants import context as tenant_context
 from tenants.db import db
 from web import config as app_config
 from web import extensions
@@ -39,10 +40,11 @@ def _init_redis_and_clock(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from web import auth, i18n
+    from web import auth, i18n, rate_limits
     from web.database import configure_engine
 
     db.init_app(app)
+    tenant_context.configure(platform_key=app.config["PLATFORM_DB_KEY"])
     with app.app_context():
         configure_engine(db.engine)
     extensions.migrate.init_app(app, db, directory=str(app_config.ROOT / "migrations"), render_as_batch=True)
@@ -51,6 +53,7 @@ def _init_extensions(app: Flask) -> None:
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
     extensions.login_manager.init_app(app)
     auth.init_login(app)
+    rate_limits.init_app(app)
     extensions.api.init_app(app)
 
 

@@ -36,7 +36,8 @@ def audit_verify(slug):
     query = select(Tenant).order_by(Tenant.slug)
     if slug:
         query = query.where(Tenant.slug == slug)
-    tenants = db.session.scalars(query).all()
+    with platform_scope("flask audit verify: the tenants to check"):
+        tenants = db.session.scalars(query).all()
     if slug and not tenants:
         raise click.ClickException(f"no tenant {slug!r}")
     broken = 0

@@ -23,6 +23,7 @@ from wtforms.validators import Optional
 
 from tenants import clock
 from tenants.audit import AuditEvent
+from tenants.capabilities import Capability
 from tenants.compliance import complaints, drilldown, reports
 from tenants.compliance.models import Complaint, ComplaintStatus
 from tenants.compliance.schemas import ComplaintIn, ComplaintStatusIn
@@ -34,10 +35,10 @@ from tenants.placements.models import AgencyRelationship
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
+from web.access import allowed
 from web.forms import NOT_SUBMITTED, submit
 
 PAGE_SIZE = 50
-LENDER_WRITERS = ("lender_admin", "lender_manager")
 
 OUTCOME_LABELS = {"blocked": _l("Blocked"), "approved": _l("Approved"), "allowed": _l("Allowed")}
 DECISION_LABELS = {"block": _l("blocked"), "needs_approval": _l("needs approval"), "allow": _l("allowed"),
@@ -77,7 +78,7 @@ def helpers() -> dict:
     return {"formula": formula, "hit_message": hit_message, "instant": instant, "outcome_labels": OUTCOME_LABELS,
             "decision_labels": DECISION_LABELS, "category_labels": CATEGORY_LABELS, "via_labels": VIA_LABELS,
             "complaint_status_labels": STATUS_LABELS, "complaint_badges": STATUS_BADGES,
-            "can_write": g.get("role") in (*LENDER_WRITERS, "platform_admin")}
+            "can_write": allowed(Capability.COMPLAINT_WRITE)}
 
 
 @contextmanager
@@ -114,10 +115,11 @@ def agency_choices(lender_id) -> list[tuple[str, str]]:
     """Who made attempts: for a lender the agencies on its panel (and itself), for the platform every tenant that
     collects."""
     if lender_id is None:
-        query = select(Tenant).where(Tenant.kind.in_((TenantKind.AGENCY, TenantKind.LENDER)))
-    else:
-        panel = select(AgencyRelationship.agency_tenant_id).where(AgencyRelationship.tenant_id == lender_id)
-        query = select(Tenant).where((Tenant.id.in_(panel)) | (Tenant.id == lender_id))
+        with platform_scope("compliance console: every tenant that collects"):
+            query = select(Tenant).where(Tenant.kind.in_((TenantKind.AGENCY, TenantKind.LENDER)))
+            return [(str(t.id), t.name) for t in db.session.scalars(query.order_by(Tenant.name))]
+    panel = select(AgencyRelationship.agency_tenant_id).where(AgencyRelationship.tenant_id == lender_id)
+    query = select(Tenant).where((Tenant.id.in_(panel)) | (Tenant.id == lender_id))
     return [(str(t.id), t.name) for t in db.session.scalars(query.order_by(Tenant.name))]
 
 
@@ -233,9 +235,12 @@ class ComplaintForm(FlaskForm):
 def complaint_form(lender_id) -> ComplaintForm:
     form = ComplaintForm()
     if lender_id is None:
-        lenders = db.session.scalars(select(Tenant).where(Tenant.kind == TenantKind.LENDER).order_by(Tenant.name))
+        with platform_scope("compliance console: lenders and agencies to file a complaint against"):
+            lenders = db.session.scalars(select(Tenant).where(Tenant.kind == TenantKind.LENDER)
+                                         .order_by(Tenant.name)).all()
+            agencies = db.session.scalars(select(Tenant).where(Tenant.kind == TenantKind.AGENCY)
+                                          .order_by(Tenant.name)).all()
         form.lender_id.choices = [("", _("Choose…"))] + [(str(t.id), t.name) for t in lenders]
-        agencies = db.session.scalars(select(Tenant).where(Tenant.kind == TenantKind.AGENCY).order_by(Tenant.name))
         form.agency_id.choices = [("", _("None: about the lender itself"))] + [(str(t.id), t.name) for t in agencies]
     else:
         form.lender_id.choices = [("", "")]
@@ -347,7 +352,7 @@ def _actor() -> complaints.Actor:
 
 
 def _require_writer() -> None:
-    if g.get("role") not in (*LENDER_WRITERS, "platform_admin"):
+    if not allowed(Capability.COMPLAINT_WRITE):
         raise PermissionDenied()
 
 

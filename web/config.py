@@ -1,14 +1,20 @@
-"""Configuration from the environment, with embedded defaults for the demo and the test suite."""
+"""Configuration from the environment. Fail closed: unless RECOVERLY_ENV=development says otherwise (make demo, the
+tests and the benches do), the app is production and refuses to start without its real secrets."""
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
 
 from tenants.pii import Keyring, derive_development_keyring
+from web import rate_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("RECOVERLY_INSTANCE_DIR", ROOT / "instance"))
 
 PRODUCTION = "production"
+DEVELOPMENT = "development"
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class ConfigError(RuntimeError):
@@ -30,12 +36,17 @@ def _development_secret() -> str:
     return path.read_text().strip()
 
 
+def _derived(secret: str | None, purpose: str) -> str | None:
+    """A development value derived from the per-checkout secret, so the demo needs no configuration."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest() if secret else None
+
+
 def build(overrides: dict | None = None) -> dict:
-    env = os.environ.get("RECOVERLY_ENV", "development")
+    env = os.environ.get("RECOVERLY_ENV", PRODUCTION)
+    if env not in (PRODUCTION, DEVELOPMENT):
+        raise ConfigError(f"RECOVERLY_ENV must be {PRODUCTION!r} or {DEVELOPMENT!r}, not {env!r}")
     production = env == PRODUCTION
     secret = os.environ.get("SECRET_KEY") or (None if production else _development_secret())
-    if not secret:
-        raise ConfigError("SECRET_KEY must be set in production")
     config = {
         "ENV_NAME": env,
         "SECRET_KEY": secret,
@@ -46,6 +57,8 @@ def build(overrides: dict | None = None) -> dict:
         "TEST_CLOCK": os.environ.get("RECOVERLY_TEST_CLOCK", "off"),
         "PII_KEYS": os.environ.get("PII_KEYS"),
         "BLIND_INDEX_KEY": os.environ.get("BLIND_INDEX_KEY"),
+        # Lifts the database lock for platform work (tenants/database_lock.py); the database keeps only its hash.
+        "PLATFORM_DB_KEY": os.environ.get("PLATFORM_DB_KEY") or (None if production else _derived(secret, "platform")),
         "PROXY_COUNT": int(os.environ.get("RECOVERLY_PROXY_COUNT", "0")),
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -73,8 +86,8 @@ def build(overrides: dict | None = None) -> dict:
         # to Stripe itself with STRIPE_API_KEY (a test-mode key for trials).
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE"),
-        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET")
-        or (None if production else "whsec_recoverly_local_development"),
+        # No default: without the signing secret every webhook is refused as unsigned.
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET"),
         # Messages: "outbox" keeps every message in the sender's outbox; "smtp" sends email through SMTP_*.
         "MESSAGE_GATEWAY": os.environ.get("MESSAGE_GATEWAY", "outbox"),
         "SMTP_HOST": os.environ.get("SMTP_HOST", "localhost"),
@@ -83,6 +96,7 @@ def build(overrides: dict | None = None) -> dict:
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD"),
         "SMTP_STARTTLS": _flag("SMTP_STARTTLS", False),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Recoverly <no-reply@recoverly.localhost>"),
+        **rate_limits.settings(os.environ),
     }
     config.update(overrides or {})
     _check(config, production)
@@ -90,17 +104,38 @@ def build(overrides: dict | None = None) -> dict:
 
 
 def _check(config: dict, production: bool) -> None:
-    if production and config["TEST_CLOCK"].lower() not in {"", "off"}:
-        raise ConfigError("RECOVERLY_TEST_CLOCK is refused in production: real money runs on real time")
-    if production and not (config["PII_KEYS"] and config["BLIND_INDEX_KEY"]):
-        raise ConfigError("PII_KEYS and BLIND_INDEX_KEY must be set in production")
-    if production and config["STRIPE_API_KEY"] and not config["STRIPE_WEBHOOK_SECRET"]:
-        raise ConfigError("STRIPE_WEBHOOK_SECRET must be set when STRIPE_API_KEY is (webhooks are verified)")
     if config["MESSAGE_GATEWAY"] not in ("outbox", "smtp"):
         raise ConfigError("MESSAGE_GATEWAY must be 'outbox' or 'smtp'")
+    bad_limits = rate_limits.invalid_settings(config)
+    if bad_limits:
+        raise ConfigError(f"{', '.join(bad_limits)}: not a rate limit such as '5 per 15 minutes'")
+    if not production:
+        return
+    hint = " (or set RECOVERLY_ENV=development for a local trial)"
+    if config["TEST_CLOCK"].lower() not in {"", "off"}:
+        raise ConfigError("RECOVERLY_TEST_CLOCK is refused in production: real money runs on real time")
+    if len(config["SECRET_KEY"] or "") < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_KEY_LENGTH} "
+                          f"characters in production{hint}")
+    if not (config["PII_KEYS"] and config["BLIND_INDEX_KEY"]):
+        raise ConfigError(f"PII_KEYS and BLIND_INDEX_KEY must be set in production{hint}")
+    if len(config["PLATFORM_DB_KEY"] or "") < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(f"PLATFORM_DB_KEY must be set to a random value of at least {MIN_SECRET_KEY_LENGTH} "
+                          f"characters in production: it lifts the database lock for platform work{hint}")
+    if config["STRIPE_API_KEY"] and not config["STRIPE_WEBHOOK_SECRET"]:
+        raise ConfigError("STRIPE_WEBHOOK_SECRET must be set when STRIPE_API_KEY is (webhooks are verified)")
+    if not config["REDIS_URL"]:
+        raise ConfigError(f"REDIS_URL must be set in production: queues and rate limits live there{hint}")
 
 
 def keyring(config: dict) -> Keyring:
+    """The configured PII keys; keys derived from SECRET_KEY only in development (build() refuses production
+    without real keys, and this refuses again so no caller can get derived keys outside development)."""
     if config["PII_KEYS"]:
-        return Keyring(config["PII_KEYS"].split(","), config["BLIND_INDEX_KEY"] or "")
+        try:
+            return Keyring(config["PII_KEYS"].split(","), config["BLIND_INDEX_KEY"] or "")
+        except ValueError as exc:
+            raise ConfigError(f"PII_KEYS / BLIND_INDEX_KEY are not usable: {exc}") from None
+    if config["ENV_NAME"] != DEVELOPMENT:
+        raise ConfigError("PII_KEYS and BLIND_INDEX_KEY must be set outside development")
     return derive_development_keyring(config["SECRET_KEY"])

@@ -11,7 +11,7 @@ from tenants.conduct import approvals, baseline, consent, engine, ledger, replay
 from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset
 from tenants.conduct.rulebook import Rulebook, tighten
-from tenants.context import current_tenant_id
+from tenants.context import current_tenant_id, may_write
 from tenants.db import commit_keeping_state, db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.pii import blind_index
@@ -85,11 +85,11 @@ class AttemptRequest:
 def _contact_request(account: Account, ask: AttemptRequest, *, agency_placement: Placement | None = None,
                      approved: bool = False, consent_until: datetime | None = None) -> engine.ContactRequest:
     number_key, third_party_key = None, None
-    if ask.target == "third_party":
-        contact = third_party_of(account, ask.third_party_id)
+    if ask.target == "third_party" or ask.third_party_id is not None:
+        contact = third_party_of(account, ask.third_party_id)  # resolved first: a foreign id is a 404 either way
+        if ask.target != "third_party":
+            raise ValidationFailed(details={"fields": {"third_party_id": ["Only for target third_party."]}})
         number_key, third_party_key = contact.phone_index, blind_index("third_party", str(contact.id))
-    elif ask.third_party_id is not None:
-        raise ValidationFailed(details={"fields": {"third_party_id": ["Only for target third_party."]}})
     elif ask.channel in ("call", "sms"):
         phones = account.phones
         if not phones or not 0 <= ask.phone_position < len(phones):
@@ -276,7 +276,7 @@ def resolve_hold(hold_id: uuid.UUID, resolution: str) -> ConductHold:
     hold = db.session.scalar(select(ConductHold).where(ConductHold.id == hold_id))
     if hold is None:
         raise NotFound(code="hold.not_found")
-    if not hold.writable_by(current_tenant_id()):
+    if not may_write(hold):
         raise PermissionDenied("Only the lender or the tenant that opened this hold may resolve it.",
                                code="hold.not_writable")
     if hold.resolved_at is not None:

@@ -16,6 +16,7 @@ from tenants.pii import blind_index
 from tenants.tenancy.models import Invitation, Membership, Tenant, TenantStatus, User
 from tenants.tenancy.passwords import hash_password, needs_rehash, verify_password
 from tenants.tenancy.roles import ADMIN_ROLE, TenantKind, roles_for
+from tenants.tenancy.sessions import end_sessions, end_sessions_of_tenant
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -31,7 +32,8 @@ def email_index(email: str) -> str:
 
 def get_tenant(tenant_id: uuid.UUID) -> Tenant:
     """A lender or agency by id; the platform tenant itself is not administered like one."""
-    tenant = db.session.get(Tenant, tenant_id)
+    with platform_scope("platform console: a tenant by id"):
+        tenant = db.session.get(Tenant, tenant_id)
     if tenant is None or tenant.kind == TenantKind.PLATFORM:
         raise NotFound(code="tenant.not_found")
     return tenant
@@ -42,12 +44,14 @@ def get_tenant(tenant_id: uuid.UUID) -> Tenant:
 def create_tenant(*, kind: str, slug: str, name: str, time_zone: str, locale: str, currency: str,
                   first_admin_email: str, platform_tenant_id: uuid.UUID) -> tuple[Tenant, str]:
     """Create a lender or agency and invite its first admin; returns the tenant and the one-time link secret."""
-    if db.session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
-        raise Conflict(f"The address {slug!r} is taken.", code="tenant.slug_taken",
-                       details={"fields": {"slug": ["Already taken."]}})
-    tenant = Tenant(kind=kind, slug=slug, name=name, time_zone=time_zone, locale=locale, currency=currency.upper())
-    db.session.add(tenant)
-    db.session.flush()
+    with platform_scope("platform console: create a tenant"):
+        if db.session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
+            raise Conflict(f"The address {slug!r} is taken.", code="tenant.slug_taken",
+                           details={"fields": {"slug": ["Already taken."]}})
+        tenant = Tenant(kind=kind, slug=slug, name=name, time_zone=time_zone, locale=locale,
+                        currency=currency.upper())
+        db.session.add(tenant)
+        db.session.flush()
     with tenant_scope(tenant.id):
         audit.record("tenant.created", object_type="tenant", object_id=tenant.id, after=_tenant_view(tenant))
         secret = invite_user(tenant=tenant, email=first_admin_email, role=ADMIN_ROLE[TenantKind(kind)])
@@ -62,7 +66,11 @@ def set_tenant_status(tenant: Tenant, status: str, *, platform_tenant_id: uuid.U
     if status not in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
         raise ValidationFailed(code="tenant.bad_status")
     before = {"status": tenant.status}
-    tenant.status = status
+    with platform_scope("platform console: suspend or reactivate a tenant"):
+        tenant.status = status
+        db.session.flush()
+    if status == TenantStatus.SUSPENDED:
+        end_sessions_of_tenant(tenant.id)
     action = "tenant.suspended" if status == TenantStatus.SUSPENDED else "tenant.reactivated"
     for scope in (tenant.id, platform_tenant_id):
         with tenant_scope(scope):
@@ -109,7 +117,7 @@ def open_invitation(secret: str) -> Invitation:
 def accept_invitation(secret: str, *, name: str, password: str) -> tuple[User, Tenant]:
     """New people set a name and password; an existing user proves the password they already have."""
     invitation = open_invitation(secret)
-    with tenant_scope(invitation.tenant_id):
+    with platform_scope("invitation: the person accepting it, by email, not yet a member"):
         user = db.session.scalar(select(User).where(User.email_index == invitation.email_index))
         if user is None:
             user = User(email_index=invitation.email_index, email=invitation.email, name=name,
@@ -119,12 +127,14 @@ def accept_invitation(secret: str, *, name: str, password: str) -> tuple[User, T
         elif not verify_password(user.password_hash, password):
             raise Unauthenticated("This email already has an account: enter its current password.",
                                   code="invitation.password_mismatch")
+    with tenant_scope(invitation.tenant_id):
         membership = db.session.scalar(select(Membership).where(Membership.user_id == user.id))
         if membership is None:
             membership = Membership(tenant_id=invitation.tenant_id, user_id=user.id, role=invitation.role)
             db.session.add(membership)
-        else:
+        elif (membership.role, membership.is_active) != (invitation.role, True):
             membership.role, membership.is_active = invitation.role, True
+            end_sessions([user.id])
         invitation.accepted_at = clock.now()
         db.session.flush()
         with audit.acting_as(audit.Actor(label=f"user:{user.id}", user_id=user.id)):
@@ -148,7 +158,9 @@ def set_member_active(membership: Membership, active: bool, *, by_user_id: uuid.
     if membership.user_id == by_user_id and not active:
         raise Conflict("You cannot deactivate yourself.", code="membership.self")
     before = {"is_active": membership.is_active}
-    membership.is_active = active
+    if membership.is_active != active:
+        membership.is_active = active
+        end_sessions([membership.user_id])
     audit.record("membership.activated" if active else "membership.deactivated", object_type="membership",
                  object_id=membership.id, before=before, after={"is_active": active})
     return membership
@@ -173,13 +185,24 @@ def authenticate(email: str, password: str) -> User:
     except ValidationFailed:
         verify_password(None, password)
         raise Unauthenticated("Wrong email or password.", code="auth.invalid_credentials") from None
-    user = db.session.scalar(select(User).where(User.email_index == index))
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
-        raise Unauthenticated("Wrong email or password.", code="auth.invalid_credentials")
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    user.last_login_at = clock.now()
+    with platform_scope("login: the person with this email, before any tenant is chosen"):
+        user = db.session.scalar(select(User).where(User.email_index == index))
+        if user is None or not user.is_active or not verify_password(user.password_hash, password):
+            raise Unauthenticated("Wrong email or password.", code="auth.invalid_credentials")
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        user.last_login_at = clock.now()
+        db.session.flush()
     return user
+
+
+def change_password(user: User, *, current: str, new: str) -> None:
+    """Ends every session of the user; the caller logs the person back in where they made the change."""
+    if not verify_password(user.password_hash, current):
+        raise Unauthenticated("The current password is wrong.", code="auth.wrong_password",
+                              details={"fields": {"current_password": ["Wrong password."]}})
+    user.password_hash = hash_password(new)
+    end_sessions([user.id])
 
 
 def memberships_of(user_id: uuid.UUID) -> list[MembershipView]:

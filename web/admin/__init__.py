@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from tenants.audit import AuditEvent, get_event, verify_chain
+from tenants.capabilities import Capability
 from tenants.conduct import baseline
 from tenants.conduct.presets import PRESETS
 from tenants.context import platform_scope
@@ -15,14 +16,15 @@ from tenants.tenancy.models import Membership, Tenant, TenantStatus
 from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.schemas import NewTenantSchema
 from tenants.tenancy.services import create_tenant, get_tenant, set_tenant_status
-from web.access import open_tenant_for_member, require_role
+from web.access import open_tenant_for_member, require_capability
 from web.forms import NOT_SUBMITTED, ActionForm, NewTenantForm, submit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 def platform_tenant() -> Tenant | None:
-    return db.session.scalar(select(Tenant).where(Tenant.kind == TenantKind.PLATFORM))
+    with platform_scope("the platform operator's own tenant"):
+        return db.session.scalar(select(Tenant).where(Tenant.kind == TenantKind.PLATFORM))
 
 
 @bp.before_request
@@ -31,16 +33,17 @@ def _open():
 
 
 @bp.route("/")
-@require_role("platform_admin")
+@require_capability(Capability.PLATFORM_CONSOLE)
 def dashboard():
-    tenants = db.session.scalars(
-        select(Tenant).where(Tenant.kind != TenantKind.PLATFORM).order_by(Tenant.kind, Tenant.name)
-    ).all()
+    with platform_scope("platform console: every tenant"):
+        tenants = db.session.scalars(
+            select(Tenant).where(Tenant.kind != TenantKind.PLATFORM).order_by(Tenant.kind, Tenant.name)
+        ).all()
     return render_template("admin/dashboard.html", tenants=tenants)
 
 
 @bp.route("/tenants/new", methods=["GET", "POST"])
-@require_role("platform_admin")
+@require_capability(Capability.PLATFORM_CONSOLE)
 def tenant_new():
     form = NewTenantForm()
     created, status = submit(form, NewTenantSchema(),
@@ -53,7 +56,7 @@ def tenant_new():
 
 
 @bp.route("/tenants/<uuid:tenant_id>")
-@require_role("platform_admin")
+@require_capability(Capability.PLATFORM_CONSOLE)
 def tenant_detail(tenant_id: uuid.UUID):
     tenant = get_tenant(tenant_id)
     with platform_scope("admin console: tenant detail"):
@@ -64,7 +67,7 @@ def tenant_detail(tenant_id: uuid.UUID):
 
 
 @bp.route("/tenants/<uuid:tenant_id>/conduct-baseline", methods=["POST"])
-@require_role("platform_admin")
+@require_capability(Capability.PLATFORM_CONSOLE)
 def tenant_baseline(tenant_id: uuid.UUID):
     tenant = get_tenant(tenant_id)
     try:
@@ -79,7 +82,7 @@ def tenant_baseline(tenant_id: uuid.UUID):
 
 
 @bp.route("/tenants/<uuid:tenant_id>/status", methods=["POST"])
-@require_role("platform_admin")
+@require_capability(Capability.PLATFORM_CONSOLE)
 def tenant_status(tenant_id: uuid.UUID):
     tenant = get_tenant(tenant_id)
     status = request.form.get("status")
@@ -92,7 +95,7 @@ def tenant_status(tenant_id: uuid.UUID):
 
 
 @bp.route("/audit")
-@require_role("platform_admin")
+@require_capability(Capability.PLATFORM_CONSOLE)
 def audit_log():
     events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(100)).all()
     return render_template("audit.html", events=events, report=verify_chain(g.tenant.id),
@@ -100,10 +103,12 @@ def audit_log():
 
 
 @bp.route("/audit/<uuid:event_id>")
-@require_role("platform_admin")
+@require_capability(Capability.PLATFORM_CONSOLE)
 def audit_event(event_id: uuid.UUID):
     return render_template("audit_event.html", event=get_event(event_id))
 
 
-from web.admin import compliance  # noqa: E402,F401  (routes register on import)
-from web.admin import billing  # noqa: E402,F401
+from web.admin import (
+    billing,  # noqa: E402,F401
+    compliance,  # noqa: E402,F401  (routes register on import)
+)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from tenants.conduct import baseline
 from tenants.conduct.presets import PRESETS
+from tenants.context import platform_scope
 from tenants.db import db
 from tenants.errors import NotFound
 from tenants.tenancy.models import Tenant, TenantStatus
@@ -30,7 +31,9 @@ def _platform_admins_only():
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(TenantOut, "TenantPage"))
 def list_tenants(args):
-    return paginate(select(Tenant).where(Tenant.kind != TenantKind.PLATFORM), Tenant.created_at, Tenant.id, **args)
+    with platform_scope("api: every tenant, for the platform"):
+        return paginate(select(Tenant).where(Tenant.kind != TenantKind.PLATFORM), Tenant.created_at, Tenant.id,
+                        **args)
 
 
 @blp.route("", methods=["POST"])

@@ -1,13 +1,18 @@
-"""Session users for the web UI. The user loader only finds a user inside the tenant of the URL."""
+"""Session users for the web UI. The user loader only finds a user inside the tenant of the URL, and only while
+the cookie's session version is the user's current one (tenants.tenancy.sessions: revoked sessions end here)."""
 import uuid
 
 from flask import Flask, g, redirect, request, url_for
 from flask_login import UserMixin
 
+from tenants.context import platform_scope
 from tenants.db import db
 from tenants.tenancy.models import Membership, User
 from tenants.tenancy.services import membership_in_current_tenant
 from web.extensions import login_manager
+
+# The session's user id is "<user uuid>.<session version>".
+_SEPARATOR = "."
 
 
 class SessionUser(UserMixin):
@@ -16,7 +21,7 @@ class SessionUser(UserMixin):
         self.membership = membership
 
     def get_id(self) -> str:
-        return str(self.user.id)
+        return f"{self.user.id}{_SEPARATOR}{self.user.session_version}"
 
     @property
     def id(self):
@@ -43,18 +48,34 @@ class SessionUser(UserMixin):
         return self.user.is_active
 
 
-def _load_user(user_id: str) -> SessionUser | None:
+def _parse(session_id: str | None) -> tuple[uuid.UUID, int] | None:
+    user_part, _sep, version = (session_id or "").partition(_SEPARATOR)
     try:
-        uid = uuid.UUID(user_id)
+        return uuid.UUID(user_part), int(version)
     except ValueError:
         return None
-    user = db.session.get(User, uid)
-    if user is None or not user.is_active:
+
+
+def session_user_id(session_id: str | None) -> uuid.UUID | None:
+    """The user a session cookie names (not proof that the session is still valid)."""
+    parsed = _parse(session_id)
+    return parsed[0] if parsed else None
+
+
+def _load_user(session_id: str) -> SessionUser | None:
+    """A revoked or unknown session loads nobody (the login page); a valid session outside the member's tenants
+    loads the person without a membership (the tenant pages answer 404)."""
+    parsed = _parse(session_id)
+    if parsed is None:
+        return None
+    user_id, version = parsed
+    with platform_scope("session: the logged-in person, before the tenant's membership is checked"):
+        user = db.session.get(User, user_id)
+    if user is None or not user.is_active or user.session_version != version:
         return None
     if g.get("tenant") is None:
         return SessionUser(user, None)
-    membership = membership_in_current_tenant(user.id)
-    return SessionUser(user, membership) if membership else None
+    return SessionUser(user, membership_in_current_tenant(user.id))
 
 
 def _unauthorized():

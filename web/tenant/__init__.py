@@ -2,6 +2,7 @@
 from flask import Blueprint, g
 from sqlalchemy import select
 
+from tenants.context import platform_scope
 from tenants.db import db
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
@@ -23,9 +24,10 @@ def _add_slug(endpoint, values):
 
 @bp.before_request
 def _open():
-    tenant = db.session.scalar(
-        select(Tenant).where(Tenant.slug == g.tenant_slug, Tenant.kind != TenantKind.PLATFORM)
-    )
+    with platform_scope("the tenant named in the URL"):
+        tenant = db.session.scalar(
+            select(Tenant).where(Tenant.slug == g.tenant_slug, Tenant.kind != TenantKind.PLATFORM)
+        )
     return open_tenant_for_member(tenant)
 
 

@@ -15,6 +15,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from tenants import clock
+from tenants.context import may_write
+from tenants.capabilities import Capability
 from tenants.conduct import approvals, consent
 from tenants.conduct import service as conduct
 from tenants.conduct.models import AccountConsent, ApprovalRequest, ApprovalStatus, ConductHold, ContactAttempt
@@ -23,13 +25,10 @@ from tenants.errors import NotFound
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
-from web.access import require_role
-from web.api.conduct_api import CONTACT_ROLES
-from web.forms import (OUTCOME_CHOICES, ApprovalDecisionForm, ConsentForm, HoldForm, ResolveHoldForm,
-                       run_and_flash)
+from web.access import allowed, require_capability
+from web.forms import OUTCOME_CHOICES, ApprovalDecisionForm, ConsentForm, HoldForm, ResolveHoldForm, run_and_flash
 from web.tenant import bp
-from web.tenant.portfolios import LENDER_WRITERS, lender_page
-
+from web.tenant.portfolios import lender_page
 
 DECISION_LABELS = {"allow": _l("allowed"), "allow_with_warnings": _l("allowed with warnings"),
                    "block": _l("refused"), "needs_approval": _l("needs approval")}
@@ -57,7 +56,7 @@ def conduct_panel(account: Account) -> dict:
             "hold_form": HoldForm(formdata=None), "resolve_form": ResolveHoldForm(formdata=None),
             "approval_requests": approvals.for_account(account.id), "approval_statuses": ApprovalStatus,
             "decision_form": ApprovalDecisionForm(formdata=None),
-            "may_resolve": lambda hold: hold.writable_by(g.tenant.id)}
+            "may_resolve": may_write}
 
 
 def _back(account_id: uuid.UUID):
@@ -76,7 +75,7 @@ def _kinds_with_accounts(view):
 
 @bp.route("/accounts/<uuid:account_id>/holds", methods=["POST"])
 @_kinds_with_accounts
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.HOLD_MANAGE)
 def hold_open(account_id: uuid.UUID):
     account = get_visible(Account, account_id, "account.not_found")
     form = HoldForm()
@@ -92,7 +91,7 @@ def hold_open(account_id: uuid.UUID):
 
 @bp.route("/holds/<uuid:hold_id>/resolve", methods=["POST"])
 @_kinds_with_accounts
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.HOLD_MANAGE)
 def hold_resolve(hold_id: uuid.UUID):
     hold = get_visible(ConductHold, hold_id, "hold.not_found")
     account_id = hold.account_id
@@ -106,7 +105,7 @@ def hold_resolve(hold_id: uuid.UUID):
 
 @bp.route("/accounts/<uuid:account_id>/consent", methods=["POST"])
 @_kinds_with_accounts
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.HOLD_MANAGE)
 def consent_record(account_id: uuid.UUID):
     account = get_visible(Account, account_id, "account.not_found")
     form = ConsentForm()
@@ -132,12 +131,12 @@ def approvals_page():
         Tenant.id.in_({r.requested_by_tenant_id for r in requests} | {r.tenant_id for r in requests})))}
     return render_template("tenant/approvals.html", requests=requests, tenants=tenants,
                            form=ApprovalDecisionForm(formdata=None), statuses=ApprovalStatus,
-                           may_decide=g.tenant.kind == TenantKind.LENDER and g.role in LENDER_WRITERS)
+                           may_decide=g.tenant.kind == TenantKind.LENDER and allowed(Capability.APPROVAL_DECIDE))
 
 
 @bp.route("/approvals/<uuid:approval_id>/decision", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.APPROVAL_DECIDE)
 def approval_decide(approval_id: uuid.UUID):
     found = get_visible(ApprovalRequest, approval_id, "approval.not_found")
     form = ApprovalDecisionForm()
