@@ -7,8 +7,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from tenants.billing.reports import delinquency
-from tenants.tenancy.roles import ADMIN_ROLES, TenantKind
+from tenants.capabilities import Capability
+from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.services import memberships_of
+from web.access import allowed
 from web.auth.views import landing_url
 
 ROLE_LABELS = {
@@ -58,7 +60,7 @@ def init_app(app: Flask) -> None:
         locale = get_locale()
         return {
             "current_locale": str(locale) if locale else "en",
-            "admin_roles": ADMIN_ROLES,
+            "can": lambda capability: allowed(Capability(capability)),
             "tenant_switcher": _tenant_switcher,
             "billing_delinquency": _billing_delinquency,
             "landing_url": landing_url,

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from tenants import audit, clock
+from tenants.capabilities import Capability, can
 from tenants.casework import assignment
 from tenants.casework.desk_models import Callback, CallbackStatus, CaseNote
 from tenants.conduct import calendar as cal
@@ -95,7 +96,7 @@ def get_callback(callback_id: uuid.UUID) -> Callback:
 def close_callback(callback_id: uuid.UUID, *, done: bool, user_id: uuid.UUID | None, role: str | None) -> Callback:
     """Mark a scheduled callback made (done) or no longer wanted (cancelled)."""
     callback = get_callback(callback_id)
-    if not (role in assignment.SUPERVISORS or (user_id is not None and user_id == callback.collector_user_id)):
+    if not (can(role, Capability.CASES_ANY) or (user_id is not None and user_id == callback.collector_user_id)):
         assignment.require_may_work(callback.account_id, user_id=user_id, role=role)
     if callback.status != CallbackStatus.SCHEDULED:
         raise Conflict("This callback is already closed.", code="callback.closed")

@@ -26,6 +26,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import and_, case, distinct, func, or_, select
 
+from tenants.capabilities import Capability, roles_with
 from tenants.casework.assignment import user_names
 from tenants.casework.desk_models import CaseAssignment
 from tenants.casework.money_models import Payment, Promise, PromiseStatus
@@ -40,8 +41,6 @@ from tenants.tenancy.models import Membership
 BY = ("collector", "agency")
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
-# Collectors listed even in a period without work: who may hold cases (as tenants.casework.assignment).
-STAFF_ROLES = ("agency_collector", "agency_supervisor")
 
 FORMULAS = {
     "days": ("Days are UTC calendar days; promise due dates are the debtor's own dates.",
@@ -294,4 +293,5 @@ def league(period: Period, lender_id: uuid.UUID, currency: str) -> list[Figures]
 
 def _staff(agency_id: uuid.UUID) -> set[uuid.UUID]:
     return set(db.session.scalars(select(Membership.user_id).where(
-        Membership.tenant_id == agency_id, Membership.is_active.is_(True), Membership.role.in_(STAFF_ROLES))))
+        Membership.tenant_id == agency_id, Membership.is_active.is_(True),
+        Membership.role.in_(roles_with(Capability.CASES_HOLD)))))

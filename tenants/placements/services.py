@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from tenants import audit, clock
 from tenants.billing import plans as billing_plans
 from tenants.billing import usage as billing_usage
+from tenants.capabilities import Capability, can
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, required_text
@@ -244,7 +245,7 @@ def respond(batch_id: uuid.UUID, accept: bool) -> int:
 
 def recall(placement_ids: list[uuid.UUID], *, reason: str, force: bool, role: str) -> list[Placement]:
     reason = required_text(reason, message="Give a reason for the recall.", code="recall.reason_required")
-    if force and role != "lender_admin":
+    if force and not can(role, Capability.PLACEMENT_FORCE_RECALL):
         raise PermissionDenied("Only a lender admin can force a recall.", code="recall.force_not_allowed")
     placements = list(db.session.scalars(select(Placement).where(
         Placement.id.in_(placement_ids), Placement.tenant_id == current_tenant_id(),

@@ -37,7 +37,12 @@ class AccountFilter:
 
 
 def accounts_query(filters: AccountFilter, default_region: str = "CN"):
+    from tenants.casework import own_cases  # imported here: casework builds on this module
+
     query = select(Account)
+    fence = own_cases.case_clause(Account.id)
+    if fence is not None:
+        query = query.where(fence)
     if filters.portfolio_id:
         query = query.where(Account.portfolio_id == filters.portfolio_id)
     if filters.status:

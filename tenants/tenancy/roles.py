@@ -1,4 +1,4 @@
-"""The roles of each kind of tenant, and what each role may do."""
+"""The roles of each kind of tenant (what each role may do: tenants/capabilities.py)."""
 from enum import StrEnum
 
 
@@ -21,13 +21,6 @@ ADMIN_ROLE = {
     TenantKind.LENDER: "lender_admin",
     TenantKind.AGENCY: "agency_admin",
 }
-
-ADMIN_ROLES = frozenset(ADMIN_ROLE.values())
-
-# What the platform charges a tenant: its admins.
-BILLING_ROLES = ("lender_admin", "agency_admin")
-# Commission statements (money owed between a lender and an agency): admins and the lender's managers.
-FINANCE_ROLES = ("lender_admin", "lender_manager", "agency_admin")
 
 
 def roles_for(kind: str) -> tuple[str, ...]:

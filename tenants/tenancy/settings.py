@@ -7,6 +7,7 @@ from tenants.tenancy.models import Tenant
 # setting → (the kinds of tenant it applies to, its type)
 KNOWN = {
     "auto_accept_placements": (("agency",), bool),
+    "collectors_own_cases_only": (("agency",), bool),  # tenants.casework.own_cases
     "country": (("lender",), str),
     "payment_grace_days": (("agency",), int),
 }

@@ -45,6 +45,11 @@ def test_the_panel_adds_an_agency_and_records_its_review(client, factory, setup,
     lender, *_ = setup
     newcomer = factory.tenant("agency", name="Newcomer Collect")
     login(client, "manager@lender.test")
+    refused = client.post(f"/t/{lender.slug}/agencies", data={
+        "agency_slug": newcomer.slug, "contract_start": "2025-11-01", "commission_percent": "12.5",
+        "period_days": "120", "channels": ["call"]})
+    assert refused.status_code == 403, "only a lender admin adds agencies, as in the API"
+    login(client, "admin@lender.test")
     bad = client.post(f"/t/{lender.slug}/agencies", data={
         "agency_slug": "no-such-agency", "contract_start": "2025-11-01", "commission_percent": "150",
         "period_days": "90", "channels": ["call"]})
@@ -60,6 +65,7 @@ def test_the_panel_adds_an_agency_and_records_its_review(client, factory, setup,
         relationship = db_session.scalar(select(AgencyRelationship).where(
             AgencyRelationship.agency_tenant_id == newcomer.id))
         assert relationship.default_commission_bps == 1250
+    login(client, "manager@lender.test")
     assert client.post(f"/t/{lender.slug}/agencies/{relationship.id}/review").status_code == 302
     assert "review-due" not in client.get(f"/t/{lender.slug}/agencies").get_data(as_text=True)
 

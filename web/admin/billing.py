@@ -22,17 +22,17 @@ from tenants import audit
 from tenants.billing import reports
 from tenants.billing.models import Payer
 from tenants.billing.plans import plan_terms, update_plan
+from tenants.capabilities import Capability
 from tenants.context import platform_scope
 from tenants.db import db
 from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.services import get_tenant
-from web.access import require_role
+from web.access import require_capability
 from web.admin import bp
 from web.api.billing_api import BillingPlanIn
 from web.forms import NOT_SUBMITTED, ActionForm, submit
 from workers.queues import enqueue, queue
 
-ADMIN = "platform_admin"
 FAILED_JOBS_SHOWN = 100
 PAYER_CHOICES = [(Payer.AGENCY, _l("The agency accepting each case")),
                  (Payer.LENDER, _l("The lender placing each case"))]
@@ -80,7 +80,7 @@ def failed_billing_jobs() -> list[FailedJob]:
 
 
 @bp.route("/billing")
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def billing():
     tenants = reports.all_tenants()
     try:
@@ -92,7 +92,7 @@ def billing():
 
 
 @bp.route("/billing/<uuid:tenant_id>/run", methods=["POST"])
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def billing_run(tenant_id: uuid.UUID):
     """Bill the tenant now rather than at the hourly run: push its new cases and invoice its ended periods."""
     tenant = get_tenant(tenant_id)
@@ -108,7 +108,7 @@ def billing_run(tenant_id: uuid.UUID):
 
 
 @bp.route("/billing/failed-jobs/retry", methods=["POST"])
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def billing_retry():
     """The job id comes in the form: only a job in the billing queue's failed registry can be requeued."""
     job_id = request.form.get("job_id", "")
@@ -132,7 +132,7 @@ def _change_plan(tenant, changes: dict):
 
 
 @bp.route("/billing/<uuid:tenant_id>", methods=["GET", "POST"])
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def billing_plan(tenant_id: uuid.UUID):
     tenant = get_tenant(tenant_id)
     form = PlanForm(tenant)

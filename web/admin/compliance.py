@@ -7,66 +7,65 @@ from flask import render_template
 from sqlalchemy import select
 
 from tenants.audit import verify_chain
+from tenants.capabilities import Capability
 from tenants.context import platform_scope
 from tenants.db import db
 from tenants.tenancy.models import Tenant
 from web import compliance_pages as pages
-from web.access import require_role
+from web.access import require_capability
 from web.admin import bp
-
-ADMIN = "platform_admin"
 
 
 @bp.route("/compliance")
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def compliance_overview():
     return pages.overview_page()
 
 
 @bp.route("/compliance/decisions-per-day.svg")
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def compliance_chart():
     return pages.chart_page()
 
 
 @bp.route("/compliance/decisions")
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def compliance_decisions():
     return pages.decisions_page()
 
 
 @bp.route("/compliance/decisions/<uuid:attempt_id>")
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def compliance_decision(attempt_id: uuid.UUID):
     return pages.decision_page(attempt_id)
 
 
 @bp.route("/complaints")
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def complaints():
     return pages.complaints_page()
 
 
 @bp.route("/complaints/new", methods=["GET", "POST"])
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def complaint_new():
     return pages.complaint_new_page()
 
 
 @bp.route("/complaints/<uuid:complaint_id>")
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def complaint_detail(complaint_id: uuid.UUID):
     return pages.complaint_page(complaint_id)
 
 
 @bp.route("/complaints/<uuid:complaint_id>/status", methods=["POST"])
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def complaint_status(complaint_id: uuid.UUID):
     return pages.complaint_status_page(complaint_id)
 
 
 @bp.route("/compliance/audit-chains")
-@require_role(ADMIN)
+@require_capability(Capability.PLATFORM_CONSOLE)
 def audit_chains():
     """Every tenant's chain walked now, not the nightly job's last answer."""
     with platform_scope("compliance console: audit chain verification"):

@@ -10,17 +10,27 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.errors import Conflict
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios import accounts as account_service
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
 from tenants.portfolios.models import Account, UpdateKind
-from web.access import require_role
+from web.access import require_capability
 from web.api.idempotency import idempotency_key
 from web.api.pagination import paginate
-from web.api.portfolio_schemas import (LENDER_WRITERS, AccountArgs, AccountOut, AccountPage, LenderUpdateCreatedOut,
-                                       LenderUpdateIn, extend, lenders_and_agencies, lenders_only, loads)
+from web.api.portfolio_schemas import (
+    AccountArgs,
+    AccountOut,
+    AccountPage,
+    LenderUpdateCreatedOut,
+    LenderUpdateIn,
+    extend,
+    lenders_and_agencies,
+    lenders_only,
+    loads,
+)
 
 blp = Blueprint("api_accounts", __name__, url_prefix="/api/v1",
                 description="Accounts and the lender's updates to them")
@@ -57,7 +67,7 @@ def _open_placement(found: Account) -> Placement | None:
 
 @blp.route("/accounts/<uuid:account_id>/updates", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.ACCOUNT_UPDATE)
 @loads(account_service.get_account, "account_id", "found")
 @blp.arguments(LenderUpdateIn)
 @blp.response(201, LenderUpdateCreatedOut)

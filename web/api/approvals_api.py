@@ -15,14 +15,14 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 
+from tenants.capabilities import Capability
 from tenants.conduct import approvals, consent, engine
 from tenants.conduct.models import AccountConsent, ApprovalRequest, ApprovalStatus
 from tenants.db import db, get_visible
 from tenants.portfolios.models import Account
-from web.access import require_role
-from web.api.conduct_api import CONTACT_ROLES
+from web.access import require_capability
 from web.api.pagination import PageArgs, paginate
-from web.api.portfolio_schemas import LENDER_WRITERS, lenders_and_agencies, lenders_only, loads
+from web.api.portfolio_schemas import lenders_and_agencies, lenders_only, loads
 
 blp = Blueprint("api_approvals", __name__, url_prefix="/api/v1",
                 description="Approval requests for contacts that need one, and what the debtor consented to")
@@ -124,7 +124,7 @@ def approval_detail(found: ApprovalRequest):
 
 @blp.route("/approvals/<uuid:approval_id>/decision", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.APPROVAL_DECIDE)
 @loads(_approval, "approval_id", "found")
 @blp.arguments(DecisionIn)
 @blp.response(200, ApprovalOut)
@@ -149,7 +149,7 @@ def get_consent(found: Account):
 
 @blp.route("/accounts/<uuid:account_id>/consent", methods=["PUT"])
 @lenders_and_agencies
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.HOLD_MANAGE)
 @loads(_account, "account_id", "found")
 @blp.arguments(ConsentIn)
 @blp.response(200, ConsentOut)

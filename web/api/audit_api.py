@@ -4,8 +4,8 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from tenants.audit import AuditEvent, get_event
-from tenants.tenancy.roles import ADMIN_ROLES
-from web.access import require_role
+from tenants.capabilities import Capability
+from web.access import require_capability
 from web.api.pagination import PageArgs, page_schema, paginate
 from web.api.schemas import AuditEventOut
 
@@ -13,7 +13,7 @@ blp = Blueprint("api_audit", __name__, url_prefix="/api/v1", description="The te
 
 
 @blp.route("/audit-events")
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.AUDIT_READ)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(AuditEventOut, "AuditEventPage"))
 def list_events(args):
@@ -21,7 +21,7 @@ def list_events(args):
 
 
 @blp.route("/audit-events/<uuid:event_id>")
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.AUDIT_READ)
 @blp.response(200, AuditEventOut)
 def event(event_id: uuid.UUID):
     return get_event(event_id)

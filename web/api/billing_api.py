@@ -15,14 +15,14 @@ from marshmallow import Schema, fields
 from tenants.billing import reports
 from tenants.billing.models import BillingInvoice
 from tenants.billing.plans import update_plan
+from tenants.capabilities import Capability
 from tenants.context import platform_scope
 from tenants.db import db
 from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.services import get_tenant
-from web.access import require_role
+from web.access import require_capability
 from web.api.pagination import PageArgs, page_schema, paginate
 from web.api.portfolio_schemas import lenders_and_agencies, only_for
-from tenants.tenancy.roles import BILLING_ROLES
 from web.tenant.billing import cases_csv_response
 
 blp = Blueprint("api_billing", __name__, url_prefix="/api/v1",
@@ -115,7 +115,7 @@ class BillingCasesCsvArgs(Schema):
 
 @blp.route("/billing")
 @lenders_and_agencies
-@require_role(*BILLING_ROLES)
+@require_capability(Capability.BILLING_READ)
 @blp.response(200, BillingOut)
 def billing():
     """The plan, standing, cases of the current period and periods waiting for their invoice. A lender whose plan
@@ -128,7 +128,7 @@ def billing():
 
 @blp.route("/billing/invoices")
 @lenders_and_agencies
-@require_role(*BILLING_ROLES)
+@require_capability(Capability.BILLING_READ)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(BillingInvoiceOut, "BillingInvoicePage"))
 def billing_invoices(args):
@@ -139,7 +139,7 @@ def billing_invoices(args):
 
 @blp.route("/billing/cases.csv")
 @lenders_and_agencies
-@require_role(*BILLING_ROLES)
+@require_capability(Capability.BILLING_READ)
 @blp.arguments(BillingCasesCsvArgs, location="query")
 @blp.doc(responses=CSV_DOC)
 def billing_cases_csv(args):
@@ -149,7 +149,7 @@ def billing_cases_csv(args):
 
 @blp.route("/tenants/<uuid:tenant_id>/billing-plan")
 @platform_only
-@require_role("platform_admin")
+@require_capability(Capability.PLATFORM_CONSOLE)
 @blp.response(200, BillingPlanOut)
 def tenant_billing_plan(tenant_id: uuid.UUID):
     """A lender's or agency's plan (platform admins; its default terms if it has none yet)."""
@@ -158,7 +158,7 @@ def tenant_billing_plan(tenant_id: uuid.UUID):
 
 @blp.route("/tenants/<uuid:tenant_id>/billing-plan", methods=["PUT"])
 @platform_only
-@require_role("platform_admin")
+@require_capability(Capability.PLATFORM_CONSOLE)
 @blp.arguments(BillingPlanIn)
 @blp.response(200, BillingPlanOut)
 def set_tenant_billing_plan(changes, tenant_id: uuid.UUID):

@@ -19,6 +19,7 @@ from flask import Response, g, send_file
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
+from tenants.capabilities import Capability
 from tenants.casework import agreements, disputes, evidence, legal, plans, settlements
 from tenants.casework.legal import LegalEscalation, LegalStatus
 from tenants.casework.settlements import Settlement, SettlementStatus
@@ -26,18 +27,14 @@ from tenants.db import db
 from tenants.pii import mask
 from tenants.portfolios.accounts import get_account
 from tenants.portfolios.models import Account
-from web.access import require_role
-from web.api.conduct_api import CONTACT_ROLES
+from web.access import require_capability
 from web.api.pagination import PageArgs, page_schema, paginate
-from web.api.portfolio_schemas import LENDER_WRITERS, Upload, agencies_only, lenders_and_agencies, lenders_only, loads
+from web.api.portfolio_schemas import Upload, agencies_only, lenders_and_agencies, lenders_only, loads
 from web.api.portfolios_api import PortfolioBlueprint
 
 blp = PortfolioBlueprint("api_casework_legal", __name__, url_prefix="/api/v1",
                          description="Settlements, repayment agreements, evidence, disputes and legal escalation")
 
-AGENCY_STAFF = ("agency_admin", "agency_supervisor", "agency_collector")
-LEGAL_REQUESTERS = ("agency_admin", "agency_supervisor")
-EVIDENCE_READERS = CONTACT_ROLES  # files hold what masking cannot reach (ID scans, recordings)
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
@@ -239,7 +236,7 @@ def account_settlements(found: Account):
 
 @blp.route("/accounts/<uuid:account_id>/settlements", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_STAFF)
+@require_capability(Capability.CASE_WORK)
 @loads(_account, "account_id", "found")
 @blp.arguments(SettlementIn)
 @blp.response(201, SettlementOut)
@@ -262,7 +259,7 @@ def settlement(found: Settlement):
 
 @blp.route("/settlements/<uuid:settlement_id>/decision", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.SETTLEMENT_DECIDE)
 @loads(settlements.get_settlement, "settlement_id", "found")
 @blp.arguments(LenderDecisionIn)
 @blp.response(200, SettlementOut)
@@ -275,7 +272,7 @@ def decide_settlement(data, found: Settlement):
 
 @blp.route("/settlements/<uuid:settlement_id>/accept", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_STAFF)
+@require_capability(Capability.CASE_WORK)
 @loads(settlements.get_settlement, "settlement_id", "found")
 @blp.response(200, SettlementOut)
 def accept_settlement(found: Settlement):
@@ -287,7 +284,7 @@ def accept_settlement(found: Settlement):
 
 @blp.route("/settlements/<uuid:settlement_id>/paid", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_STAFF)
+@require_capability(Capability.CASE_WORK)
 @loads(settlements.get_settlement, "settlement_id", "found")
 @blp.response(200, SettlementOut)
 def settlement_paid(found: Settlement):
@@ -298,7 +295,7 @@ def settlement_paid(found: Settlement):
 
 @blp.route("/settlements/<uuid:settlement_id>/agreement", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_STAFF)
+@require_capability(Capability.CASE_WORK)
 @loads(settlements.get_settlement, "settlement_id", "found")
 @blp.response(201, AgreementOut)
 def settlement_agreement(found: Settlement):
@@ -310,7 +307,7 @@ def settlement_agreement(found: Settlement):
 
 @blp.route("/plans/<uuid:plan_id>/agreement", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_STAFF)
+@require_capability(Capability.CASE_WORK)
 @loads(plans.get_plan, "plan_id", "found")
 @blp.response(201, AgreementOut)
 def plan_agreement(found):
@@ -332,7 +329,7 @@ def agreement(found):
 
 @blp.route("/agreements/<uuid:agreement_id>/document")
 @lenders_and_agencies
-@require_role(*EVIDENCE_READERS)
+@require_capability(Capability.EVIDENCE_READ)
 @loads(agreements.get_agreement, "agreement_id", "found")
 @blp.doc(responses={"200": {"description": "The printable agreement (self-contained HTML).",
                             "content": {"text/html": {"schema": {"type": "string"}}}}})
@@ -345,7 +342,7 @@ def agreement_document(found):
 
 @blp.route("/agreements/<uuid:agreement_id>/signature", methods=["POST"])
 @lenders_and_agencies
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.EVIDENCE_WRITE)
 @loads(agreements.get_agreement, "agreement_id", "found")
 @blp.arguments(SignatureIn, location="multipart")
 @blp.response(200, AgreementOut)
@@ -374,7 +371,7 @@ def account_evidence(found: Account):
 
 @blp.route("/accounts/<uuid:account_id>/evidence", methods=["POST"])
 @lenders_and_agencies
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.EVIDENCE_WRITE)
 @loads(_account, "account_id", "found")
 @blp.arguments(EvidenceIn, location="multipart")
 @blp.response(201, EvidenceOut)
@@ -400,7 +397,7 @@ def evidence_item(found):
 
 @blp.route("/evidence/<uuid:evidence_id>/content")
 @lenders_and_agencies
-@require_role(*EVIDENCE_READERS)
+@require_capability(Capability.EVIDENCE_READ)
 @loads(evidence.get_evidence, "evidence_id", "found")
 @blp.doc(responses={"200": {"description": "The file as uploaded, once it matches its recorded digest.",
                             "content": {"application/octet-stream": {"schema": {"type": "string",
@@ -416,7 +413,7 @@ def evidence_content(found):
 
 @blp.route("/accounts/<uuid:account_id>/evidence-bundle")
 @lenders_and_agencies
-@require_role(*EVIDENCE_READERS)
+@require_capability(Capability.EVIDENCE_READ)
 @loads(_account, "account_id", "found")
 @blp.doc(responses={"200": {"description": "A zip: files/… and manifest.json (file, kind, sha256, size, "
                                            "uploaded_at, uploaded_by, retention_until, links); every digest is "
@@ -443,7 +440,7 @@ def account_disputes(found: Account):
 
 @blp.route("/accounts/<uuid:account_id>/disputes", methods=["POST"])
 @lenders_and_agencies
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.DISPUTE_MANAGE)
 @loads(_account, "account_id", "found")
 @blp.arguments(DisputeIn)
 @blp.response(201, DisputeOut)
@@ -464,7 +461,7 @@ def dispute(found):
 
 @blp.route("/disputes/<uuid:dispute_id>/resolve", methods=["POST"])
 @lenders_and_agencies
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.DISPUTE_MANAGE)
 @loads(disputes.get_dispute, "dispute_id", "found")
 @blp.arguments(DisputeResolveIn)
 @blp.response(200, DisputeOut)
@@ -499,7 +496,7 @@ def account_escalations(found: Account):
 
 @blp.route("/accounts/<uuid:account_id>/legal-escalations", methods=["POST"])
 @agencies_only
-@require_role(*LEGAL_REQUESTERS)
+@require_capability(Capability.LEGAL_REQUEST)
 @loads(_account, "account_id", "found")
 @blp.arguments(LegalIn)
 @blp.response(201, LegalOut)
@@ -522,7 +519,7 @@ def escalation(found):
 
 @blp.route("/legal-escalations/<uuid:escalation_id>/decision", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.LEGAL_DECIDE)
 @loads(legal.get_escalation, "escalation_id", "found")
 @blp.arguments(LenderDecisionIn)
 @blp.response(200, LegalOut)
@@ -534,7 +531,7 @@ def decide_escalation(data, found):
 
 @blp.route("/legal-escalations/<uuid:escalation_id>/filed", methods=["POST"])
 @agencies_only
-@require_role(*LEGAL_REQUESTERS)
+@require_capability(Capability.LEGAL_REQUEST)
 @loads(legal.get_escalation, "escalation_id", "found")
 @blp.arguments(FiledIn)
 @blp.response(200, LegalOut)

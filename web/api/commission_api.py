@@ -11,8 +11,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from tenants.billing import commission
-from tenants.tenancy.roles import FINANCE_ROLES
-from web.access import require_role
+from tenants.capabilities import Capability
+from web.access import require_capability
 from web.api.portfolio_schemas import lenders_and_agencies
 from web.downloads import csv_attachment
 
@@ -85,7 +85,7 @@ def _csv(found: commission.Statement):
 
 @blp.route("/commission-statements")
 @lenders_and_agencies
-@require_role(*FINANCE_ROLES)
+@require_capability(Capability.COMMISSION_READ)
 @blp.arguments(StatementListArgs, location="query")
 @blp.response(200, StatementListOut)
 def list_commission_statements(args):
@@ -97,7 +97,7 @@ def list_commission_statements(args):
 
 @blp.route("/commission-statements/<uuid:counterparty_id>/<month>")
 @lenders_and_agencies
-@require_role(*FINANCE_ROLES)
+@require_capability(Capability.COMMISSION_READ)
 @blp.response(200, StatementOut)
 def commission_statement(counterparty_id: uuid.UUID, month: str):
     """The statement with `counterparty_id` for `month` (YYYY-MM): its lines, oldest first, and totals per
@@ -110,7 +110,7 @@ def commission_statement(counterparty_id: uuid.UUID, month: str):
 
 @blp.route("/commission-statements/<uuid:counterparty_id>/<month>/csv")
 @lenders_and_agencies
-@require_role(*FINANCE_ROLES)
+@require_capability(Capability.COMMISSION_READ)
 @blp.doc(responses=CSV_DOC)
 def commission_statement_csv(counterparty_id: uuid.UUID, month: str):
     """The statement as CSV."""

@@ -17,6 +17,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 from webargs.fields import DelimitedList
 
+from tenants.capabilities import Capability
 from tenants.compliance import complaints, drilldown, reports
 from tenants.compliance.models import CATEGORIES, Complaint, ComplaintStatus
 from tenants.compliance.schemas import ComplaintIn, ComplaintStatusIn
@@ -24,9 +25,9 @@ from tenants.conduct.models import ContactAttempt
 from tenants.db import db
 from tenants.portfolios.models import Account
 from tenants.tenancy.roles import TenantKind
-from web.access import require_role
+from web.access import require_capability
 from web.api.pagination import PageArgs, page_schema, paginate
-from web.api.portfolio_schemas import AGENCY_RESPONDERS, LENDER_WRITERS, extend, loads, only_for
+from web.api.portfolio_schemas import extend, loads, only_for
 from web.compliance_pages import report_scope, utc_today
 
 blp = Blueprint("api_compliance", __name__, url_prefix="/api/v1",
@@ -35,8 +36,6 @@ blp = Blueprint("api_compliance", __name__, url_prefix="/api/v1",
 
 platform_and_lenders = only_for(TenantKind.PLATFORM, TenantKind.LENDER)
 everyone = only_for(TenantKind.PLATFORM, TenantKind.LENDER, TenantKind.AGENCY)
-WRITERS = ("platform_admin", *LENDER_WRITERS)
-READERS = (*WRITERS, "lender_analyst", *AGENCY_RESPONDERS)
 
 
 def scoped(view):
@@ -243,7 +242,7 @@ def _actor() -> complaints.Actor:
 
 @blp.route("/complaints", methods=["POST"])
 @platform_and_lenders
-@require_role(*WRITERS)
+@require_capability(Capability.COMPLAINT_WRITE)
 @scoped
 @blp.arguments(ComplaintIn)
 @blp.response(201, ComplaintOut)
@@ -257,7 +256,7 @@ def create_complaint(data):
 
 @blp.route("/complaints")
 @everyone
-@require_role(*READERS)
+@require_capability(Capability.COMPLAINT_READ)
 @scoped
 @blp.arguments(ComplaintArgs, location="query")
 @blp.response(200, page_schema(ComplaintOut, "ComplaintPage"))
@@ -275,7 +274,7 @@ def list_complaints(args):
 @everyone
 @scoped
 @loads(complaints.get_complaint, "complaint_id", "found")
-@require_role(*READERS)
+@require_capability(Capability.COMPLAINT_READ)
 @blp.response(200, ComplaintOut)
 def complaint(found: Complaint):
     return _shown([found])[0]
@@ -285,7 +284,7 @@ def complaint(found: Complaint):
 @platform_and_lenders
 @scoped
 @loads(complaints.get_complaint, "complaint_id", "found")
-@require_role(*WRITERS)
+@require_capability(Capability.COMPLAINT_WRITE)
 @blp.arguments(ComplaintStatusIn)
 @blp.response(200, ComplaintOut)
 @blp.alt_response(409, description="The complaint cannot move to that status (complaint.bad_transition)")

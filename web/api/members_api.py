@@ -4,12 +4,12 @@ from flask import g, url_for
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.tenancy.models import Membership
-from tenants.tenancy.roles import ADMIN_ROLES
 from tenants.tenancy.schemas import InvitationSchema
 from tenants.tenancy.services import INVITATION_LIFETIME, get_member, invite_user
-from web.access import require_role
+from web.access import require_capability
 from web.api.pagination import PageArgs, page_schema, paginate
 from web.api.schemas import InvitationOut, MemberOut
 
@@ -30,7 +30,7 @@ def member(membership_id: uuid.UUID):
 
 
 @blp.route("/invitations", methods=["POST"])
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.MEMBERS_MANAGE)
 @blp.arguments(InvitationSchema)
 @blp.response(201, InvitationOut)
 def invite(data):

@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.messaging import sending
 from tenants.messaging import templates as template_service
@@ -23,17 +24,14 @@ from tenants.messaging.schemas import NewTemplateSchema, TemplateTextSchema
 from tenants.pii import mask
 from tenants.portfolios.accounts import get_account
 from tenants.portfolios.models import Account
-from tenants.tenancy.roles import TenantKind, roles_for
-from web.access import require_role
+from web.access import require_capability
 from web.api.idempotency import idempotency_key
 from web.api.pagination import PageArgs, page_schema, paginate
-from web.api.portfolio_schemas import LENDER_WRITERS, extend, lenders_and_agencies, lenders_only, loads
+from web.api.portfolio_schemas import extend, lenders_and_agencies, lenders_only, loads
 
 blp = Blueprint("api_messaging", __name__, url_prefix="/api/v1",
                 description="Message templates approved by lenders, and messages sent from them")
 
-APPROVERS = ("lender_admin", "lender_manager")
-SENDERS = (*roles_for(TenantKind.AGENCY), *LENDER_WRITERS)
 RECIPIENT_KIND = {"sms": "phone", "email": "email", "letter": "address"}
 
 
@@ -159,7 +157,7 @@ def list_templates(args):
 
 @blp.route("/templates", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.TEMPLATE_WRITE)
 @blp.arguments(NewTemplateSchema)
 @blp.response(201, TemplateOut)
 def create_template(data):
@@ -181,7 +179,7 @@ def template_detail(found: MessageTemplate):
 
 @blp.route("/templates/<uuid:template_id>", methods=["PUT"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.TEMPLATE_WRITE)
 @loads(_template, "template_id", "found")
 @blp.arguments(TemplateTextSchema)
 @blp.response(200, TemplateOut)
@@ -195,7 +193,7 @@ def edit_template(data, found: MessageTemplate):
 
 @blp.route("/templates/<uuid:template_id>/versions", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.TEMPLATE_WRITE)
 @loads(_template, "template_id", "found")
 @blp.arguments(TemplateTextSchema)
 @blp.response(201, TemplateOut)
@@ -215,7 +213,7 @@ def _step(step, found: MessageTemplate, *args, **kwargs) -> MessageTemplate:
 
 @blp.route("/templates/<uuid:template_id>/submit", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.TEMPLATE_WRITE)
 @loads(_template, "template_id", "found")
 @blp.response(200, TemplateOut)
 @blp.alt_response(422, description="Blocking content findings (template.blocking_findings)")
@@ -226,7 +224,7 @@ def submit_template(found: MessageTemplate):
 
 @blp.route("/templates/<uuid:template_id>/approve", methods=["POST"])
 @lenders_only
-@require_role(*APPROVERS)
+@require_capability(Capability.TEMPLATE_APPROVE)
 @loads(_template, "template_id", "found")
 @blp.response(200, TemplateOut)
 @blp.alt_response(422, description="Blocking content findings (template.blocking_findings)")
@@ -238,7 +236,7 @@ def approve_template(found: MessageTemplate):
 
 @blp.route("/templates/<uuid:template_id>/reject", methods=["POST"])
 @lenders_only
-@require_role(*APPROVERS)
+@require_capability(Capability.TEMPLATE_APPROVE)
 @loads(_template, "template_id", "found")
 @blp.arguments(RejectIn)
 @blp.response(200, TemplateOut)
@@ -249,7 +247,7 @@ def reject_template(data, found: MessageTemplate):
 
 @blp.route("/templates/<uuid:template_id>/retire", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.TEMPLATE_WRITE)
 @loads(_template, "template_id", "found")
 @blp.response(200, TemplateOut)
 def retire_template(found: MessageTemplate):
@@ -261,7 +259,7 @@ def retire_template(found: MessageTemplate):
 
 @blp.route("/accounts/<uuid:account_id>/messages", methods=["POST"])
 @lenders_and_agencies
-@require_role(*SENDERS)
+@require_capability(Capability.MESSAGE_SEND)
 @loads(get_account, "account_id", "found")
 @blp.arguments(SendIn)
 @blp.response(202, MessageOut)

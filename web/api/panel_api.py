@@ -4,12 +4,19 @@ import uuid
 
 from flask_smorest import Blueprint
 
+from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.errors import NotFound
 from tenants.placements import panel
-from web.access import require_role
-from web.api.portfolio_schemas import (LENDER_WRITERS, NewRelationshipIn, RelationshipList, RelationshipOut, is_lender,
-                                       lenders_and_agencies, lenders_only)
+from web.access import require_capability
+from web.api.portfolio_schemas import (
+    NewRelationshipIn,
+    RelationshipList,
+    RelationshipOut,
+    is_lender,
+    lenders_and_agencies,
+    lenders_only,
+)
 
 blp = Blueprint("api_panel", __name__, url_prefix="/api/v1", description="The agency panel")
 
@@ -24,7 +31,7 @@ def list_agencies():
 
 @blp.route("/agencies", methods=["POST"])
 @lenders_only
-@require_role("lender_admin")
+@require_capability(Capability.PANEL_ADD)
 @blp.arguments(NewRelationshipIn)
 @blp.response(201, RelationshipOut)
 def add_agency(data):
@@ -52,7 +59,7 @@ def _relationship(relationship_id: uuid.UUID):
 
 @blp.route("/agencies/<uuid:relationship_id>/review", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PANEL_REVIEW)
 @blp.response(200, RelationshipOut)
 def review(relationship_id: uuid.UUID):
     """Record the yearly evaluation of this agency as done today; the next falls due in a year."""

@@ -12,10 +12,11 @@ from flask import g
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from tenants.capabilities import Capability
 from tenants.casework import performance
-from tenants.casework.assignment import SUPERVISORS
 from tenants.errors import PermissionDenied, ValidationFailed
 from tenants.tenancy.roles import TenantKind
+from web.access import allowed
 from web.api.portfolio_schemas import lenders_and_agencies
 from web.compliance_pages import utc_today
 
@@ -92,7 +93,7 @@ def performance_figures(args):
         return {**answer, "items": performance.league(period, g.tenant.id, g.tenant.currency)}
     if args["by"] == "agency":
         return {**answer, "items": [performance.team(period, g.tenant.id)]}
-    if g.role not in SUPERVISORS:
+    if not allowed(Capability.CASES_ANY):
         raise PermissionDenied("Figures per collector are for agency admins and supervisors.",
                                code="performance.supervisors_only")
     return {**answer, "items": performance.figures(period, performance.Scope(agency_id=g.tenant.id), "collector"),

@@ -12,16 +12,31 @@ from flask import g
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
+from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.errors import ValidationFailed
 from tenants.placements import panel, services
 from tenants.placements.models import Placement, PlacementBatch
 from tenants.tenancy.models import Tenant
-from web.access import require_role
+from web.access import require_capability
 from web.api.pagination import paginate
-from web.api.portfolio_schemas import (AGENCY_RESPONDERS, LENDER_WRITERS, BatchOut, LeagueTableOut, OfferList, PlaceIn,
-                                       PlacementArgs, PlacementOut, PlacementPage, RecallIn, RecallOut, ResponseOut,
-                                       agencies_only, extend, is_lender, lenders_and_agencies, lenders_only)
+from web.api.portfolio_schemas import (
+    BatchOut,
+    LeagueTableOut,
+    OfferList,
+    PlaceIn,
+    PlacementArgs,
+    PlacementOut,
+    PlacementPage,
+    RecallIn,
+    RecallOut,
+    ResponseOut,
+    agencies_only,
+    extend,
+    is_lender,
+    lenders_and_agencies,
+    lenders_only,
+)
 
 blp = Blueprint("api_placements", __name__, url_prefix="/api/v1",
                 description="Placements with agencies, offers, recall and the league table")
@@ -35,7 +50,7 @@ LIQUIDATION_FORMULA = ("liquidation_rate = recovered_minor / balance_placed_mino
 
 @blp.route("/placements", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PLACEMENT_MANAGE)
 @blp.arguments(PlaceIn)
 @blp.response(201, BatchOut)
 def place(data):
@@ -125,7 +140,7 @@ def placement(placement_id: uuid.UUID):
 
 @blp.route("/placements/recall", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PLACEMENT_MANAGE)
 @blp.arguments(RecallIn)
 @blp.response(200, RecallOut)
 def recall(data):
@@ -156,7 +171,7 @@ def offers():
 
 @blp.route("/placement-batches/<uuid:batch_id>/accept", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_RESPONDERS)
+@require_capability(Capability.PLACEMENT_RESPOND)
 @blp.response(200, ResponseOut)
 def accept(batch_id: uuid.UUID):
     """Accept everything this batch offered the agency: the accounts become visible to it."""
@@ -167,7 +182,7 @@ def accept(batch_id: uuid.UUID):
 
 @blp.route("/placement-batches/<uuid:batch_id>/decline", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_RESPONDERS)
+@require_capability(Capability.PLACEMENT_RESPOND)
 @blp.response(200, ResponseOut)
 def decline(batch_id: uuid.UUID):
     count = services.respond(batch_id, accept=False)

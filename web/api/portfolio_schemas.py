@@ -2,7 +2,7 @@
 
 Guards: `only_for(kind, ...)` answers 404 to tokens of another kind of tenant (a lender-only collection does not
 exist for an agency), `loads(loader, arg)` resolves the URL's object before the body is parsed, so a foreign id
-is a 404 whatever the body. Put them between `@blp.route` and `@blp.arguments`; `require_role` after `only_for`.
+is a 404 whatever the body. Put them between `@blp.route` and `@blp.arguments`; `require_capability` after `only_for`.
 
 Debtor PII in responses goes through `tenants.pii.mask` with the token's role.
 """
@@ -27,10 +27,6 @@ from tenants.portfolios.models import AccountStatus, UpdateKind
 from tenants.portfolios.rows import MAX_MINOR
 from tenants.tenancy.roles import TenantKind
 from web.api.pagination import PageArgs
-
-LENDER_WRITERS = ("lender_admin", "lender_manager")
-AGENCY_RESPONDERS = ("agency_admin", "agency_supervisor")
-
 
 # ---- guards -------------------------------------------------------------------------------------------------
 

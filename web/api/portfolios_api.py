@@ -17,6 +17,7 @@ from webargs.flaskparser import FlaskParser
 from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import CombinedMultiDict
 
+from tenants.capabilities import Capability
 from tenants.context import tenant_scope
 from tenants.db import db
 from tenants.errors import NotFound, ValidationFailed
@@ -24,11 +25,20 @@ from tenants.portfolios import imports
 from tenants.portfolios.error_file import error_csv
 from tenants.portfolios.models import Account, AccountStatus, ImportJob, ImportRowError, Portfolio
 from tenants.portfolios.rows import CellError
-from web.access import require_role
+from web.access import require_capability
 from web.api.pagination import PageArgs, page_schema, paginate
-from web.api.portfolio_schemas import (LENDER_WRITERS, ColumnMappingIO, ImportListArgs, ImportOut, ImportUploadIn,
-                                       JsonImportIn, PortfolioDetailOut, PortfolioOut, RowErrorArgs, RowErrorPage,
-                                       lenders_only)
+from web.api.portfolio_schemas import (
+    ColumnMappingIO,
+    ImportListArgs,
+    ImportOut,
+    ImportUploadIn,
+    JsonImportIn,
+    PortfolioDetailOut,
+    PortfolioOut,
+    RowErrorArgs,
+    RowErrorPage,
+    lenders_only,
+)
 from web.api.schemas import with_extra
 
 
@@ -85,7 +95,7 @@ def portfolio(portfolio_id: uuid.UUID):
 # ---- imports ------------------------------------------------------------------------------------------------
 
 @blp.route("/imports", methods=["POST"])
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PORTFOLIO_IMPORT)
 @blp.arguments(ImportUploadIn, location="multipart")
 @blp.response(202, ImportOut)
 def upload(data):
@@ -103,7 +113,7 @@ def upload(data):
 
 
 @blp.route("/imports/json", methods=["POST"])
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PORTFOLIO_IMPORT)
 @blp.arguments(JsonImportIn)
 @blp.response(202, ImportOut)
 def upload_json(data):
@@ -209,7 +219,7 @@ def column_mapping():
 
 
 @blp.route("/column-mapping", methods=["PUT"])
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PORTFOLIO_IMPORT)
 @blp.arguments(ColumnMappingIO)
 @blp.response(200, ColumnMappingIO)
 def replace_column_mapping(data):

@@ -3,16 +3,19 @@ from flask import g
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from tenants.capabilities import Capability
 from tenants.db import db
-from tenants.tenancy.roles import ADMIN_ROLES
 from tenants.tenancy.settings import update_settings
-from web.access import require_role
+from web.access import require_capability
 
 blp = Blueprint("api_settings", __name__, url_prefix="/api/v1", description="Tenant settings")
 
 
 class SettingsSchema(Schema):
     auto_accept_placements = fields.Boolean(metadata={"description": "Agencies: accept every placement offer."})
+    collectors_own_cases_only = fields.Boolean(metadata={
+        "description": "Agencies: a collector opens, contacts and lists only the cases assigned to them (others are "
+                       "404); supervisors and admins see every case."})
     country = fields.String(metadata={"description": "Lenders: ISO country of the portfolio (phone region)."})
 
 
@@ -23,7 +26,7 @@ def read_settings():
 
 
 @blp.route("/settings", methods=["PUT"])
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.SETTINGS_MANAGE)
 @blp.arguments(SettingsSchema)
 @blp.response(200, SettingsSchema)
 def change_settings(data):

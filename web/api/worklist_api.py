@@ -10,6 +10,7 @@ from flask import g
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from tenants.capabilities import Capability
 from tenants.casework import assignment, notes, worklist
 from tenants.casework.desk_models import AssignmentMethod
 from tenants.conduct import engine
@@ -18,6 +19,7 @@ from tenants.errors import PermissionDenied
 from tenants.money import Money
 from tenants.pii import mask
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
+from web.access import allowed
 from web.api.portfolio_schemas import DPD, agencies_only, loads, sane_amount
 
 blp = Blueprint("api_worklist", __name__, url_prefix="/api/v1",
@@ -179,7 +181,7 @@ def queue(args):
 
 
 def _scope(scope: str | None, collector: uuid.UUID | None) -> tuple[str, uuid.UUID | None]:
-    if g.role not in assignment.SUPERVISORS:
+    if not allowed(Capability.CASES_ANY):
         me = _token_user()
         if me is None or (collector is not None and collector != me) or scope not in (None, worklist.Scope.COLLECTOR):
             raise PermissionDenied("A collector's token reads its own collector's queue.", code="queue.own_only")

@@ -11,21 +11,20 @@ from marshmallow import Schema, fields
 from sqlalchemy import func, select
 
 from tenants import clock
+from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.errors import NotFound, ValidationFailed
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios import accounts as account_service
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY, list_portfolios
 from tenants.portfolios.models import Account
-from web.access import require_role
-from web.forms import (NOT_SUBMITTED, AccountFilterForm, AdjustmentForm, ClosureForm, DirectPaymentForm,
-                       submit)
-from web.api.conduct_api import CONTACT_ROLES
+from web.access import allowed, require_capability
+from web.forms import NOT_SUBMITTED, AccountFilterForm, AdjustmentForm, ClosureForm, DirectPaymentForm, submit
 from web.tenant import bp
 from web.tenant.casework_legal import lender_legal_panel
 from web.tenant.casework_money import lender_money_panel
 from web.tenant.conduct_views import conduct_panel
-from web.tenant.portfolios import LENDER_WRITERS, lender_page, parse_uuid
+from web.tenant.portfolios import lender_page, parse_uuid
 
 PAGE_SIZE = 50
 
@@ -143,7 +142,8 @@ def _account_page(account: Account, forms: dict, status: int = 200):
     placements = list(db.session.scalars(select(Placement).where(Placement.account_id == account.id)
                                          .order_by(Placement.offered_at.desc())))
     return render_template("tenant/account.html", account=account, placements=placements,
-                           updates=account_service.updates_of(account), forms=forms, contact_roles=CONTACT_ROLES,
+                           updates=account_service.updates_of(account), forms=forms,
+                           may_manage_holds=allowed(Capability.HOLD_MANAGE),
                            **conduct_panel(account), **lender_money_panel(account),
                            **lender_legal_panel(account)), status
 
@@ -156,7 +156,7 @@ def account_detail(account_id: uuid.UUID):
 
 @bp.route("/accounts/<uuid:account_id>/updates", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.ACCOUNT_UPDATE)
 def account_update(account_id: uuid.UUID):
     account = lender_account(account_id)
     kind = request.form.get("kind")

@@ -13,6 +13,8 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from tenants import clock
+from tenants.capabilities import Capability
+from tenants.casework import own_cases
 from tenants.conduct import service as conduct
 from tenants.conduct.models import AttemptStatus, ContactAttempt
 from tenants.conduct.service import AttemptRequest, ConductBlocked
@@ -26,17 +28,16 @@ from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.settings import update_settings
-from web.access import require_role
-from web.api.conduct_api import CONTACT_ROLES
+from web.access import allowed, require_capability
 from web.forms import ActionForm, ContactForm, OutcomeForm, attach_errors
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
-from web.tenant.conduct_views import conduct_panel
 from web.tenant.casework_legal import legal_panel
 from web.tenant.casework_money import money_panel
+from web.tenant.conduct_views import conduct_panel
 from web.tenant.messaging import templates_for_case
+from web.tenant.portfolios import agency_page, label, parse_uuid
 from web.tenant.worklist import queue_context
-from web.tenant.portfolios import AGENCY_ANSWERERS, agency_page, label, parse_uuid
 
 
 def _active_placements():
@@ -54,7 +55,7 @@ def offers():
 
 @bp.route("/offers/auto-accept", methods=["POST"])
 @agency_page
-@require_role("agency_admin")
+@require_capability(Capability.SETTINGS_MANAGE)
 def offers_auto_accept():
     enabled = request.form.get("enabled") == "1"
     update_settings(g.tenant, {"auto_accept_placements": enabled})
@@ -85,14 +86,14 @@ def _answer(batch_id: uuid.UUID, accept: bool):
 
 @bp.route("/placement-batches/<uuid:batch_id>/accept", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_ANSWERERS)
+@require_capability(Capability.PLACEMENT_RESPOND)
 def offer_accept(batch_id: uuid.UUID):
     return _answer(batch_id, accept=True)
 
 
 @bp.route("/placement-batches/<uuid:batch_id>/decline", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_ANSWERERS)
+@require_capability(Capability.PLACEMENT_RESPOND)
 def offer_decline(batch_id: uuid.UUID):
     return _answer(batch_id, accept=False)
 
@@ -105,6 +106,9 @@ def cases():
     held = _active_placements().subquery()
     query = (select(Account).join(held, held.c.account_id == Account.id)
              .order_by(Account.days_past_due.desc(), Account.external_ref))
+    fence = own_cases.case_clause(Account.id)
+    if fence is not None:
+        query = query.where(fence)
     external_ref = request.args.get("external_ref", "").strip()
     if external_ref:
         query = query.where(Account.external_ref == external_ref)
@@ -182,7 +186,7 @@ def _render_case(account: Account, placement: Placement, *, contact_form: Contac
         updates=account_service.updates_of(account), next_times=next_times, hold_reason=hold_reason,
         debtor_time=_debtor_time(account), contact_form=contact_form or _contact_form(account, placement),
         outcome_form=OutcomeForm(), refusal=refusal, pending=AttemptStatus.PENDING,
-        attempt_status_labels=ATTEMPT_STATUS_LABELS, contact_roles=CONTACT_ROLES,
+        attempt_status_labels=ATTEMPT_STATUS_LABELS, may_manage_holds=allowed(Capability.HOLD_MANAGE),
         templates=templates_for_case(account, placement), **money_panel(account, placement),
         **legal_panel(account, placement), **queue_context(account, placement),
         **{**conduct_panel(account), "now": now}), status

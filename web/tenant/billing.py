@@ -12,12 +12,11 @@ from flask_babel import lazy_gettext as _l
 
 from tenants.billing import reports
 from tenants.billing.models import InvoiceStatus, Payer
+from tenants.capabilities import Capability
 from tenants.errors import ValidationFailed
-from tenants.tenancy.roles import BILLING_ROLES
-from web.access import require_role
+from web.access import require_capability
 from web.downloads import csv_attachment
 from web.tenant import bp
-
 
 # The rules of tenants.billing.usage, as its docstring states them, for the people billed by them.
 RULES = (
@@ -51,7 +50,7 @@ def _billing_labels():
 
 
 @bp.route("/billing")
-@require_role(*BILLING_ROLES)
+@require_capability(Capability.BILLING_READ)
 def billing():
     return render_template("tenant/billing/overview.html", billing=reports.overview(g.tenant), rules=RULES)
 
@@ -75,6 +74,6 @@ def cases_csv_response(period_start: date | None) -> Response:
 
 
 @bp.route("/billing/cases.csv")
-@require_role(*BILLING_ROLES)
+@require_capability(Capability.BILLING_READ)
 def billing_cases_csv():
     return cases_csv_response(period_arg(request.args.get("period")))

@@ -21,6 +21,7 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Optional
 
 from tenants import clock
+from tenants.capabilities import Capability
 from tenants.casework import agreements, disputes, evidence, legal, plans, settlements
 from tenants.casework.agreements import AgreementStatus
 from tenants.casework.disputes import DisputeStatus
@@ -34,17 +35,12 @@ from tenants.placements.models import Placement
 from tenants.portfolios.accounts import get_account
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
-from tenants.tenancy.roles import TenantKind, roles_for
-from web.access import require_role
-from web.api.conduct_api import CONTACT_ROLES
+from tenants.tenancy.roles import TenantKind
+from web.access import allowed, require_capability
 from web.forms import run_and_flash
 from web.tenant import bp
-from web.tenant.portfolios import LENDER_WRITERS, agency_page, label, lender_page, parse_uuid
+from web.tenant.portfolios import agency_page, label, lender_page, parse_uuid
 
-AGENCY_STAFF = roles_for(TenantKind.AGENCY)
-LEGAL_REQUESTERS = ("agency_admin", "agency_supervisor")
-# Evidence holds what masking cannot reach (ID scans, recordings): only roles that handle the case read it.
-EVIDENCE_READERS = CONTACT_ROLES
 # A file that is ours and holds no script: shown in the browser, sandboxed all the same.
 DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
@@ -178,9 +174,10 @@ def _panel(account: Account, placement: Placement | None) -> dict:
         "label": legal_label, "statuses": {"settlement": SettlementStatus, "dispute": DisputeStatus,
                                            "legal": LegalStatus, "agreement": AgreementStatus},
         "max_discount_bps": (placement.max_discount_bps or 0) if placement is not None else None,
-        "may_write": role in CONTACT_ROLES, "may_decide": placement is None and role in LENDER_WRITERS,
-        "may_request_legal": placement is not None and role in LEGAL_REQUESTERS,
-        "may_read_evidence": role in EVIDENCE_READERS, "tenant_id": g.tenant.id,
+        "may_write": allowed(Capability.EVIDENCE_WRITE),
+        "may_decide": placement is None and allowed(Capability.SETTLEMENT_DECIDE),
+        "may_request_legal": placement is not None and allowed(Capability.LEGAL_REQUEST),
+        "may_read_evidence": allowed(Capability.EVIDENCE_READ), "tenant_id": g.tenant.id,
         "forms": {"settlement": settlement_form, "decision": DecisionForm(formdata=None),
                   "action": ActionForm(formdata=None), "sign": sign_form, "evidence": evidence_form,
                   "dispute": DisputeForm(formdata=None), "resolve": ResolveDisputeForm(formdata=None),
@@ -216,7 +213,7 @@ def _upload(form_file) -> agreements.Upload | None:
 
 @bp.route("/cases/<uuid:account_id>/settlements", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_STAFF)
+@require_capability(Capability.CASE_WORK)
 def settlement_propose(account_id: uuid.UUID):
     get_account(account_id)
     form = SettlementForm()
@@ -230,7 +227,7 @@ def settlement_propose(account_id: uuid.UUID):
 
 @bp.route("/settlements/<uuid:settlement_id>/decision", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.SETTLEMENT_DECIDE)
 def settlement_decide(settlement_id: uuid.UUID):
     found = settlements.get_settlement(settlement_id)
     approve = request.form.get("decision") == "approve"
@@ -244,7 +241,7 @@ def settlement_decide(settlement_id: uuid.UUID):
 
 @bp.route("/settlements/<uuid:settlement_id>/accept", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_STAFF)
+@require_capability(Capability.CASE_WORK)
 def settlement_accept(settlement_id: uuid.UUID):
     found = settlements.get_settlement(settlement_id)
     if _posted(ActionForm()):
@@ -254,7 +251,7 @@ def settlement_accept(settlement_id: uuid.UUID):
 
 @bp.route("/settlements/<uuid:settlement_id>/paid", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_STAFF)
+@require_capability(Capability.CASE_WORK)
 def settlement_paid(settlement_id: uuid.UUID):
     found = settlements.get_settlement(settlement_id)
     if _posted(ActionForm()):
@@ -264,7 +261,7 @@ def settlement_paid(settlement_id: uuid.UUID):
 
 @bp.route("/settlements/<uuid:settlement_id>/agreement", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_STAFF)
+@require_capability(Capability.CASE_WORK)
 def settlement_agreement(settlement_id: uuid.UUID):
     found = settlements.get_settlement(settlement_id)
     if _posted(ActionForm()):
@@ -275,7 +272,7 @@ def settlement_agreement(settlement_id: uuid.UUID):
 
 @bp.route("/plans/<uuid:plan_id>/agreement", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_STAFF)
+@require_capability(Capability.CASE_WORK)
 def plan_agreement(plan_id: uuid.UUID):
     plan = plans.get_plan(plan_id)
     if _posted(ActionForm()):
@@ -287,7 +284,7 @@ def plan_agreement(plan_id: uuid.UUID):
 # ---- agreements ------------------------------------------------------------------------------------------------
 
 @bp.route("/agreements/<uuid:agreement_id>/document")
-@require_role(*EVIDENCE_READERS)
+@require_capability(Capability.EVIDENCE_READ)
 def agreement_document(agreement_id: uuid.UUID):
     """The printable agreement, in the browser."""
     found = agreements.get_agreement(agreement_id)
@@ -298,7 +295,7 @@ def agreement_document(agreement_id: uuid.UUID):
 
 
 @bp.route("/agreements/<uuid:agreement_id>/signature", methods=["POST"])
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.EVIDENCE_WRITE)
 def agreement_sign(agreement_id: uuid.UUID):
     found = agreements.get_agreement(agreement_id)
     form = SignForm()
@@ -314,7 +311,7 @@ def agreement_sign(agreement_id: uuid.UUID):
 # ---- evidence ------------------------------------------------------------------------------------------------------
 
 @bp.route("/accounts/<uuid:account_id>/evidence", methods=["POST"])
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.EVIDENCE_WRITE)
 def evidence_upload(account_id: uuid.UUID):
     get_account(account_id)
     form = EvidenceForm()
@@ -330,7 +327,7 @@ def evidence_upload(account_id: uuid.UUID):
 
 
 @bp.route("/evidence/<uuid:evidence_id>")
-@require_role(*EVIDENCE_READERS)
+@require_capability(Capability.EVIDENCE_READ)
 def evidence_download(evidence_id: uuid.UUID):
     """The file as uploaded, once its bytes match the recorded digest (409 `evidence.tampered` otherwise)."""
     found = evidence.get_evidence(evidence_id)
@@ -341,7 +338,7 @@ def evidence_download(evidence_id: uuid.UUID):
 
 
 @bp.route("/accounts/<uuid:account_id>/evidence-bundle.zip")
-@require_role(*EVIDENCE_READERS)
+@require_capability(Capability.EVIDENCE_READ)
 def evidence_bundle(account_id: uuid.UUID):
     """Every file of the case with manifest.json (file, kind, sha256, size, uploaded at and by, retention)."""
     account = get_account(account_id)
@@ -354,7 +351,7 @@ def evidence_bundle(account_id: uuid.UUID):
 # ---- disputes ---------------------------------------------------------------------------------------------------
 
 @bp.route("/accounts/<uuid:account_id>/disputes", methods=["POST"])
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.DISPUTE_MANAGE)
 def dispute_open(account_id: uuid.UUID):
     get_account(account_id)
     form = DisputeForm()
@@ -372,7 +369,7 @@ def dispute_open(account_id: uuid.UUID):
 
 
 @bp.route("/disputes/<uuid:dispute_id>/resolve", methods=["POST"])
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.DISPUTE_MANAGE)
 def dispute_resolve(dispute_id: uuid.UUID):
     found = disputes.get_dispute(dispute_id)
     form = ResolveDisputeForm()
@@ -387,7 +384,7 @@ def dispute_resolve(dispute_id: uuid.UUID):
 
 @bp.route("/cases/<uuid:account_id>/legal", methods=["POST"])
 @agency_page
-@require_role(*LEGAL_REQUESTERS)
+@require_capability(Capability.LEGAL_REQUEST)
 def legal_request(account_id: uuid.UUID):
     get_account(account_id)
     form = LegalForm()
@@ -400,7 +397,7 @@ def legal_request(account_id: uuid.UUID):
 
 @bp.route("/legal-escalations/<uuid:escalation_id>/decision", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.LEGAL_DECIDE)
 def legal_decide(escalation_id: uuid.UUID):
     found = legal.get_escalation(escalation_id)
     approve = request.form.get("decision") == "approve"
@@ -414,7 +411,7 @@ def legal_decide(escalation_id: uuid.UUID):
 
 @bp.route("/legal-escalations/<uuid:escalation_id>/filed", methods=["POST"])
 @agency_page
-@require_role(*LEGAL_REQUESTERS)
+@require_capability(Capability.LEGAL_REQUEST)
 def legal_filed(escalation_id: uuid.UUID):
     found = legal.get_escalation(escalation_id)
     form = FiledForm()
@@ -439,7 +436,7 @@ def casework_decisions():
         if agency_ids else {}
     return render_template("tenant/casework_decisions.html", settlements=waiting_settlements,
                            escalations=waiting_legal, refs=refs, agencies=agencies, form=DecisionForm(formdata=None),
-                           legal_label=legal_label, may_decide=g.role in LENDER_WRITERS)
+                           legal_label=legal_label, may_decide=allowed(Capability.LEGAL_DECIDE))
 
 
 def _decided_redirect(account_id: uuid.UUID, anchor: str):

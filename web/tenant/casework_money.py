@@ -21,25 +21,30 @@ from wtforms import DateField, HiddenField, IntegerField, SelectField, StringFie
 from wtforms.validators import NumberRange, Optional
 
 from tenants import clock
+from tenants.capabilities import Capability
 from tenants.casework import payments as payment_service
 from tenants.casework import plans as plan_service
 from tenants.casework import promises as promise_service
 from tenants.casework.debtor_dates import debtor_zone, last_day_to_pay, today_in
-from tenants.casework.money_models import (InstalmentStatus, Payment, PaymentPlan, PaymentStatus, PlanStatus,
-                                           Promise, PromiseStatus)
+from tenants.casework.money_models import (
+    InstalmentStatus,
+    Payment,
+    PaymentPlan,
+    PaymentStatus,
+    PlanStatus,
+    Promise,
+    PromiseStatus,
+)
 from tenants.db import db, get_visible
 from tenants.errors import NotFound, ValidationFailed
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.models import Account, AccountStatus
 from tenants.tenancy.models import Membership, Tenant, User
-from tenants.tenancy.roles import TenantKind, roles_for
-from web.access import require_role
+from tenants.tenancy.roles import TenantKind
+from web.access import allowed, require_capability
 from web.forms import ActionForm, run_and_flash
 from web.tenant import bp
-from web.tenant.portfolios import LENDER_WRITERS, agency_page, lender_page, parse_uuid
-
-AGENCY_ROLES = roles_for(TenantKind.AGENCY)
-PAYMENT_RECORDERS = (*AGENCY_ROLES, *LENDER_WRITERS)
+from web.tenant.portfolios import agency_page, lender_page, parse_uuid
 
 METHOD_CHOICES = [("bank_transfer", _l("Bank transfer")), ("alipay", _l("Alipay")), ("wechat_pay", _l("WeChat Pay")),
                   ("card", _l("Card")), ("cash", _l("Cash")), ("other", _l("Other"))]
@@ -137,12 +142,12 @@ def _panel(account: Account, **flags) -> dict:
         "action_form": ActionForm(formdata=None), "labels": LABELS, "badges": BADGES,
         "last_day": last_day_to_pay, "statuses": {"promise": PromiseStatus, "payment": PaymentStatus,
                                                   "plan": PlanStatus},
-        "may_supervise": g.get("role") in plan_service.CANCEL_ACTIVE_ROLES, **flags}}
+        "may_supervise": allowed(Capability.PLAN_CANCEL_ACTIVE), **flags}}
 
 
 def money_panel(account: Account, placement: Placement) -> dict:
     """The agency's case page: promises, payments and plans on the case, and the forms to add them."""
-    may_act = g.get("role") in AGENCY_ROLES and account.status == AccountStatus.OPEN and \
+    may_act = allowed(Capability.CASE_WORK) and account.status == AccountStatus.OPEN and \
         placement.status == PlacementStatus.ACTIVE
     return _panel(account, is_lender=False, may_act=may_act, may_record=may_act, may_confirm=False)
 
@@ -150,7 +155,7 @@ def money_panel(account: Account, placement: Placement) -> dict:
 def lender_money_panel(account: Account) -> dict:
     """The lender's account page: every payment on the account (confirm or reverse the agencies'), report a
     payment, and the agencies' promises and plans, read only."""
-    writer = g.get("role") in LENDER_WRITERS
+    writer = allowed(Capability.PAYMENT_CONFIRM)
     return _panel(account, is_lender=True, may_act=False, may_record=writer and account.status == AccountStatus.OPEN,
                   may_confirm=writer)
 
@@ -184,7 +189,7 @@ def _held_account(account_id: uuid.UUID) -> Account:
 
 @bp.route("/cases/<uuid:account_id>/promises", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_ROLES)
+@require_capability(Capability.CASE_WORK)
 def promise_take(account_id: uuid.UUID):
     account = _held_account(account_id)
     form = PromiseForm(prefix="promise")
@@ -198,7 +203,7 @@ def promise_take(account_id: uuid.UUID):
 
 @bp.route("/promises/<uuid:promise_id>/cancel", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_ROLES)
+@require_capability(Capability.CASE_WORK)
 def promise_cancel(promise_id: uuid.UUID):
     promise = get_visible(Promise, promise_id, "promise.not_found")
     form = ReasonForm()
@@ -208,7 +213,7 @@ def promise_cancel(promise_id: uuid.UUID):
 
 
 @bp.route("/accounts/<uuid:account_id>/payments", methods=["POST"])
-@require_role(*PAYMENT_RECORDERS)
+@require_capability(Capability.PAYMENT_RECORD)
 def payment_record(account_id: uuid.UUID):
     """The agency holding the account records a payment (pending); its lender reports one (confirmed)."""
     account = get_visible(Account, account_id, "account.not_found")
@@ -227,7 +232,7 @@ def payment_record(account_id: uuid.UUID):
 
 @bp.route("/payments/<uuid:payment_id>/confirm", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PAYMENT_CONFIRM)
 def payment_confirm(payment_id: uuid.UUID):
     payment = get_visible(Payment, payment_id, "payment.not_found")
     if _posted(ActionForm()):
@@ -238,7 +243,7 @@ def payment_confirm(payment_id: uuid.UUID):
 
 @bp.route("/payments/<uuid:payment_id>/reverse", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PAYMENT_CONFIRM)
 def payment_reverse(payment_id: uuid.UUID):
     payment = get_visible(Payment, payment_id, "payment.not_found")
     form = ReasonForm()
@@ -250,7 +255,7 @@ def payment_reverse(payment_id: uuid.UUID):
 
 @bp.route("/cases/<uuid:account_id>/plans", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_ROLES)
+@require_capability(Capability.CASE_WORK)
 def plan_propose(account_id: uuid.UUID):
     account = _held_account(account_id)
     form = PlanForm(prefix="plan")
@@ -285,7 +290,7 @@ def _schedule_lines(text: str | None) -> list[tuple[date, str]] | None:
 
 @bp.route("/plans/<uuid:plan_id>/sign", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_ROLES)
+@require_capability(Capability.CASE_WORK)
 def plan_sign(plan_id: uuid.UUID):
     plan = get_visible(PaymentPlan, plan_id, "plan.not_found")
     form = SignPlanForm(prefix="sign")
@@ -297,7 +302,7 @@ def plan_sign(plan_id: uuid.UUID):
 
 @bp.route("/plans/<uuid:plan_id>/cancel", methods=["POST"])
 @agency_page
-@require_role(*AGENCY_ROLES)
+@require_capability(Capability.CASE_WORK)
 def plan_cancel(plan_id: uuid.UUID):
     plan = get_visible(PaymentPlan, plan_id, "plan.not_found")
     form = ReasonForm()

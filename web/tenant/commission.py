@@ -13,9 +13,10 @@ from wtforms import MonthField
 from wtforms.validators import Optional
 
 from tenants.billing import commission
+from tenants.capabilities import Capability
 from tenants.spreadsheet import decimal_text, utc_iso
-from tenants.tenancy.roles import FINANCE_ROLES, TenantKind
-from web.access import require_role
+from tenants.tenancy.roles import TenantKind
+from web.access import require_capability
 from web.downloads import csv_attachment
 from web.tenant import bp
 
@@ -38,7 +39,7 @@ def counterpart_label() -> str:
 
 
 @bp.route("/billing/commission")
-@require_role(*FINANCE_ROLES)
+@require_capability(Capability.COMMISSION_READ)
 def commission_list():
     form = MonthForm(request.args)
     form.validate()
@@ -49,7 +50,7 @@ def commission_list():
 
 
 @bp.route("/billing/commission/<uuid:counterparty_id>/<month>")
-@require_role(*FINANCE_ROLES)
+@require_capability(Capability.COMMISSION_READ)
 def commission_statement(counterparty_id: uuid.UUID, month: str):
     found = commission.statement(counterparty_id, commission.Month.parse(month))
     return render_template("tenant/billing/commission_statement.html", statement=found, kinds=KIND_LABELS,
@@ -57,7 +58,7 @@ def commission_statement(counterparty_id: uuid.UUID, month: str):
 
 
 @bp.route("/billing/commission/<uuid:counterparty_id>/<month>/csv")
-@require_role(*FINANCE_ROLES)
+@require_capability(Capability.COMMISSION_READ)
 def commission_csv(counterparty_id: uuid.UUID, month: str):
     found = commission.statement(counterparty_id, commission.Month.parse(month))
     return csv_attachment(commission.csv_text(found), f"commission-{found.month}-{found.counterparty_id}.csv")

@@ -2,10 +2,11 @@
 own complaints (web.compliance_pages); and an agency's read-only list of complaints about it."""
 import uuid
 
+from tenants.capabilities import Capability
 from web import compliance_pages as pages
-from web.access import require_role
+from web.access import require_capability
 from web.tenant import bp
-from web.tenant.portfolios import AGENCY_ANSWERERS, agency_page, lender_page
+from web.tenant.portfolios import agency_page, lender_page
 
 
 @bp.route("/compliance")
@@ -58,6 +59,6 @@ def complaint_status(complaint_id: uuid.UUID):
 
 @bp.route("/complaints")
 @agency_page
-@require_role(*AGENCY_ANSWERERS)
+@require_capability(Capability.COMPLAINT_READ)
 def agency_complaints():
     return pages.agency_complaints_page()

@@ -2,15 +2,14 @@
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.errors import NotFound
 from tenants.portfolios.fields import FIELDS_BY_NAME, parse_target
 from tenants.portfolios.imports import mapping_targets, replace_mapping, saved_mapping
-from web.access import require_role
+from web.access import allowed, require_capability
 from web.forms import ActionForm
 from web.tenant import bp
-
-WRITERS = ("lender_admin", "lender_manager")
 
 
 def _lender_only():
@@ -26,11 +25,11 @@ def column_mapping():
         if header.strip():
             mapping.setdefault(header.strip(), "")
     return render_template("tenant/column_mapping.html", mapping=mapping, targets=mapping_targets(),
-                           describe=_describe, form=ActionForm(), can_edit=g.role in WRITERS)
+                           describe=_describe, form=ActionForm(), can_edit=allowed(Capability.PORTFOLIO_IMPORT))
 
 
 @bp.route("/column-mapping", methods=["POST"])
-@require_role(*WRITERS)
+@require_capability(Capability.PORTFOLIO_IMPORT)
 def column_mapping_save():
     _lender_only()
     headers = request.form.getlist("header")

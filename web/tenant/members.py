@@ -5,11 +5,12 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from tenants.capabilities import Capability
 from tenants.db import db
-from tenants.tenancy.roles import ADMIN_ROLES, roles_for
+from tenants.tenancy.roles import roles_for
 from tenants.tenancy.schemas import InvitationSchema
 from tenants.tenancy.services import get_member, invite_user, list_members, set_member_active
-from web.access import require_role
+from web.access import allowed, require_capability
 from web.forms import NOT_SUBMITTED, ActionForm, InviteForm, submit
 from web.tenant import bp
 
@@ -23,11 +24,11 @@ def _invite_form() -> InviteForm:
 @bp.route("/members")
 def members():
     return render_template("tenant/members.html", members=list_members(), form=_invite_form(),
-                           can_admin=g.role in ADMIN_ROLES)
+                           can_admin=allowed(Capability.MEMBERS_MANAGE))
 
 
 @bp.route("/members/invite", methods=["POST"])
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.MEMBERS_MANAGE)
 def invite():
     form = _invite_form()
     secret, status = submit(form, InvitationSchema(), lambda data: invite_user(
@@ -41,11 +42,11 @@ def invite():
 @bp.route("/members/<uuid:membership_id>")
 def member(membership_id: uuid.UUID):
     return render_template("tenant/member.html", member=get_member(membership_id), form=ActionForm(),
-                           can_admin=g.role in ADMIN_ROLES)
+                           can_admin=allowed(Capability.MEMBERS_MANAGE))
 
 
 @bp.route("/members/<uuid:membership_id>/active", methods=["POST"])
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.MEMBERS_MANAGE)
 def member_active(membership_id: uuid.UUID):
     membership = get_member(membership_id)
     set_member_active(membership, request.form.get("active") == "1", by_user_id=current_user.id)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
+from tenants.capabilities import Capability
 from tenants.conduct.service import ConductBlocked
 from tenants.db import db
 from tenants.errors import Conflict, ValidationFailed
@@ -30,13 +31,12 @@ from tenants.pii import MASKERS
 from tenants.placements.models import Placement
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
-from web.access import require_role
+from web.access import allowed, require_capability
 from web.forms import NOT_SUBMITTED, ActionForm, submit
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
-from web.tenant.portfolios import LENDER_WRITERS, agency_page, lender_page, parse_uuid
+from web.tenant.portfolios import agency_page, lender_page, parse_uuid
 
-APPROVERS = ("lender_admin", "lender_manager")
 MESSAGE_CHANNELS = [("sms", _l("SMS")), ("email", _l("Email")), ("letter", _l("Letter"))]
 LOCALE_CHOICES = [("zh-CN", "简体中文"), ("en", "English")]
 TARGET_CHOICES = [("debtor", _l("The debtor")), ("third_party", _l("A third party (contact)"))]
@@ -101,12 +101,12 @@ def templates():
     lenders = dict(db.session.execute(select(Tenant.id, Tenant.name).where(
         Tenant.id.in_({t.tenant_id for t in rows}))).all()) if rows else {}
     return render_template("tenant/messaging/templates.html", templates=rows, lenders=lenders,
-                           writer=g.role in LENDER_WRITERS)
+                           writer=allowed(Capability.TEMPLATE_WRITE))
 
 
 @bp.route("/templates/new", methods=["GET", "POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.TEMPLATE_WRITE)
 def template_new():
     form = TemplateForm()
     created, status = submit(form, NewTemplateSchema(),
@@ -123,13 +123,14 @@ def template_detail(template_id: uuid.UUID):
     own = template.tenant_id == g.tenant.id
     return render_template("tenant/messaging/template.html", template=template,
                            versions=template_service.versions(template), own=own,
-                           writer=own and g.role in LENDER_WRITERS, approver=own and g.role in APPROVERS,
+                           writer=own and allowed(Capability.TEMPLATE_WRITE),
+                           approver=own and allowed(Capability.TEMPLATE_APPROVE),
                            action=ActionForm(), reject_form=RejectForm())
 
 
 @bp.route("/templates/<uuid:template_id>/edit", methods=["GET", "POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.TEMPLATE_WRITE)
 def template_edit(template_id: uuid.UUID):
     template = template_service.get_template(template_id)
     form = TemplateTextForm(obj=template)
@@ -163,7 +164,7 @@ def _step(template_id: uuid.UUID, action, done: str):
 
 @bp.route("/templates/<uuid:template_id>/submit", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.TEMPLATE_WRITE)
 def template_submit(template_id: uuid.UUID):
     template_service.get_template(template_id)
     return _step(template_id, lambda: template_service.submit(template_id),
@@ -172,7 +173,7 @@ def template_submit(template_id: uuid.UUID):
 
 @bp.route("/templates/<uuid:template_id>/approve", methods=["POST"])
 @lender_page
-@require_role(*APPROVERS)
+@require_capability(Capability.TEMPLATE_APPROVE)
 def template_approve(template_id: uuid.UUID):
     template_service.get_template(template_id)
     return _step(template_id, lambda: template_service.approve(template_id, approved_by=current_user.id),
@@ -181,7 +182,7 @@ def template_approve(template_id: uuid.UUID):
 
 @bp.route("/templates/<uuid:template_id>/reject", methods=["POST"])
 @lender_page
-@require_role(*APPROVERS)
+@require_capability(Capability.TEMPLATE_APPROVE)
 def template_reject(template_id: uuid.UUID):
     template_service.get_template(template_id)
     note = (RejectForm().note.data or "").strip() or _("No reason given.")
@@ -191,7 +192,7 @@ def template_reject(template_id: uuid.UUID):
 
 @bp.route("/templates/<uuid:template_id>/retire", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.TEMPLATE_WRITE)
 def template_retire(template_id: uuid.UUID):
     template_service.get_template(template_id)
     return _step(template_id, lambda: template_service.retire(template_id),

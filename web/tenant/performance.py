@@ -18,10 +18,11 @@ from pygal.style import Style
 from wtforms import DateField
 from wtforms.validators import Optional
 
+from tenants.capabilities import Capability
 from tenants.casework import performance
-from tenants.casework.assignment import SUPERVISORS
 from tenants.errors import NotFound, ValidationFailed
 from tenants.tenancy.roles import TenantKind
+from web.access import allowed
 from web.compliance_pages import is_zh, utc_today
 from web.tenant import bp
 
@@ -68,7 +69,7 @@ def period_args(period: performance.Period) -> dict:
 def collector_rows(period: performance.Period) -> list[performance.Figures]:
     """The agency's collectors as the viewer may see them: a collector only himself."""
     rows = performance.figures(period, performance.Scope(agency_id=g.tenant.id), "collector")
-    if g.role in SUPERVISORS:
+    if allowed(Capability.CASES_ANY):
         return rows
     return [r for r in rows if r.id == current_user.id]
 
@@ -99,7 +100,8 @@ def performance_page():
     if g.tenant.kind != TenantKind.AGENCY:
         raise NotFound()
     return render_template("tenant/performance/agency.html", rows=collector_rows(period),
-                           team=performance.team(period, g.tenant.id), everyone=g.role in SUPERVISORS, **context)
+                           team=performance.team(period, g.tenant.id), everyone=allowed(Capability.CASES_ANY),
+                           **context)
 
 
 @bp.route("/performance/chart.svg")

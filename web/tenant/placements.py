@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from tenants import clock
+from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.errors import DomainError, NotFound, ValidationFailed
 from tenants.money import Money
@@ -21,10 +22,10 @@ from tenants.placements.models import Placement, PlacementBatch, PlacementStatus
 from tenants.portfolios.imports import list_portfolios
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
-from web.access import require_role
+from web.access import require_capability
 from web.forms import NOT_SUBMITTED, AddAgencyForm, PlaceAccountsForm, RecallForm, submit
 from web.tenant import bp
-from web.tenant.portfolios import LENDER_WRITERS, lender_page, parse_uuid
+from web.tenant.portfolios import lender_page, parse_uuid
 
 AGENCY_SLOTS = (1, 2, 3)
 RECENT_BATCHES = 20
@@ -68,7 +69,7 @@ def agencies():
 
 @bp.route("/agencies", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PANEL_ADD)
 def agency_add():
     form = AddAgencyForm()
 
@@ -92,7 +93,7 @@ def agency_add():
 
 @bp.route("/agencies/<uuid:relationship_id>/review", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PANEL_REVIEW)
 def agency_review(relationship_id: uuid.UUID):
     relationship = panel.get_relationship(relationship_id)
     panel.record_review(relationship)
@@ -221,7 +222,7 @@ def placements():
 
 @bp.route("/placements", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PLACEMENT_MANAGE)
 def placement_create():
     form = _place_form()
 
@@ -309,7 +310,7 @@ class RecallSchema(Schema):
 
 @bp.route("/placements/recall", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PLACEMENT_MANAGE)
 def placement_recall():
     form = RecallForm()
     batch = lender_batch(parse_uuid(form.batch_id.data)) if parse_uuid(form.batch_id.data) else None

@@ -17,6 +17,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields
 from sqlalchemy import func, select
 
+from tenants.capabilities import Capability
 from tenants.context import tenant_scope
 from tenants.db import db
 from tenants.errors import NotFound, ValidationFailed
@@ -27,13 +28,18 @@ from tenants.portfolios.fields import suggest_mapping
 from tenants.portfolios.models import Account, ImportStatus
 from tenants.portfolios.parsing import CsvSource, FileRejected, JsonSource, XlsxSource
 from tenants.tenancy.roles import TenantKind
-from web.access import require_role
-from web.forms import (ACCOUNT_STATUS_CHOICES, CHANNEL_CHOICES, COMPONENT_CHOICES, HOLD_CHOICES, NOT_SUBMITTED,
-                       ImportUploadForm, submit)
+from web.access import allowed, require_capability
+from web.forms import (
+    ACCOUNT_STATUS_CHOICES,
+    CHANNEL_CHOICES,
+    COMPONENT_CHOICES,
+    HOLD_CHOICES,
+    NOT_SUBMITTED,
+    ImportUploadForm,
+    submit,
+)
 from web.tenant import bp
 
-LENDER_WRITERS = ("lender_admin", "lender_manager")
-AGENCY_ANSWERERS = ("agency_admin", "agency_supervisor")
 ERRORS_SHOWN = 200
 
 
@@ -133,7 +139,8 @@ def day_filter(value) -> str:
 def _shared_helpers():
     role = g.get("role")
     return {"label": label, "badge": badge, "masked": lambda kind, value: mask(kind, value, role),
-            "lender_writer": role in LENDER_WRITERS, "agency_answerer": role in AGENCY_ANSWERERS}
+            "lender_writer": allowed(Capability.PLACEMENT_MANAGE),
+            "agency_answerer": allowed(Capability.PLACEMENT_RESPOND)}
 
 
 # ---- portfolios and imports ------------------------------------------------------------------------------------
@@ -169,7 +176,7 @@ def portfolios():
 
 @bp.route("/imports", methods=["POST"])
 @lender_page
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PORTFOLIO_IMPORT)
 def import_upload():
     form = ImportUploadForm()
     rejected = []

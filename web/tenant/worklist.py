@@ -19,7 +19,8 @@ from sqlalchemy import select
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from tenants.casework import assignment, notes, timeline, worklist
+from tenants.capabilities import Capability
+from tenants.casework import assignment, notes, own_cases, timeline, worklist
 from tenants.casework.desk_models import CallbackStatus
 from tenants.casework.reveal import reveal
 from tenants.db import db
@@ -28,7 +29,8 @@ from tenants.money import Money
 from tenants.placements.models import AgencyRelationship, Placement
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
 from tenants.portfolios.models import Account
-from web.access import require_role
+from tenants.tenancy.settings import update_settings
+from web.access import allowed, require_capability
 from web.forms import CHANNEL_CHOICES, OUTCOME_CHOICES, ActionForm, MultiCheckboxField
 from web.tenant import bp
 from web.tenant.conduct_views import DECISION_LABELS
@@ -112,7 +114,7 @@ def queue_filters(form: QueueFilterForm) -> worklist.QueueFilter:
 
 def queue_scope(requested: str | None) -> tuple[str, uuid.UUID | None]:
     """A collector sees his own queue; a supervisor picks a collector, the team or the unassigned cases."""
-    supervisor = g.role in assignment.SUPERVISORS
+    supervisor = allowed(Capability.CASES_ANY)
     if not supervisor:
         if requested and requested != str(current_user.id):
             raise PermissionDenied("A collector sees his own queue.", code="queue.own_only")
@@ -150,7 +152,7 @@ def queue():
                            default_region=default_region(), default_zone=g.tenant.time_zone)
     names = {p.user_id: p.name for p in people}
     return render_template("tenant/worklist/queue.html", queue=built, form=form, lenders=lenders, names=names,
-                           supervisor=g.role in assignment.SUPERVISORS, scope=scope,
+                           supervisor=allowed(Capability.CASES_ANY), scope=scope,
                            promise_labels=PROMISE_LABELS, status_labels=STATUS_LABELS, message=rule_message,
                            zoned_time=zoned_time)
 
@@ -197,14 +199,27 @@ def _assign_page(form: AssignForm):
 
 @bp.route("/team/assign")
 @agency_page
-@require_role(*assignment.SUPERVISORS)
+@require_capability(Capability.CASES_ASSIGN)
 def team_assign():
     return _assign_page(AssignForm(formdata=None))
 
 
+@bp.route("/team/own-cases", methods=["POST"])
+@agency_page
+@require_capability(Capability.SETTINGS_MANAGE)
+def team_own_cases():
+    if ActionForm().validate_on_submit():
+        enabled = request.form.get("enabled") == "1"
+        update_settings(g.tenant, {own_cases.SETTING: enabled})
+        db.session.commit()
+        flash(_("Collectors now see only the cases assigned to them.") if enabled
+              else _("Collectors can open every case of the agency again."), "success")
+    return redirect(url_for("tenant.team_assign"))
+
+
 @bp.route("/team/assign", methods=["POST"])
 @agency_page
-@require_role(*assignment.SUPERVISORS)
+@require_capability(Capability.CASES_ASSIGN)
 def team_assign_post():
     form = AssignForm()
     back = redirect(url_for("tenant.team_assign", **{k: v for k, v in request.args.items() if v}))
@@ -263,7 +278,7 @@ def queue_context(account: Account, placement: Placement) -> dict:
     return {"desk": {
         "account": account, "timeline": entries, "names": names, "kinds": TIMELINE_LABELS,
         "collector": names.get(collector) if collector else None,
-        "may_work": g.role in assignment.SUPERVISORS or (collector is not None and collector == current_user.id),
+        "may_work": allowed(Capability.CASES_ANY) or (collector is not None and collector == current_user.id),
         "zone": notes.debtor_zone(account, g.tenant.time_zone), "open_callbacks": callbacks,
         "note_form": NoteForm(formdata=None), "callback_form": CallbackForm(formdata=None),
         "reveal_form": RevealForm(formdata=None), "close_form": ActionForm(formdata=None),
