@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 
 from tenants import audit, clock
+from tenants.capabilities import Capability, can, roles_with
+from tenants.casework import own_cases
 from tenants.casework.desk_models import AssignmentMethod, CaseAssignment
 from tenants.context import current_tenant_id
 from tenants.db import db
@@ -20,8 +22,6 @@ from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Membership, User
 
-SUPERVISORS = ("agency_admin", "agency_supervisor")
-ASSIGNEES = ("agency_collector", "agency_supervisor")
 MAX_BULK = 5000  # cases one request may (re)assign: larger hand-outs are split by filter
 
 
@@ -41,7 +41,7 @@ class Outcome:
 
 
 def require_supervisor(role: str | None) -> None:
-    if role not in SUPERVISORS:
+    if not can(role, Capability.CASES_ASSIGN):
         raise PermissionDenied("Only an agency admin or supervisor assigns cases.", code="assignment.supervisors_only")
 
 
@@ -53,8 +53,9 @@ def assignees() -> list[Assignee]:
         select(CaseAssignment.collector_user_id, func.count())
         .join(Placement, and_(Placement.id == CaseAssignment.placement_id, Placement.status == PlacementStatus.ACTIVE))
         .where(CaseAssignment.ended_at.is_(None)).group_by(CaseAssignment.collector_user_id)).all())
+    holders = roles_with(Capability.CASES_HOLD)
     members = db.session.scalars(select(Membership).where(Membership.is_active.is_(True),
-                                                          Membership.role.in_(ASSIGNEES))).all()
+                                                          Membership.role.in_(holders))).all()
     found = [Assignee(m.user_id, m.user.name, m.role, loads.get(m.user_id, 0)) for m in members]
     return sorted(found, key=lambda a: (a.role != "agency_collector", a.name))
 
@@ -62,7 +63,7 @@ def assignees() -> list[Assignee]:
 def check_assignee(user_id: uuid.UUID) -> uuid.UUID:
     member = db.session.scalar(select(Membership).where(Membership.user_id == user_id,
                                                         Membership.is_active.is_(True)))
-    if member is None or member.role not in ASSIGNEES:
+    if member is None or not can(member.role, Capability.CASES_HOLD):
         raise ValidationFailed("Cases go to active collectors or supervisors of this agency.",
                                code="assignment.not_a_collector",
                                details={"fields": {"collector_user_id": ["Not an active collector of this agency."]}})
@@ -89,9 +90,10 @@ def _held(account_ids) -> dict[uuid.UUID, Placement]:
     if len(ids) > MAX_BULK:
         raise ValidationFailed(f"At most {MAX_BULK} cases at once.", code="assignment.too_many",
                                details={"fields": {"account_ids": [f"At most {MAX_BULK} cases at once."]}})
-    placements = {p.account_id: p for p in db.session.scalars(select(Placement).where(
-        Placement.account_id.in_(ids), Placement.agency_tenant_id == current_tenant_id(),
-        Placement.status == PlacementStatus.ACTIVE))}
+    query = select(Placement).where(Placement.account_id.in_(ids), Placement.agency_tenant_id == current_tenant_id(),
+                                    Placement.status == PlacementStatus.ACTIVE)
+    fence = own_cases.case_clause(Placement.account_id)
+    placements = {p.account_id: p for p in db.session.scalars(query if fence is None else query.where(fence))}
     if len(placements) != len(ids):
         raise NotFound("Some cases are not active cases of this agency.", code="account.not_found")
     return placements
@@ -120,7 +122,7 @@ def collector_of(account_id: uuid.UUID) -> uuid.UUID | None:
 
 def may_work(account_id: uuid.UUID, *, user_id: uuid.UUID | None, role: str | None) -> bool:
     """Supervisors work every case of the agency; a collector only those assigned to him."""
-    if role in SUPERVISORS:
+    if can(role, Capability.CASES_ANY):
         return True
     return user_id is not None and collector_of(account_id) == user_id
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from tenants import audit, clock
+from tenants.capabilities import Capability, can
 from tenants.casework import schedule
 from tenants.casework.debtor_dates import debtor_zone, grace_days, last_day_to_pay, today_in
 from tenants.casework.money_models import InstalmentStatus, PaymentPlan, PaymentStatus, PlanInstalment, PlanStatus
@@ -33,7 +34,6 @@ from tenants.tenancy.models import Tenant
 
 DEFAULT_MAX_YEARS = 5
 REMINDER = "plan_reminder"
-CANCEL_ACTIVE_ROLES = ("agency_admin", "agency_supervisor")
 REVIEW_BATCH = 200
 
 
@@ -163,7 +163,7 @@ def cancel(plan_id: uuid.UUID, reason: str, *, role: str | None) -> PaymentPlan:
     plan = _own(plan_id)
     if plan.status not in PlanStatus.OPEN:
         raise Conflict("Only a proposed or active plan can be cancelled.", code="plan.not_open")
-    if plan.status == PlanStatus.ACTIVE and role not in CANCEL_ACTIVE_ROLES:
+    if plan.status == PlanStatus.ACTIVE and not can(role, Capability.PLAN_CANCEL_ACTIVE):
         raise PermissionDenied("Only a supervisor or an agency admin may end a signed plan.",
                                code="plan.cancel_needs_supervisor")
     _end(plan, PlanStatus.CANCELLED,

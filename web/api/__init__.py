@@ -4,7 +4,7 @@ from flask import Flask, g, request
 from tenants.errors import TenantSuspended, Unauthenticated
 from tenants.tenancy.tokens import resolve_bearer
 from web.extensions import api, csrf
-from web.tenancy import enter_tenant, set_actor
+from web.tenancy import enter_tenant, set_actor, set_viewer
 
 PREFIX = "/api/v1/"
 PUBLIC_PATHS = {"/api/v1/openapi.json"}
@@ -21,6 +21,7 @@ def authenticate_request():
         raise TenantSuspended()
     enter_tenant(tenant)
     g.role = token.role
+    set_viewer(token.created_by_user_id, token.role)  # a collector's token works its creator's cases
     g.api_token = token
     set_actor(f"token:{token.id}")
 

@@ -14,6 +14,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from tenants.capabilities import Capability
 from tenants.casework import payments as payment_service
 from tenants.casework import plans as plan_service
 from tenants.casework import promises as promise_service
@@ -24,18 +25,15 @@ from tenants.db import db, get_visible
 from tenants.errors import ValidationFailed
 from tenants.money import Money
 from tenants.portfolios.models import Account
-from tenants.tenancy.roles import TenantKind, roles_for
 from tenants.tenancy.services import membership_in_current_tenant
-from web.access import require_role
+from web.access import require_capability
 from web.api.idempotency import idempotency_key
 from web.api.pagination import PageArgs, paginate
-from web.api.portfolio_schemas import LENDER_WRITERS, agencies_only, lenders_and_agencies, lenders_only, loads
+from web.api.portfolio_schemas import agencies_only, lenders_and_agencies, lenders_only, loads
 
 blp = Blueprint("api_casework_money", __name__, url_prefix="/api/v1",
                 description="Promises to pay, payments (confirmed or reversed by the lender) and payment plans")
 
-AGENCY_ROLES = roles_for(TenantKind.AGENCY)
-PAYMENT_RECORDERS = (*AGENCY_ROLES, *LENDER_WRITERS)
 
 
 # ---- loaders (the tenant lock decides what a tenant sees) -------------------------------------------------------
@@ -270,7 +268,7 @@ def list_promises(found: Account):
 
 @blp.route("/accounts/<uuid:account_id>/promises", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_ROLES)
+@require_capability(Capability.CASE_WORK)
 @loads(_account, "account_id", "found")
 @blp.arguments(PromiseIn)
 @blp.response(201, PromiseOut)
@@ -296,7 +294,7 @@ def promise_detail(found: Promise):
 
 @blp.route("/promises/<uuid:promise_id>/cancel", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_ROLES)
+@require_capability(Capability.CASE_WORK)
 @loads(_promise, "promise_id", "found")
 @blp.arguments(ReasonIn)
 @blp.response(200, PromiseOut)
@@ -337,7 +335,7 @@ def account_payments(found: Account):
 
 @blp.route("/accounts/<uuid:account_id>/payments", methods=["POST"])
 @lenders_and_agencies
-@require_role(*PAYMENT_RECORDERS)
+@require_capability(Capability.PAYMENT_RECORD)
 @loads(_account, "account_id", "found")
 @blp.arguments(PaymentIn)
 @blp.response(201, PaymentOut)
@@ -363,7 +361,7 @@ def payment_detail(found: Payment):
 
 @blp.route("/payments/<uuid:payment_id>/confirm", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PAYMENT_CONFIRM)
 @loads(_payment, "payment_id", "found")
 @blp.response(200, PaymentOut)
 def confirm_payment(found: Payment):
@@ -377,7 +375,7 @@ def confirm_payment(found: Payment):
 
 @blp.route("/payments/<uuid:payment_id>/reverse", methods=["POST"])
 @lenders_only
-@require_role(*LENDER_WRITERS)
+@require_capability(Capability.PAYMENT_CONFIRM)
 @loads(_payment, "payment_id", "found")
 @blp.arguments(ReasonIn)
 @blp.response(200, PaymentOut)
@@ -402,7 +400,7 @@ def list_plans(found: Account):
 
 @blp.route("/accounts/<uuid:account_id>/plans", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_ROLES)
+@require_capability(Capability.CASE_WORK)
 @loads(_account, "account_id", "found")
 @blp.arguments(PlanIn)
 @blp.response(201, PlanOut)
@@ -428,7 +426,7 @@ def plan_detail(found: PaymentPlan):
 
 @blp.route("/plans/<uuid:plan_id>/sign", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_ROLES)
+@require_capability(Capability.CASE_WORK)
 @loads(_plan, "plan_id", "found")
 @blp.arguments(SignIn)
 @blp.response(200, PlanOut)
@@ -444,7 +442,7 @@ def sign_plan(data, found: PaymentPlan):
 
 @blp.route("/plans/<uuid:plan_id>/cancel", methods=["POST"])
 @agencies_only
-@require_role(*AGENCY_ROLES)
+@require_capability(Capability.CASE_WORK)
 @loads(_plan, "plan_id", "found")
 @blp.arguments(ReasonIn)
 @blp.response(200, PlanOut)

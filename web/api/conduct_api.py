@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tenants import clock
+from tenants.capabilities import Capability
 from tenants.conduct import engine, replay
 from tenants.conduct import service as conduct
 from tenants.conduct.models import ApprovalRequest, AttemptStatus, ConductHold, ContactAttempt
@@ -22,16 +23,14 @@ from tenants.db import commit_keeping_state, db, get_visible
 from tenants.errors import Conflict, ValidationFailed
 from tenants.portfolios.models import Account
 from tenants.tenancy.services import membership_in_current_tenant
-from tenants.tenancy.roles import TenantKind, roles_for
-from web.access import require_role
+from web.access import require_capability
 from web.api.idempotency import idempotency_key
 from web.api.pagination import PageArgs, paginate
-from web.api.portfolio_schemas import LENDER_WRITERS, lenders_and_agencies, loads
+from web.api.portfolio_schemas import lenders_and_agencies, loads
 
 blp = Blueprint("api_conduct", __name__, url_prefix="/api/v1",
                 description="Contact attempts checked against the conduct rules, their outcomes, and holds")
 
-CONTACT_ROLES = (*roles_for(TenantKind.AGENCY), *LENDER_WRITERS)
 PURPOSES = ("collect", "locate", "pass_message")
 
 
@@ -191,7 +190,7 @@ class ResolveIn(Schema):
 
 @blp.route("/accounts/<uuid:account_id>/contact-attempts", methods=["POST"])
 @lenders_and_agencies
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.CONTACT_ATTEMPT)
 @loads(_account, "account_id", "found")
 @blp.arguments(AttemptIn)
 @blp.response(201, AttemptCreatedOut)
@@ -272,7 +271,7 @@ def attempt_detail(found: ContactAttempt):
 
 @blp.route("/contact-attempts/<uuid:attempt_id>/outcome", methods=["POST"])
 @lenders_and_agencies
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.CONTACT_ATTEMPT)
 @loads(_attempt, "attempt_id", "found")
 @blp.arguments(OutcomeIn)
 @blp.response(200, AttemptOut)
@@ -310,7 +309,7 @@ def list_holds(found: Account):
 
 @blp.route("/accounts/<uuid:account_id>/holds", methods=["POST"])
 @lenders_and_agencies
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.HOLD_MANAGE)
 @loads(_account, "account_id", "found")
 @blp.arguments(HoldIn)
 @blp.response(201, HoldOut)
@@ -324,7 +323,7 @@ def open_hold(data, found: Account):
 
 @blp.route("/holds/<uuid:hold_id>/resolve", methods=["POST"])
 @lenders_and_agencies
-@require_role(*CONTACT_ROLES)
+@require_capability(Capability.HOLD_MANAGE)
 @loads(_hold, "hold_id", "found")
 @blp.arguments(ResolveIn)
 @blp.response(200, HoldOut)

@@ -4,21 +4,20 @@ from flask import g
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.tenancy.models import ApiToken
-from tenants.tenancy.roles import ADMIN_ROLES
 from tenants.tenancy.schemas import NewApiTokenSchema
 from tenants.tenancy.tokens import create_token, get_token, revoke_token
-from web.access import require_role
+from web.access import require_capability
 from web.api.pagination import PageArgs, page_schema, paginate
-from web.api.schemas import with_extra
-from web.api.schemas import TokenCreatedOut, TokenOut
+from web.api.schemas import TokenCreatedOut, TokenOut, with_extra
 
 blp = Blueprint("api_tokens", __name__, url_prefix="/api/v1", description="API tokens")
 
 
 @blp.route("/tokens")
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.TOKENS_MANAGE)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(TokenOut, "TokenPage"))
 def list_tokens(args):
@@ -26,7 +25,7 @@ def list_tokens(args):
 
 
 @blp.route("/tokens", methods=["POST"])
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.TOKENS_MANAGE)
 @blp.arguments(NewApiTokenSchema)
 @blp.response(201, TokenCreatedOut)
 def new_token(data):
@@ -36,14 +35,14 @@ def new_token(data):
 
 
 @blp.route("/tokens/<uuid:token_id>")
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.TOKENS_MANAGE)
 @blp.response(200, TokenOut)
 def token(token_id: uuid.UUID):
     return get_token(token_id)
 
 
 @blp.route("/tokens/<uuid:token_id>", methods=["DELETE"])
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.TOKENS_MANAGE)
 @blp.response(200, TokenOut)
 def revoke(token_id: uuid.UUID):
     token = revoke_token(get_token(token_id))

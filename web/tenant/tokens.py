@@ -5,11 +5,12 @@ from flask import flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from tenants.capabilities import Capability
 from tenants.db import db
-from tenants.tenancy.roles import ADMIN_ROLES, roles_for
+from tenants.tenancy.roles import roles_for
 from tenants.tenancy.schemas import NewApiTokenSchema
 from tenants.tenancy.tokens import create_token, get_token, list_tokens, revoke_token
-from web.access import require_role
+from web.access import require_capability
 from web.forms import NOT_SUBMITTED, ActionForm, NewTokenForm, submit
 from web.tenant import bp
 
@@ -21,13 +22,13 @@ def _form() -> NewTokenForm:
 
 
 @bp.route("/tokens")
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.TOKENS_MANAGE)
 def tokens():
     return render_template("tenant/tokens.html", tokens=list_tokens(), form=_form(), action=ActionForm())
 
 
 @bp.route("/tokens", methods=["POST"])
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.TOKENS_MANAGE)
 def token_create():
     form = _form()
     created, status = submit(form, NewApiTokenSchema(),
@@ -39,7 +40,7 @@ def token_create():
 
 
 @bp.route("/tokens/<uuid:token_id>/revoke", methods=["POST"])
-@require_role(*ADMIN_ROLES)
+@require_capability(Capability.TOKENS_MANAGE)
 def token_revoke(token_id: uuid.UUID):
     revoke_token(get_token(token_id))
     db.session.commit()
