@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml requirements/dev.lock
 translations: $(STAMP)
 	$(BIN)/pybabel compile --use-fuzzy -d web/translations -f
 
+# The demo runs with development settings (keys derived from a per-checkout secret); without RECOVERLY_ENV the
+# app is production and refuses to start without its secrets.
 demo: $(STAMP) translations
-	$(BIN)/python -m web.demo
+	RECOVERLY_ENV=development $(BIN)/python -m web.demo
 
 test: $(STAMP) translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

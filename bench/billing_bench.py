@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 _tmp = Path(tempfile.mkdtemp(prefix="recoverly-billing-bench-"))
 os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_tmp / "instance"))
+os.environ.setdefault("RECOVERLY_ENV", "development")  # derived keys: nothing here is real data
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
 
 CASES = int(os.environ.get("BENCH_CASES", "100000"))

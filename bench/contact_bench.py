@@ -75,6 +75,8 @@ os.environ.update({
     "PII_KEYS": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "BLIND_INDEX_KEY": secrets.token_urlsafe(48),
     "RECOVERLY_TEST_CLOCK": "off",
+    # The bench measures the limiter's cost per request, not its refusals: each agency's dialer is one token.
+    "RECOVERLY_RATE_LIMIT_API": "1000000 per minute",
 })
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
@@ -239,7 +241,7 @@ def seed(url: str, persons: list[Person]) -> Seeded:
         for agency_id, slug in zip(agency_ids, agency_slugs):
             with tenant_scope(agency_id):
                 _, secret = create_token(tenant=db.session.get(Tenant, agency_id), name="bench dialer",
-                                         role="agency_collector", created_by=None)
+                                         role="agency_collector", created_by=None, creator_role=None)
                 held = db.session.scalars(select(Placement.account_id).where(
                     Placement.agency_tenant_id == agency_id, Placement.status == PlacementStatus.ACTIVE)).all()
                 db.session.commit()

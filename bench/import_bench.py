@@ -34,6 +34,7 @@ _tmp = Path(os.environ.get("RECOVERLY_IMPORT_BENCH_DIR") or tempfile.mkdtemp(pre
 _tmp.mkdir(parents=True, exist_ok=True)
 os.environ["RECOVERLY_IMPORT_BENCH_DIR"] = str(_tmp)
 os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_tmp / "instance"))
+os.environ.setdefault("RECOVERLY_ENV", "development")  # derived keys: nothing here is real data
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
 
 from _postgres import database_urls, libpq as _libpq, migrate, serving_role, temporary_database  # noqa: E402

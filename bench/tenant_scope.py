@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 _tmp = Path(tempfile.mkdtemp(prefix="recoverly-bench-"))
 os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_tmp))
+os.environ.setdefault("RECOVERLY_ENV", "development")  # derived keys: nothing here is real data
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
 
 from flask_migrate import upgrade  # noqa: E402

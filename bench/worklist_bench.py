@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 _tmp = Path(tempfile.mkdtemp(prefix="recoverly-worklist-bench-"))
 os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_tmp / "instance"))
+os.environ.setdefault("RECOVERLY_ENV", "development")  # derived keys: nothing here is real data
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
 
 ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "1000000"))

@@ -57,10 +57,12 @@ class Conflict(DomainError):
     message = "The request conflicts with the current state."
 
 
-class Throttled(DomainError):
-    code = "auth.throttled"
-    status = 429
-    message = "Too many attempts. Try again later."
+class ServiceUnavailable(DomainError):
+    """A dependency the request cannot safely go without is down (e.g. login throttling's Redis)."""
+
+    code = "service.unavailable"
+    status = 503
+    message = "The service is briefly unavailable. Try again in a minute."
 
 
 class TenantSuspended(DomainError):

@@ -67,10 +67,12 @@ class Factory:
             db.session.flush()
         return user, membership
 
-    def token(self, tenant: Tenant, role: str | None = None) -> tuple[ApiToken, str]:
+    def token(self, tenant: Tenant, role: str | None = None, *, creator: User | None = None
+              ) -> tuple[ApiToken, str]:
+        """A token as the platform makes it (no cap), or made by `creator` (it then works while they are a member)."""
         with tenant_scope(tenant.id):
             return create_token(tenant=tenant, name="test token", role=role or ADMIN_ROLE[TenantKind(tenant.kind)],
-                                created_by=None, creator_role=None)
+                                created_by=creator.id if creator else None, creator_role=None)
 
     def portfolio(self, lender: Tenant, name: str = "Test portfolio") -> Portfolio:
         with tenant_scope(lender.id):

@@ -19,7 +19,9 @@ def open_tenant_for_member(tenant: Tenant | None):
     if tenant is None:
         abort(404)
     enter_tenant(tenant)
-    if not current_user.is_authenticated or current_user.membership is None:
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()  # a revoked session (logout, password change, suspension …)
+    if current_user.membership is None:
         abort(404)
     if not tenant.is_active:
         raise TenantSuspended()

@@ -41,6 +41,11 @@ class AcceptInvitationForm(FlaskForm):
     password = PasswordField(_l("Password"))
 
 
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"))
+    new_password = PasswordField(_l("New password"))
+
+
 class NewTokenForm(FlaskForm):
     name = StringField(_l("Token name"))
     role = SelectField(_l("Role"))

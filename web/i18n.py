@@ -3,7 +3,7 @@ from flask import Blueprint, redirect, request, session, url_for
 from flask_login import current_user
 
 from tenants.db import db
-from web.auth.views import _safe_next
+from web.auth.redirects import safe_next
 
 LANGUAGES = {"en": "English", "zh_CN": "简体中文"}
 
@@ -27,4 +27,4 @@ def switch():
         if current_user.is_authenticated:
             current_user.user.locale = lang
             db.session.commit()
-    return redirect(_safe_next(request.form.get("next")) or url_for("auth.index"))
+    return redirect(safe_next(request.form.get("next")) or url_for("auth.index"))

@@ -1,5 +1,6 @@
-"""Security headers on every response."""
-from flask import Flask
+"""Security headers on every response; `Cache-Control: no-store` on everything but static assets, so no page or
+API answer with personal data is kept by a browser, a proxy or the back button after logout."""
+from flask import Flask, request
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -14,7 +15,14 @@ def _headers(response):
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if not _is_static_asset():
+        response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _is_static_asset() -> bool:
+    # "static" is the app's folder, "bootstrap.static" the assets Bootstrap-Flask serves from its package.
+    return (request.endpoint or "").rpartition(".")[2] == "static"
 
 
 def init_app(app: Flask) -> None:

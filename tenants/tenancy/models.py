@@ -2,7 +2,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants import clock
@@ -47,6 +47,8 @@ class User(UuidPrimaryKey, db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=clock.now)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Part of every session cookie; moving it on ends every session issued before (tenants.tenancy.sessions).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Membership(UuidPrimaryKey, TenantScoped, db.Model):
@@ -81,7 +83,8 @@ class Invitation(UuidPrimaryKey, TenantScoped, db.Model):
 
 
 class ApiToken(UuidPrimaryKey, TenantScoped, db.Model):
-    """A bearer token bound to one tenant and one role; the secret is shown once and stored as a SHA-256 hash."""
+    """A bearer token bound to one tenant and one role (at most its creator's); the secret is shown once and stored
+    as a SHA-256 hash. A token made by a person works only while that person is an active member of the tenant."""
 
     __tablename__ = "api_tokens"
 

@@ -53,6 +53,11 @@ class AcceptInvitationSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=MIN_LENGTH, max=200))
 
 
+class ChangePasswordSchema(Schema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200))
+    new_password = fields.String(required=True, load_only=True, validate=validate.Length(min=MIN_LENGTH, max=200))
+
+
 class NewApiTokenSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     role = fields.String(required=True, validate=validate.OneOf(ALL_ROLES))

@@ -201,7 +201,9 @@ def change_password(user: User, *, current: str, new: str) -> None:
     if not verify_password(user.password_hash, current):
         raise Unauthenticated("The current password is wrong.", code="auth.wrong_password",
                               details={"fields": {"current_password": ["Wrong password."]}})
-    user.password_hash = hash_password(new)
+    with platform_scope("password change: the logged-in person's own row"):
+        user.password_hash = hash_password(new)
+        db.session.flush()
     end_sessions([user.id])
 
 

@@ -1,7 +1,14 @@
-"""API tokens: shown once, stored hashed, bound to one tenant and role, revocable."""
+"""API tokens: shown once, stored hashed, bound to one tenant and role, revocable.
+
+A token's role is chosen at creation and is at most its creator's (not above it in the seniority order of the
+tenant kind's roles, tenants.tenancy.roles.ROLES_BY_KIND, most senior first). A request with the token acts with that role and is audited as `token:<id>`. A token made by a person
+keeps working only while that person is an active user and an active member of the token's tenant, and never acts
+above the person's current role (a demoted admin's tokens are demoted too).
+"""
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -10,8 +17,8 @@ from tenants import audit, clock
 from tenants.context import current_tenant_id, platform_scope
 from tenants.db import commit_keeping_state, db, get_visible
 from tenants.errors import Unauthenticated, ValidationFailed
-from tenants.tenancy.models import ApiToken, Tenant
-from tenants.tenancy.roles import roles_for
+from tenants.tenancy.models import ApiToken, Membership, Tenant, User
+from tenants.tenancy.roles import ROLES_BY_KIND, roles_for
 
 PREFIX = "rcv_"
 # Writing last_used_at on every request would turn every read into a write.
@@ -22,10 +29,31 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(*, tenant: Tenant, name: str, role: str, created_by: uuid.UUID | None) -> tuple[ApiToken, str]:
+def within(role: str, ceiling: str) -> bool:
+    """Whether `role` is at most `ceiling`: a role of the same kind of tenant, not more senior. (Not "holds no
+    capability the ceiling lacks": some capabilities are traits, e.g. only collectors and supervisors hold cases.)"""
+    for roles in ROLES_BY_KIND.values():
+        if role in roles and ceiling in roles:
+            return roles.index(role) >= roles.index(ceiling)
+    return False
+
+
+def roles_up_to(kind: str, ceiling: str) -> tuple[str, ...]:
+    """The roles a token of this kind of tenant may have when made by someone (or a token) with `ceiling`."""
+    return tuple(role for role in roles_for(kind) if within(role, ceiling))
+
+
+def create_token(*, tenant: Tenant, name: str, role: str, created_by: uuid.UUID | None,
+                 creator_role: str | None) -> tuple[ApiToken, str]:
+    """`creator_role` caps the token's role (None only for tokens the platform itself makes: fixtures, the demo);
+    `created_by` is the person accountable for the token (for a token made with a token: that token's person)."""
     if role not in roles_for(tenant.kind):
         raise ValidationFailed(f"{role} is not a role of a {tenant.kind}.", code="token.bad_role",
                                details={"fields": {"role": ["Not a role of this organisation."]}})
+    if creator_role is not None and not within(role, creator_role):
+        raise ValidationFailed(f"A token's role is at most its creator's ({creator_role}).",
+                               code="token.role_above_creator",
+                               details={"fields": {"role": ["At most your own role."]}})
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(tenant_id=current_tenant_id(), name=name, role=role, token_hash=_hash(secret),
                      prefix=secret[:10], created_by_user_id=created_by)
@@ -53,19 +81,44 @@ def revoke_token(token: ApiToken) -> ApiToken:
     return token
 
 
-def resolve_bearer(secret: str) -> tuple[ApiToken, Tenant]:
-    """The token behind a bearer secret, and its tenant. The tenant is not known yet, hence the platform lookup,
-    committed inside the platform scope (leaving the scope then changes no setting of an open transaction) and
-    without expiring the two rows the request goes on reading."""
+@dataclass(frozen=True)
+class Bearer:
+    token: ApiToken
+    tenant: Tenant
+    role: str  # what the request may do: the token's role, lowered to its creator's current role
+
+
+def _creator_role(token: ApiToken) -> str | None:
+    """The creator's current role in the token's tenant; None when the creator is suspended or no longer a
+    member (then the token stops working)."""
+    return db.session.scalar(
+        select(Membership.role).join(User, User.id == Membership.user_id)
+        .where(Membership.tenant_id == token.tenant_id, Membership.user_id == token.created_by_user_id,
+               Membership.is_active.is_(True), User.is_active.is_(True))
+    )
+
+
+def resolve_bearer(secret: str) -> Bearer:
+    """The token behind a bearer secret, its tenant and the role it acts with. The tenant is not known yet, hence
+    the platform lookup, committed inside the platform scope (leaving the scope then changes no setting of an open
+    transaction) and without expiring the two rows the request goes on reading."""
     if not secret.startswith(PREFIX):
         raise Unauthenticated("The bearer token is not valid.", code="auth.invalid_token")
     with platform_scope("API bearer token lookup"):
         token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(secret)))
         if token is None or not token.is_active:
             raise Unauthenticated("The bearer token is not valid or was revoked.", code="auth.invalid_token")
+        role = token.role
+        if token.created_by_user_id is not None:
+            creator_role = _creator_role(token)
+            if creator_role is None:
+                raise Unauthenticated("The person who made this token is no longer an active member; ask an "
+                                      "admin for a new token.", code="auth.token_creator_inactive")
+            if not within(role, creator_role):
+                role = creator_role
         now = clock.now()
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
             token.last_used_at = now
         tenant = db.session.get(Tenant, token.tenant_id)
         commit_keeping_state()
-    return token, tenant
+    return Bearer(token, tenant, role)

@@ -16,14 +16,14 @@ def authenticate_request():
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("Send an API token as 'Authorization: Bearer <token>'.", code="auth.missing_token")
-    token, tenant = resolve_bearer(secret.strip())
-    if not tenant.is_active:
+    bearer = resolve_bearer(secret.strip())
+    if not bearer.tenant.is_active:
         raise TenantSuspended()
-    enter_tenant(tenant)
-    g.role = token.role
-    set_viewer(token.created_by_user_id, token.role)  # a collector's token works its creator's cases
-    g.api_token = token
-    set_actor(f"token:{token.id}")
+    enter_tenant(bearer.tenant)
+    g.role = bearer.role
+    set_viewer(bearer.token.created_by_user_id, bearer.role)  # a collector's token works its creator's cases
+    g.api_token = bearer.token
+    set_actor(f"token:{bearer.token.id}")
 
 
 def register(app: Flask) -> None:

@@ -29,7 +29,9 @@ def list_tokens(args):
 @blp.arguments(NewApiTokenSchema)
 @blp.response(201, TokenCreatedOut)
 def new_token(data):
-    token, secret = create_token(tenant=g.tenant, created_by=None, **data)
+    # A token made with a token: capped at the calling token's role, accountable to the same person.
+    token, secret = create_token(tenant=g.tenant, created_by=g.api_token.created_by_user_id, creator_role=g.role,
+                                 **data)
     db.session.commit()
     return with_extra(token, TokenOut, secret=secret)
 

@@ -1,16 +1,18 @@
-"""Login, logout, the tenant chooser and accepting an invitation."""
-from urllib.parse import urlsplit
-
+"""Login, logout, changing the password, the tenant chooser and accepting an invitation."""
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from tenants.db import db
-from tenants.errors import DomainError, Throttled, Unauthenticated
-from tenants.tenancy.schemas import AcceptInvitationSchema
-from tenants.tenancy.services import accept_invitation, authenticate, memberships_of, open_invitation
-from web.auth import SessionUser, throttle
-from web.forms import AcceptInvitationForm, ActionForm, LoginForm, attach_errors, validated
+from tenants.errors import DomainError, Unauthenticated
+from tenants.tenancy.schemas import AcceptInvitationSchema, ChangePasswordSchema
+from tenants.tenancy.services import (accept_invitation, authenticate, change_password, memberships_of,
+                                      open_invitation)
+from tenants.tenancy.sessions import end_sessions
+from web import rate_limits
+from web.auth import SessionUser
+from web.auth.redirects import safe_next
+from web.forms import AcceptInvitationForm, ActionForm, ChangePasswordForm, LoginForm, attach_errors, validated
 
 bp = Blueprint("auth", __name__)
 
@@ -21,15 +23,6 @@ def landing_url(view) -> str:
     return url_for("tenant.dashboard", tenant_slug=view.tenant_slug)
 
 
-def _safe_next(target: str | None) -> str | None:
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
-
-
 @bp.route("/")
 def index():
     if not current_user.is_authenticated:
@@ -38,29 +31,24 @@ def index():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@rate_limits.limit_failed_logins
 def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        address = request.remote_addr or "unknown"
+        rate_limits.require_login_throttle()
         try:
-            throttle.check(form.email.data, address)
             user = authenticate(form.email.data, form.password.data)
-        except Throttled as exc:
-            flash(_("Too many failed logins. Wait 15 minutes and try again."), "danger")
-            status = exc.status
         except Unauthenticated as exc:
-            throttle.record_failure(form.email.data, address)
             flash(_("Wrong email or password."), "danger")
-            status = exc.status
+            status = exc.status  # a 401 is what the failed-login limits count
         else:
-            throttle.clear_account(form.email.data)
             db.session.commit()
             session.clear()
             login_user(SessionUser(user, None))
             if user.locale:
                 session["lang"] = user.locale
-            return redirect(_safe_next(request.args.get("next")) or url_for("auth.choose"))
+            return redirect(safe_next(request.args.get("next")) or url_for("auth.choose"))
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
@@ -68,13 +56,42 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    """Ends every session of this person, on every device: a copied cookie stops working too."""
     language = session.get("lang")
+    if current_user.is_authenticated:
+        end_sessions([current_user.id])
+        db.session.commit()
     logout_user()
     session.clear()
     if language:
         session["lang"] = language  # the login page stays in the language the person chose
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    form = ChangePasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            data = validated(form, ChangePasswordSchema())
+            change_password(current_user.user, current=data["current_password"], new=data["new_password"])
+        except DomainError as exc:
+            db.session.rollback()
+            attach_errors(form, exc.details)
+            if not exc.details.get("fields"):
+                flash(exc.message, "danger")
+            status = exc.status
+        else:
+            db.session.commit()
+            login_user(SessionUser(current_user.user, None))  # this session goes on under the new version
+            flash(_("Your password is changed. Your other sessions are logged out."), "success")
+            return redirect(url_for("auth.choose"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/password.html", form=form), status
 
 
 @bp.route("/choose")

@@ -11,10 +11,12 @@ import time
 import urllib.error
 import urllib.request
 
-from web import create_app
-from web.config import INSTANCE
-from web.demo import billing
-from workers.embedded import EmbeddedRedis
+os.environ.setdefault("RECOVERLY_ENV", "development")  # the demo's keys are derived, its webhook secret public
+
+from web import create_app  # noqa: E402
+from web.config import INSTANCE  # noqa: E402
+from web.demo import billing  # noqa: E402
+from workers.embedded import EmbeddedRedis  # noqa: E402
 
 HOST, PORT, STRIPE_PORT = "127.0.0.1", 5000, 8420
 STRIPE_BASE = f"http://{HOST}:{STRIPE_PORT}"

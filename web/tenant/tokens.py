@@ -7,17 +7,17 @@ from flask_login import current_user
 
 from tenants.capabilities import Capability
 from tenants.db import db
-from tenants.tenancy.roles import roles_for
 from tenants.tenancy.schemas import NewApiTokenSchema
-from tenants.tenancy.tokens import create_token, get_token, list_tokens, revoke_token
+from tenants.tenancy.tokens import create_token, get_token, list_tokens, revoke_token, roles_up_to
 from web.access import require_capability
 from web.forms import NOT_SUBMITTED, ActionForm, NewTokenForm, submit
+from web.templating import ROLE_LABELS
 from web.tenant import bp
 
 
 def _form() -> NewTokenForm:
     form = NewTokenForm()
-    form.role.choices = [(role, role) for role in roles_for(g.tenant.kind)]
+    form.role.choices = [(role, str(ROLE_LABELS.get(role, role))) for role in roles_up_to(g.tenant.kind, g.role)]
     return form
 
 
@@ -32,7 +32,8 @@ def tokens():
 def token_create():
     form = _form()
     created, status = submit(form, NewApiTokenSchema(),
-                             lambda data: create_token(tenant=g.tenant, created_by=current_user.id, **data))
+                             lambda data: create_token(tenant=g.tenant, created_by=current_user.id,
+                                                       creator_role=g.role, **data))
     if created is NOT_SUBMITTED:
         return render_template("tenant/tokens.html", tokens=list_tokens(), form=form, action=ActionForm()), status
     token, secret = created
