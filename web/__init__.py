@@ -58,7 +58,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web import cli, errors, security, templating, tenancy
+    from web import cli, errors, input_guard, security, templating, tenancy
     from web.admin import bp as admin_bp
     from web.api import register as register_api
     from web.auth.views import bp as auth_bp
@@ -69,6 +69,7 @@ def _register_blueprints(app: Flask) -> None:
     tenancy.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    input_guard.init_app(app)
     cli.init_app(app)
     templating.init_app(app)
     for blueprint in (auth_bp, i18n_bp, tenant_bp, admin_bp, billing_webhook_bp):

@@ -1,14 +1,16 @@
 """Errors: JSON `{"error": {code, message, details}}` under /api/v1, HTML pages elsewhere. Never a bare 500."""
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, fields
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from tenants.db import db
 from tenants.errors import DomainError
+from tenants.portfolios.limits import megabytes
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +84,22 @@ def _default_message(status: int, error: HTTPException) -> str:
     return {
         404: _("Not found."),
         405: _("This method is not allowed here."),
-        413: _("The upload is too large."),
+        413: _("The upload is larger than the limit of %(limit)s.",
+               limit=megabytes(current_app.config["UPLOAD_MAX_BYTES"])),
     }.get(status, error.description or error.name)
 
 
 def render_csrf_error(error: CSRFError):
     return error_response(400, "csrf.invalid",
                           _("The form expired or was already used. Go back, reload the page and try again."))
+
+
+def render_data_error(error: DataError):
+    """A value the database refuses (longer than its column, beyond BIGINT) that no schema caught: the caller's
+    input, so a 400, not a server error. Schemas should name the field; this is the net under them."""
+    log.warning("database refused a value: %s", error.orig)
+    db.session.rollback()
+    return error_response(400, "input.invalid_value", _("A value is too long or out of range."))
 
 
 def render_unexpected(error: Exception):
@@ -101,4 +112,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(DomainError, render_domain_error)
     app.register_error_handler(CSRFError, render_csrf_error)
     app.register_error_handler(HTTPException, render_http_exception)
+    app.register_error_handler(DataError, render_data_error)
     app.register_error_handler(Exception, render_unexpected)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, func, select
 
-from tenants import audit, clock
+from tenants import audit, clock, references
 from tenants.capabilities import Capability, can, roles_with
 from tenants.casework import own_cases
 from tenants.casework.desk_models import AssignmentMethod, CaseAssignment
@@ -61,9 +61,8 @@ def assignees() -> list[Assignee]:
 
 
 def check_assignee(user_id: uuid.UUID) -> uuid.UUID:
-    member = db.session.scalar(select(Membership).where(Membership.user_id == user_id,
-                                                        Membership.is_active.is_(True)))
-    if member is None or not can(member.role, Capability.CASES_HOLD):
+    member = references.member(user_id, field="collector_user_id")  # another tenant's user: 404
+    if not can(member.role, Capability.CASES_HOLD):
         raise ValidationFailed("Cases go to active collectors or supervisors of this agency.",
                                code="assignment.not_a_collector",
                                details={"fields": {"collector_user_id": ["Not an active collector of this agency."]}})

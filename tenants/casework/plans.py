@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from tenants import audit, clock
+from tenants import audit, clock, references
 from tenants.capabilities import Capability, can
 from tenants.casework import schedule
 from tenants.casework.debtor_dates import debtor_zone, grace_days, last_day_to_pay, today_in
+from tenants.casework.evidence import Evidence
 from tenants.casework.money_models import InstalmentStatus, PaymentPlan, PaymentStatus, PlanInstalment, PlanStatus
 from tenants.casework.promises import active_placements, held_case, own_attempt, payments_by_account
 from tenants.conduct import service as conduct
@@ -138,6 +139,8 @@ def sign(plan_id: uuid.UUID, *, user_id: uuid.UUID | None, acknowledgement: str 
         raise ValidationFailed("Say how the debtor agreed, or attach the signed agreement.",
                                code="plan.signature_required",
                                details={"fields": {"acknowledgement": ["Required without a signed document."]}})
+    if evidence_id is not None:
+        references.of_account(Evidence, evidence_id, plan.account_id, code="evidence.not_found", field="evidence_id")
     held_case(plan.account_id)
     last = plan.instalments[-1]
     if today_in(plan.zone) > plan.instalments[0].due_on:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from tenants import audit, clock
+from tenants import audit, clock, references
 from tenants.casework.debtor_dates import debtor_zone, grace_days, last_day_to_pay, today_in
 from tenants.casework.money_models import Payment, PaymentStatus, Promise, PromiseStatus
 from tenants.conduct.models import ContactAttempt
@@ -57,9 +57,11 @@ def own_attempt(attempt_id: uuid.UUID | None, account: Account) -> uuid.UUID | N
     """The contact this was agreed on: one of the current tenant's attempts on the same account."""
     if attempt_id is None:
         return None
-    found = db.session.get(ContactAttempt, attempt_id)
-    if found is None or found.tenant_id != current_tenant_id() or found.account_id != account.id:
-        raise ValidationFailed(details={"fields": {"attempt_id": ["Not one of your contacts on this account."]}})
+    message = "Not one of your contacts on this account."
+    found = references.of_account(ContactAttempt, attempt_id, account.id, code="contact_attempt.not_found",
+                                  field="attempt_id", message=message)
+    if found.tenant_id != current_tenant_id():  # the lender reads its agencies' attempts
+        raise ValidationFailed(details={"fields": {"attempt_id": [message]}})
     return found.id
 
 

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from tenants import audit, clock
+from tenants import audit, clock, references
 from tenants.compliance.models import CATEGORIES, RECEIVED_VIA, Complaint, ComplaintStatus
 from tenants.compliance.sql import day_range
 from tenants.conduct.models import ContactAttempt
@@ -63,7 +63,7 @@ def find_account(*, lender_id: uuid.UUID | None, account_id: uuid.UUID | None = 
                  external_ref: str | None = None) -> Account:
     """The account a complaint is about: by id, or by the lender's own reference (which needs the lender)."""
     if account_id is not None:
-        account = db.session.scalar(select(Account).where(Account.id == account_id))
+        account = references.visible(Account, account_id, code="account.not_found", field="account_id")
     elif external_ref and lender_id is not None:
         account = db.session.scalar(select(Account).where(Account.tenant_id == lender_id,
                                                           Account.external_ref == external_ref.strip()))
@@ -94,10 +94,8 @@ def _agency_of(account: Account, agency_id: uuid.UUID | None, attempt: ContactAt
 def _attempt_on(account: Account, attempt_id: uuid.UUID | None) -> ContactAttempt | None:
     if attempt_id is None:
         return None
-    attempt = db.session.scalar(select(ContactAttempt).where(ContactAttempt.id == attempt_id))
-    if attempt is None or attempt.account_id != account.id:
-        raise _invalid("attempt_id", "No such contact attempt on this account.")
-    return attempt
+    return references.of_account(ContactAttempt, attempt_id, account.id, code="contact_attempt.not_found",
+                                 field="attempt_id", message="No such contact attempt on this account.")
 
 
 def open_complaint(actor: Actor, *, account: Account, received_via: str, category: str, description: str,

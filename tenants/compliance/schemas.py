@@ -8,6 +8,8 @@ class _BlankIsNone(Schema):
     @pre_load
     def _blank_to_none(self, data, **_):
         # An unchosen select or an empty text box arrives as "": the same as not given.
+        if not isinstance(data, dict):
+            return data  # marshmallow refuses a body that is not an object
         return {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in data.items()}
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from tenants import audit, clock
+from tenants import audit, clock, references
 from tenants.conduct.models import ApprovalRequest, ApprovalStatus, ContactAttempt
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
@@ -75,7 +75,7 @@ def _record_notice(approval: ApprovalRequest, now) -> None:
 
 def usable(approval_id: uuid.UUID, *, account_id: uuid.UUID, channel: str, target: str) -> ApprovalRequest:
     """The approval an attempt cites, if it really covers this attempt now (else a clear 4xx)."""
-    approval = get_visible(ApprovalRequest, approval_id, "approval.not_found")
+    approval = references.visible(ApprovalRequest, approval_id, code="approval.not_found", field="approval_id")
     if approval.requested_by_tenant_id != current_tenant_id():
         raise PermissionDenied("This approval was given to another tenant.", code="approval.not_yours")
     if (approval.account_id, approval.channel, approval.target) != (account_id, channel, target):

@@ -217,7 +217,7 @@ def test_bad_input_is_422_with_fields_and_unknown_ids_404(client, shared_debtor)
     third = attempt(client, a, target="third_party")
     assert third.status_code == 422 and "third_party_id" in third.json["error"]["details"]["fields"]
     stranger = attempt(client, a, target="third_party", third_party_id=str(uuid.uuid4()))
-    assert stranger.status_code == 422 and "third_party_id" in stranger.json["error"]["details"]["fields"]
+    assert stranger.status_code == 404 and "third_party_id" in stranger.json["error"]["details"]["fields"]
     not_allowed = attempt(client, a, channel="visit")
     assert not_allowed.status_code == 422 and not_allowed.json["error"]["code"] == "placement.channel_not_allowed"
 

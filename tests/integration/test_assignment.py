@@ -164,8 +164,8 @@ def test_cases_go_only_to_active_collectors_of_the_agency_and_only_its_own_cases
     headers = desk.bearer(factory)
     foreign_collector = client.post("/api/v1/assignments", headers=headers, json={
         "method": "hand", "account_ids": [str(desk.ids[0])], "collector_user_id": str(other.collectors[0].id)})
-    assert foreign_collector.status_code == 422
-    assert foreign_collector.json["error"]["code"] == "assignment.not_a_collector"
+    assert foreign_collector.status_code == 404
+    assert foreign_collector.json["error"]["code"] == "member.not_found"
     foreign_case = client.post("/api/v1/assignments", headers=headers, json={
         "method": "hand", "account_ids": [str(other.ids[0])], "collector_user_id": str(desk.collectors[0].id)})
     assert foreign_case.status_code == 404

@@ -127,9 +127,9 @@ def test_intake_refuses_an_agency_that_never_held_the_account_and_a_foreign_atte
     unplaced = client.post("/api/v1/complaints", headers=token, json={**body, "agency_id": str(stranger.id)})
     assert unplaced.status_code == 422 and "agency_id" in unplaced.json["error"]["details"]["fields"]
     foreign = client.post("/api/v1/complaints", headers=token, json={**body, "attempt_id": str(uuid.uuid4())})
-    assert "attempt_id" in foreign.json["error"]["details"]["fields"]
+    assert foreign.status_code == 404 and "attempt_id" in foreign.json["error"]["details"]["fields"]
     not_ours = client.post("/api/v1/complaints", headers=token, json={**body, "account_id": str(other_account.id)})
-    assert not_ours.status_code == 422 and not_ours.json["error"]["code"] == "account.not_found"
+    assert not_ours.status_code == 404 and not_ours.json["error"]["code"] == "account.not_found"
     nothing = client.post("/api/v1/complaints", headers=token, json={k: v for k, v in body.items()
                                                                       if k != "account_id"})
     assert "external_ref" in nothing.json["error"]["details"]["fields"]

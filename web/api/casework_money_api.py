@@ -14,6 +14,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from tenants import references
 from tenants.capabilities import Capability
 from tenants.casework import payments as payment_service
 from tenants.casework import plans as plan_service
@@ -74,8 +75,7 @@ def _commit_once(create, lookup, key: str | None):
 
 
 def _member(user_id: uuid.UUID | None, field: str) -> uuid.UUID | None:
-    if user_id is not None and membership_in_current_tenant(user_id) is None:
-        raise ValidationFailed(details={"fields": {field: ["Not a member of this tenant."]}})
+    references.member(user_id, field=field)
     return user_id
 
 
