@@ -123,13 +123,14 @@ def require_login_throttle() -> None:
 # ---- the 429 answer ---------------------------------------------------------------------------------------
 
 def _retry_after(error: RateLimitExceeded) -> int:
+    window = error.limit.limit.get_expiry()
     try:
         breached = limiter.current_limit
         if breached is not None:
-            return max(1, math.ceil(breached.reset_at - time.time()))
+            return min(window, max(1, math.ceil(breached.reset_at - time.time())))
     except Exception:  # the storage went away between the breach and now: the whole window is a safe answer
         pass
-    return error.limit.limit.get_expiry()
+    return window
 
 
 def render_rate_limited(error: RateLimitExceeded):
