@@ -7,12 +7,14 @@ import secrets
 from pathlib import Path
 
 from tenants.pii import Keyring, derive_development_keyring
+from tenants.portfolios import limits as upload_limits
 from web import rate_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("RECOVERLY_INSTANCE_DIR", ROOT / "instance"))
 
 PRODUCTION = "production"
+FORM_FIELDS_ALLOWANCE = 1024 * 1024  # a multipart upload's other fields (portfolio name, mapping JSON)
 DEVELOPMENT = "development"
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -47,6 +49,8 @@ def build(overrides: dict | None = None) -> dict:
         raise ConfigError(f"RECOVERLY_ENV must be {PRODUCTION!r} or {DEVELOPMENT!r}, not {env!r}")
     production = env == PRODUCTION
     secret = os.environ.get("SECRET_KEY") or (None if production else _development_secret())
+    upload_max = int((overrides or {}).get("UPLOAD_MAX_BYTES") or os.environ.get("RECOVERLY_UPLOAD_MAX_BYTES")
+                     or upload_limits.UPLOAD_MAX_BYTES)
     config = {
         "ENV_NAME": env,
         "SECRET_KEY": secret,
@@ -68,7 +72,10 @@ def build(overrides: dict | None = None) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": 8 * 3600,
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,
-        "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        # One size limit for every upload: the import refuses a larger file by name of this limit, and the request
+        # limit is the same plus room for the form's other fields.
+        "UPLOAD_MAX_BYTES": upload_max,
+        "MAX_CONTENT_LENGTH": upload_max + FORM_FIELDS_ALLOWANCE,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "BOOTSTRAP_SERVE_LOCAL": True,
         "BABEL_DEFAULT_LOCALE": "en",

@@ -43,11 +43,24 @@ def verify_all_audit_chains() -> int:
 
 
 def run_import(tenant_id: str, import_id: str) -> dict:
-    """Validate and upsert an uploaded portfolio; safe to rerun (it resumes after its last checkpoint)."""
+    """Validate and upsert an uploaded portfolio; safe to rerun (it resumes after its last checkpoint).
+
+    Whatever goes wrong, the import ends `failed` with its reason rather than `running` for ever. Only a timeout
+    is left to rq's retries, since each retry resumes where the last one stopped; if even the failure cannot be
+    written (the database is gone), the job fails, rq retries it and the outbox sweeper brings it back."""
+    from rq.timeouts import JobTimeoutException
+
+    from tenants.portfolios.imports import mark_failed
     from tenants.portfolios.imports import run_import as run
 
-    job = run(uuid.UUID(import_id))
-    return {"status": job.status, "created": job.rows_created, "updated": job.rows_updated, "failed": job.rows_failed}
+    try:
+        job = run(uuid.UUID(import_id))
+    except JobTimeoutException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any error: recorded on the import, logged in full by mark_failed
+        job = mark_failed(uuid.UUID(import_id), exc)
+    return {"status": job.status, "created": job.rows_created, "updated": job.rows_updated, "failed": job.rows_failed,
+            "error_code": job.error_code}
 
 
 def expire_placements() -> int:

@@ -7,6 +7,8 @@ from workers.connection import connection
 
 QUEUES = ("default", "imports", "billing")
 DEFAULT_RETRY = Retry(max=5, interval=[10, 30, 120, 600, 1800])
+# rq's default of 180 s would cut a million-row import into many resumed runs; an hour lets one run finish.
+JOB_TIMEOUTS = {"imports": 3600}
 
 
 def queue(name: str = "default") -> Queue:
@@ -23,6 +25,7 @@ def enqueue(func: str, *, tenant_id, queue_name: str = "default", job_id: str | 
         meta["outbox_task_id"] = str(outbox_task_id)
     return queue(queue_name).enqueue(
         func, kwargs={"tenant_id": str(tenant_id), **kwargs}, job_id=job_id, meta=meta, retry=DEFAULT_RETRY,
+        job_timeout=JOB_TIMEOUTS.get(queue_name),
     )
 
 

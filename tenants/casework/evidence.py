@@ -4,8 +4,9 @@ A file belongs to the tenant that uploaded it and is read by the account's lende
 account (an agency that no longer holds it reads none, its own uploads included). Its content lives in the database
 in chunks (like portfolio uploads), encrypted with the PII key ring, so every web node and worker reads the same
 bytes; the SHA-256 of the plaintext is recorded in the audit chain of the uploader and of the lender, and every read
-checks the decrypted bytes against it again: a changed file (or ciphertext) is refused and the refusal audited. Retention dates come from the rulebook's retention timers. A case's whole
-evidence exports as one zip with a manifest of verified digests.
+checks the decrypted bytes against it again: a changed file (or ciphertext) is refused and the refusal audited.
+Retention dates come from the rulebook's retention timers. A case's whole evidence exports as one zip with a
+manifest of verified digests.
 """
 import hashlib
 import json

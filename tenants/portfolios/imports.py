@@ -1,88 +1,140 @@
-"""Portfolio imports: the upload is stored in chunks and checked as a whole at once; an rq job (the `imports`
-queue) validates and upserts the rows in batches, each committed with its checkpoint, so a killed worker
-resumes where it stopped and never duplicates an account.
+"""Portfolio imports: the upload is stored in chunks (encrypted) and only sampled for its columns; an rq job (the
+`imports` queue) reads the whole file, validates and upserts the rows in batches, each committed with its
+checkpoint, so a killed worker resumes where it stopped and never duplicates an account.
 
-A whole-file problem (empty, too large, undecodable, no header, required columns missing) is refused at upload
-with one message and nothing stored. Row problems never stop an import: valid rows land, invalid ones are kept
-(encrypted) with their line and errors, and come back as a downloadable error file.
+The web request does no more than the size limit, storing, and a bounded sample: the header of a CSV from its
+first 64 KB, of an XLSX from its first rows within `limits.HEADER_SAMPLE_BYTES` (a JSON file, or a workbook whose
+header is not within the sample, is mapped by the worker). A problem the sample shows (empty, too large,
+undecodable start, no header, required columns missing) is refused at upload with nothing stored. Everything else
+about the file (a zip bomb, too many rows, a bad byte further down) is found by the worker, and the import ends
+`failed` with its code and a message that quotes at most a short excerpt of the file. Any other error in the job
+also ends it `failed` (see `mark_failed`), never `running` for ever.
+
+Row problems never stop an import: valid rows land, invalid ones are kept (encrypted) with their line and errors,
+and come back as a downloadable error file.
 """
 import io
+import itertools
 import json
+import logging
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import select
 
 from tenants import audit, clock, outbox
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
-from tenants.errors import ValidationFailed
+from tenants.errors import DomainError, ValidationFailed
 from tenants.pii import blind_index
-from tenants.portfolios import contacts
+from tenants.portfolios import contacts, limits
 from tenants.portfolios.error_file import error_csv
 from tenants.portfolios.fields import FIELDS, check_mapping, parse_target, slot_name, suggest_mapping
-from tenants.portfolios.models import (Account, AccountStatus, ColumnMapping, ImportFileChunk, ImportJob,
-                                       ImportRowError, ImportStatus, Portfolio)
-from tenants.portfolios.parsing import CsvSource, FileRejected, JsonSource, XlsxSource
+from tenants.portfolios.models import (
+    Account,
+    AccountStatus,
+    ColumnMapping,
+    ImportFileChunk,
+    ImportJob,
+    ImportRowError,
+    ImportStatus,
+    Portfolio,
+)
+from tenants.portfolios.parsing import SAMPLE_BYTES, CsvSource, FileRejected, JsonSource, XlsxSource, csv_header_sample
 from tenants.portfolios.rows import AccountRecord, CellError, RowContext, validate_row
 from tenants.tenancy.models import Tenant
 
 CHUNK_SIZE = 1024 * 1024
-MAX_BYTES = 100 * 1024 * 1024
+SPOOL_IN_MEMORY = 8 * 1024 * 1024  # a stored workbook or JSON file is rebuilt on disk beyond this
 BATCH_SIZE = 500
+FINISHED = (ImportStatus.COMPLETED, ImportStatus.FAILED)
 DEFAULT_MAPPING = "default"
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".json": "json"}
 COUNTRY_BY_CURRENCY = {"CNY": "CN", "USD": "US", "GBP": "GB", "INR": "IN", "EUR": "IE"}
+
+log = logging.getLogger(__name__)
 
 
 def file_format(filename: str) -> str:
     suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if suffix not in FORMATS:
         raise FileRejected("Upload a .csv, .tsv, .txt, .xlsx or .json file.", code="import.bad_format",
-                           details={"filename": filename})
+                           details={"filename": limits.excerpt(filename)})
     return FORMATS[suffix]
 
 
 # ---- upload -----------------------------------------------------------------------------------------------
 
 def create_import(*, portfolio: Portfolio, filename: str, stream, mapping: dict | None,
-                  uploaded_by: uuid.UUID | None) -> ImportJob:
+                  uploaded_by: uuid.UUID | None, max_bytes: int = limits.UPLOAD_MAX_BYTES,
+                  use_saved_mapping: bool = True) -> ImportJob:
+    """Store an uploaded file (a seekable binary stream) and queue its import; only its columns are read here.
+    Without a `mapping`, the saved one is used where it fits, else (or with `use_saved_mapping` off) the columns
+    are matched afresh by name."""
     fmt = file_format(filename)
-    job = ImportJob(tenant_id=current_tenant_id(), portfolio_id=portfolio.id, filename=filename[:255],
-                    file_format=fmt, size_bytes=0, mapping={}, uploaded_by_user_id=uploaded_by)
-    db.session.add(job)
-    db.session.flush()
-    job.size_bytes = _store_chunks(job.id, stream)
-    if job.size_bytes == 0:
-        raise FileRejected("The file is empty.", code="import.empty_file")
-    headers, encoding, delimiter = _inspect(job)
-    job.headers, job.encoding, job.delimiter = headers, encoding, delimiter
-    job.mapping = resolve_mapping(headers, mapping)
-    _queue(job)
+    job = _stored(portfolio, filename, fmt, stream, uploaded_by, max_bytes)
+    stream.seek(0)
+    if fmt == "csv":
+        head = stream.read(SAMPLE_BYTES)
+        sample = csv_header_sample(head, truncated=bool(stream.read(1)))
+        job.encoding, job.delimiter = sample.encoding, sample.delimiter
+        headers = sample.header
+    elif fmt == "xlsx":
+        from tenants.portfolios.workbook import sample_header
+
+        headers = sample_header(stream)
+    else:
+        headers = None  # a JSON file is parsed by the worker, never in the request
+    _map_and_queue(job, headers, mapping, use_saved_mapping)
     return job
 
 
 def create_json_import(*, portfolio: Portfolio, records: list, mapping: dict | None,
-                       uploaded_by: uuid.UUID | None) -> ImportJob:
+                       uploaded_by: uuid.UUID | None, max_bytes: int = limits.UPLOAD_MAX_BYTES) -> ImportJob:
+    """Account records the API already parsed: their keys are the columns."""
     if not isinstance(records, list) or not records:
         raise FileRejected("Send a non-empty list of account records.", code="import.empty_file")
-    if not all(isinstance(r, dict) for r in records):
-        raise FileRejected("Every record must be a JSON object.", code="import.bad_format")
+    headers = JsonSource(records).header
     payload = json.dumps(records, ensure_ascii=False).encode("utf-8")
-    return create_import(portfolio=portfolio, filename="records.json", stream=io.BytesIO(payload), mapping=mapping,
-                         uploaded_by=uploaded_by)
+    job = _stored(portfolio, "records.json", "json", io.BytesIO(payload), uploaded_by, max_bytes)
+    _map_and_queue(job, headers, mapping, use_saved=True)
+    return job
 
 
-def _store_chunks(import_id: uuid.UUID, stream) -> int:
+def _stored(portfolio: Portfolio, filename: str, fmt: str, stream, uploaded_by, max_bytes: int) -> ImportJob:
+    job = ImportJob(tenant_id=current_tenant_id(), portfolio_id=portfolio.id, filename=filename[:255],
+                    file_format=fmt, size_bytes=0, mapping={}, uploaded_by_user_id=uploaded_by)
+    db.session.add(job)
+    db.session.flush()
+    job.size_bytes = _store_chunks(job.id, stream, max_bytes)
+    if job.size_bytes == 0:
+        raise FileRejected("The file is empty.", code="import.empty_file")
+    return job
+
+
+def _map_and_queue(job: ImportJob, headers: list[str] | None, mapping: dict | None, use_saved: bool) -> None:
+    """With the headers known the mapping is settled now (a misfit is refused at upload); otherwise the worker
+    settles it once it has read the header (from the saved mapping, as it cannot tell a fresh match was asked)."""
+    if headers is not None:
+        job.headers = list(headers)
+        job.mapping = resolve_mapping(job.headers, mapping, use_saved=use_saved)
+    else:
+        job.mapping = dict(mapping or {})
+    _queue(job)
+
+
+def _store_chunks(import_id: uuid.UUID, stream, max_bytes: int) -> int:
     size, seq = 0, 0
     while True:
         block = stream.read(CHUNK_SIZE)
         if not block:
             return size
         size += len(block)
-        if size > MAX_BYTES:
-            raise FileRejected(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.",
-                               code="import.too_large")
+        if size > max_bytes:
+            raise FileRejected(f"The file is larger than the limit of {limits.megabytes(max_bytes)}; split it and "
+                               "upload the parts.", code="import.too_large", details={"max_bytes": max_bytes})
         db.session.add(ImportFileChunk(tenant_id=current_tenant_id(), import_id=import_id, seq=seq, data=block))
         seq += 1
         db.session.flush()
@@ -100,39 +152,67 @@ def stored_chunks(import_id: uuid.UUID) -> Iterator[bytes]:
         seq += 1
 
 
-def _source(job: ImportJob):
+@contextmanager
+def _open_source(job: ImportJob):
+    """The stored file as rows. CSV streams from the chunks; a workbook or JSON file is rebuilt in a temporary
+    file first (openpyxl and json need the whole), a workbook checked against the zip-bomb limits on opening."""
     if job.file_format == "csv":
-        return CsvSource(stored_chunks(job.id), max_bytes=MAX_BYTES)
-    data = b"".join(stored_chunks(job.id))
-    if job.file_format == "xlsx":
+        yield CsvSource(stored_chunks(job.id), max_bytes=job.size_bytes)
+        return
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        for block in stored_chunks(job.id):
+            spool.write(block)
+        spool.seek(0)
+        if job.file_format == "xlsx":
+            source = XlsxSource(spool)
+            try:
+                yield source
+            finally:
+                source.close()
+            return
         try:
-            return XlsxSource(io.BytesIO(data))
-        except FileRejected:
-            raise
-        except Exception:
-            raise FileRejected("This is not a readable .xlsx workbook.", code="import.bad_format") from None
-    try:
-        return JsonSource(json.loads(data.decode("utf-8")))
-    except (ValueError, UnicodeDecodeError):
-        raise FileRejected("This is not valid JSON.", code="import.bad_format") from None
+            data = json.load(spool)
+        except (ValueError, UnicodeDecodeError):
+            raise FileRejected("This is not valid JSON.", code="import.bad_format") from None
+        yield JsonSource(data)
 
 
-def _inspect(job: ImportJob) -> tuple[list[str], str | None, str | None]:
-    """Read the whole file once at upload: it decodes and parses end to end, or nothing is kept."""
-    source = _source(job)
-    job.rows_total = sum(1 for _ in source)
-    if job.file_format == "csv":
-        return list(source.header), source.encoding, source.delimiter
-    return list(source.header), None, None
+def _prepare(job: ImportJob) -> None:
+    """Read the file once before any row lands: its header settles the mapping, its rows are counted (and refused
+    past `limits.MAX_ROWS`), and a CSV's encoding is the one the whole file reads in (GBK after an ASCII start)."""
+    with _open_source(job) as source:
+        _settle_mapping(job, list(source.header))
+        if isinstance(source, XlsxSource):
+            job.rows_total = source.count_rows(limits.MAX_ROWS)
+            return
+        count = 0
+        for _ in source:
+            count += 1
+            if count > limits.MAX_ROWS:
+                raise FileRejected(f"The file has more than {limits.MAX_ROWS:,} rows, the most one import takes. "
+                                   "Split it and upload the parts.", code="import.too_many_rows",
+                                   details={"max_rows": limits.MAX_ROWS})
+        if isinstance(source, CsvSource):
+            job.encoding, job.delimiter = source.encoding, source.delimiter
+        job.rows_total = count
 
 
-def resolve_mapping(headers: list[str], given: dict | None) -> dict:
+def _settle_mapping(job: ImportJob, headers: list[str]) -> None:
+    """The worker's header is the file's; a mapping settled on a different (or no) sample is settled again."""
+    if job.headers == headers and job.mapping:
+        return
+    job.headers = headers
+    db.session.commit()  # the headers stay on record if the mapping does not fit: the page offers to map them
+    job.mapping = resolve_mapping(headers, job.mapping or None)
+
+
+def resolve_mapping(headers: list[str], given: dict | None, *, use_saved: bool = True) -> dict:
     """The mapping sent with the upload, else the lender's saved one where it fits the file, else a suggestion;
     whatever is used becomes the saved mapping for next time."""
     if given:
         mapping = {h: t for h, t in given.items()}
     else:
-        saved = saved_mapping()
+        saved = saved_mapping() if use_saved else {}
         suggested = suggest_mapping(headers)
         mapping = {h: (saved.get(h, suggested.get(h, "")) if saved else suggested.get(h, "")) for h in headers}
     try:
@@ -217,37 +297,53 @@ def _zone(name: str):
 
 
 def run_import(import_id: uuid.UUID) -> ImportJob:
-    """Idempotent: a finished import is left alone; an interrupted one resumes after its checkpoint."""
+    """Idempotent: a finished or failed import is left alone; an interrupted one resumes after its checkpoint.
+
+    A problem with the file or its mapping ends it `failed` here. Any other error propagates with the import
+    still `running` at its last checkpoint: the caller retries it (a lost connection) or calls `mark_failed`."""
     job = get_import(import_id)
-    if job.status in (ImportStatus.COMPLETED, ImportStatus.REJECTED):
+    if job.status in FINISHED:
         return job
-    lender = db.session.get(Tenant, job.tenant_id)
-    if job.status == ImportStatus.QUEUED:
-        job.status, job.started_at = ImportStatus.RUNNING, clock.now()
-    if job.rows_total is None:
-        job.rows_total = sum(1 for _ in _source(job))
-    db.session.commit()
-    ctx = row_context(lender)
-    batch = []
     try:
-        for line, raw in _source(job):
-            if line <= job.checkpoint_line:
-                continue
-            batch.append((line, raw))
-            if len(batch) >= BATCH_SIZE:
+        if job.status == ImportStatus.QUEUED:
+            job.status, job.started_at = ImportStatus.RUNNING, clock.now()
+        if job.rows_total is None:
+            _prepare(job)
+        db.session.commit()
+        ctx = row_context(db.session.get(Tenant, job.tenant_id))
+        with _open_source(job) as source:
+            rows = ((line, raw) for line, raw in source if line > job.checkpoint_line)
+            while batch := list(itertools.islice(rows, BATCH_SIZE)):
                 _commit_batch(job, batch, ctx)
-                batch = []
-        if batch:
-            _commit_batch(job, batch, ctx)
-    except FileRejected as exc:  # only possible if the stored file changed under us
-        db.session.rollback()
-        job = get_import(import_id)
-        job.status, job.error_code, job.error_message = ImportStatus.REJECTED, exc.code, exc.message
-    job.status, job.finished_at = (job.status if job.status == ImportStatus.REJECTED else ImportStatus.COMPLETED,
-                                   clock.now())
+    except DomainError as exc:
+        return mark_failed(import_id, exc)
+    job.status, job.finished_at = ImportStatus.COMPLETED, clock.now()
     audit.record("import.finished", object_type="import", object_id=job.id,
                  after={"status": job.status, "created": job.rows_created, "updated": job.rows_updated,
                         "failed": job.rows_failed})
+    db.session.commit()
+    return job
+
+
+def mark_failed(import_id: uuid.UUID, error: Exception) -> ImportJob:
+    """End an import `failed` with a reason. A domain error says what is wrong with the file; anything else is
+    named only by its type (a database error's text can quote the rows' personal data) and logged in full.
+    The batches committed before it stay imported: uploading the file again updates them, never duplicates."""
+    db.session.rollback()
+    job = get_import(import_id)
+    if isinstance(error, DomainError):
+        code, message = error.code, error.message
+    else:
+        log.error("import %s failed after line %s", import_id, job.checkpoint_line, exc_info=error)
+        code = "import.failed"
+        message = (f"The import stopped after line {job.checkpoint_line} on an internal error "
+                   f"({type(error).__name__}); the rows before it were imported. Upload the file again to finish: "
+                   "imported rows are updated, not duplicated.")
+    job.status, job.finished_at = ImportStatus.FAILED, clock.now()
+    job.error_code, job.error_message = code[:50], limits.excerpt(message, 1000)
+    audit.record("import.failed", object_type="import", object_id=job.id,
+                 after={"code": job.error_code, "checkpoint_line": job.checkpoint_line,
+                        "created": job.rows_created, "updated": job.rows_updated})
     db.session.commit()
     return job
 

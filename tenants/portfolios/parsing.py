@@ -16,7 +16,10 @@ API
 ``sniff_delimiter(header_line) -> str``: comma, tab or semicolon, counted outside quotes (comma when none).
 ``iter_csv_rows(chunks, *, max_bytes)`` is ``iter(CsvSource(chunks, max_bytes=max_bytes))``.
 ``count_csv_rows(chunks, *, max_bytes=None) -> int`` counts the rows ``iter_csv_rows`` would yield.
-``XlsxSource(path_or_filelike)`` / ``iter_xlsx_rows(path_or_filelike)``: first worksheet, same row shape.
+``csv_header_sample(head, *, truncated)``: a ``CsvSource`` over the first ``SAMPLE_BYTES`` of a file, for its
+    ``.encoding``, ``.delimiter`` and ``.header`` only (a header row longer than the sample is ``import.bad_format``).
+``XlsxSource(fileobj)`` / ``iter_xlsx_rows(fileobj)``: first worksheet, same row shape; the workbook is first
+    checked against the zip-bomb limits (``tenants.portfolios.workbook``); ``.count_rows()`` counts without openpyxl.
 ``JsonSource(data)`` / ``iter_json_rows(data)``: a list of objects, same row shape.
 ``cell_text(value)``: the conversion of spreadsheet/JSON cell values to text used by all sources.
 
@@ -34,7 +37,8 @@ trailing cells read as "".
 
 Header rules: the first non-blank line/row is the header; names are stripped (and a stray BOM removed);
 trailing empty names are dropped; an empty name between named columns becomes ``column_<n>`` (1-based);
-duplicate names reject the file (``import.bad_format``); a header without any name is ``import.no_header``.
+duplicate names, or a name longer than ``MAX_HEADER_CHARS``, reject the file (``import.bad_format``, quoting at
+most ``EXCERPT_CHARS`` of it); a header without any name is ``import.no_header``.
 
 Values are not otherwise normalised here (full-width characters, number formats …): that is validation's
 job (``tenants.portfolios.rows``), so the error file can echo what the lender sent.
@@ -55,6 +59,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from tenants.errors import ValidationFailed
+from tenants.portfolios.limits import MAX_HEADER_CHARS, excerpt
 
 EXTRA_KEY = "__extra__"
 SAMPLE_BYTES = 64 * 1024
@@ -126,13 +131,21 @@ def sniff_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def _header_names(cells: list[str]) -> list[str]:
+def header_names(cells: list[str]) -> list[str]:
     names = [cell.replace("\ufeff", "").strip() for cell in cells]
     while names and not names[-1]:
         names.pop()
     if not names:
         raise _reject("import.no_header", "The first row must name the columns, but it is empty.")
     names = [name or f"column_{i}" for i, name in enumerate(names, start=1)]
+    for position, name in enumerate(names, start=1):
+        if len(name) > MAX_HEADER_CHARS:
+            raise _reject(
+                "import.bad_format",
+                f"Column {position}'s name is longer than {MAX_HEADER_CHARS} characters ({excerpt(name)}); "
+                "is the first row really the header?",
+                column=position, name=excerpt(name),
+            )
     seen: set[str] = set()
     duplicates: dict[str, None] = {}
     for name in names:
@@ -142,8 +155,8 @@ def _header_names(cells: list[str]) -> list[str]:
     if duplicates:
         raise _reject(
             "import.bad_format",
-            f"Column names must be unique; repeated: {', '.join(duplicates)}.",
-            duplicates=list(duplicates),
+            f"Column names must be unique; repeated: {excerpt(', '.join(duplicates))}.",
+            duplicates=[excerpt(name) for name in list(duplicates)[:20]],
         )
     return names
 
@@ -214,7 +227,7 @@ class CsvSource:
         self._reader = csv.reader(itertools.chain([first], lines), delimiter=self.delimiter, strict=False)
         self._last_line = blank_before
         header_cells = self._next_record()
-        self.header: list[str] = _header_names(header_cells or [])
+        self.header: list[str] = header_names(header_cells or [])
 
     # -- byte and text plumbing
 
@@ -335,6 +348,19 @@ class CsvSource:
             yield start, row
 
 
+def csv_header_sample(head: bytes, *, truncated: bool) -> CsvSource:
+    """Encoding, delimiter and header from the first ``SAMPLE_BYTES`` of a file (``truncated``: there is more), so
+    a web request learns the columns without reading the rest. Do not iterate the rows of the answer."""
+
+    def beyond_the_sample():
+        raise _reject("import.bad_format",
+                      f"The header row is longer than {SAMPLE_BYTES // 1024} KB; is the first row really the header?")
+        yield  # a generator: raises only if the header needs more than the sample
+
+    head = head[:SAMPLE_BYTES]
+    return CsvSource(itertools.chain([head], beyond_the_sample() if truncated else ()), max_bytes=SAMPLE_BYTES)
+
+
 def iter_csv_rows(chunks: Iterable[bytes], *, max_bytes: int) -> Iterator[Row]:
     return iter(CsvSource(chunks, max_bytes=max_bytes))
 
@@ -386,16 +412,21 @@ def cell_text(value):
 # --------------------------------------------------------------------------------------------- XLSX
 
 class XlsxSource:
-    """The first worksheet of an .xlsx workbook; ``.header`` is read on construction."""
+    """The first worksheet of an .xlsx workbook (a seekable binary file); ``.header`` is read on construction."""
 
-    def __init__(self, path_or_filelike):
+    def __init__(self, fileobj):
+        from openpyxl import load_workbook
+
+        from tenants.portfolios.workbook import open_archive
+
+        self._archive = open_archive(fileobj)
         try:
-            from openpyxl import load_workbook
-        except ImportError as exc:  # pragma: no cover - openpyxl is a declared dependency
-            raise RuntimeError("openpyxl is required to import XLSX files") from exc
-        try:
-            self._workbook = load_workbook(path_or_filelike, read_only=True, data_only=True)
+            self._workbook = load_workbook(fileobj, read_only=True, data_only=True)
+        except FileRejected:
+            self._archive.close()
+            raise
         except Exception as exc:  # noqa: BLE001 - BadZipFile, InvalidFileException, KeyError, XML errors …
+            self._archive.close()
             raise _reject(
                 "import.bad_format",
                 "The file is not a readable Excel workbook (.xlsx). Old .xls files must be saved as .xlsx or CSV.",
@@ -408,7 +439,7 @@ class XlsxSource:
             for number, cells in self._rows:
                 values = [cell_text(v) for v in cells]
                 if any(v != "" for v in values):
-                    self.header: list[str] = _header_names([str(v) for v in values])
+                    self.header: list[str] = header_names([str(v) for v in values])
                     self.header_row = number
                     break
             else:
@@ -417,8 +448,15 @@ class XlsxSource:
             self.close()
             raise
 
+    def count_rows(self, max_rows: int) -> int:
+        """The non-blank rows after the header, counted from the sheet's XML; more than ``max_rows`` is refused."""
+        from tenants.portfolios.workbook import count_rows
+
+        return count_rows(self._archive, max_rows)
+
     def close(self) -> None:
         self._workbook.close()
+        self._archive.close()
 
     def __iter__(self) -> Iterator[Row]:
         header = self.header
@@ -431,8 +469,8 @@ class XlsxSource:
             self.close()
 
 
-def iter_xlsx_rows(path_or_filelike) -> Iterator[Row]:
-    return iter(XlsxSource(path_or_filelike))
+def iter_xlsx_rows(fileobj) -> Iterator[Row]:
+    return iter(XlsxSource(fileobj))
 
 
 # --------------------------------------------------------------------------------------------- JSON

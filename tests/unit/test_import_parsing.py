@@ -222,15 +222,17 @@ def test_xlsx_first_sheet_round_trip(tmp_path):
     path = tmp_path / "portfolio.xlsx"
     workbook.save(path)
 
-    source = XlsxSource(path)
-    assert source.header == ["合同号", "姓名", "本金", "到期日", "手机号", "逾期天数"]
-    assert list(source) == [
+    with open(path, "rb") as handle:
+        source = XlsxSource(handle)
+        header, rows = source.header, list(source)
+    assert header == ["合同号", "姓名", "本金", "到期日", "手机号", "逾期天数"]
+    assert rows == [
         (3, {"合同号": "HT001", "姓名": "张三", "本金": "1234.5", "到期日": "2024-03-05", "手机号": "13800138000",
              "逾期天数": "30"}),
         (5, {"合同号": "HT002", "姓名": "李四", "本金": "0.1", "到期日": "2024-01-31", "手机号": "139 0013 9000",
              "逾期天数": "12", EXTRA_KEY: "surplus"}),
     ]
-    with open(path, "rb") as handle:  # a file object works as well as a path
+    with open(path, "rb") as handle:
         assert len(list(iter_xlsx_rows(handle))) == 2
 
 
@@ -238,8 +240,8 @@ def test_xlsx_that_is_not_a_workbook_is_refused(tmp_path):
     pytest.importorskip("openpyxl")
     path = tmp_path / "fake.xlsx"
     path.write_bytes(b"ref,name\n1,Ann\n")
-    with pytest.raises(FileRejected) as exc:
-        XlsxSource(path)
+    with pytest.raises(FileRejected) as exc, open(path, "rb") as handle:
+        XlsxSource(handle)
     assert exc.value.code == "import.bad_format"
 
 
@@ -247,8 +249,8 @@ def test_empty_xlsx_is_refused(tmp_path):
     openpyxl = pytest.importorskip("openpyxl")
     path = tmp_path / "empty.xlsx"
     openpyxl.Workbook().save(path)
-    with pytest.raises(FileRejected) as exc:
-        XlsxSource(path)
+    with pytest.raises(FileRejected) as exc, open(path, "rb") as handle:
+        XlsxSource(handle)
     assert exc.value.code == "import.empty_file"
 
 

@@ -178,7 +178,7 @@ class ImportOut(Schema):
     filename = fields.String()
     file_format = fields.String()
     size_bytes = fields.Integer()
-    status = fields.String(metadata={"description": "queued, running, completed or rejected"})
+    status = fields.String(metadata={"description": "queued, running, completed or failed (see error_code)"})
     progress = fields.Function(
         lambda job: round(job.rows_processed / job.rows_total, 4) if job.rows_total else
         (1.0 if job.status == "completed" else 0.0),

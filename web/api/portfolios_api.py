@@ -1,7 +1,8 @@
 """Portfolios, imports and the saved column mapping (lenders only; for any other token these do not exist).
 
-An upload is checked as a whole at once (a whole-file problem is a 422 with its `import.*` code and nothing is
-kept); the rows are then imported by an rq job scheduled through the outbox, never inline: poll the import.
+An upload is stored and only its columns are read (a problem they show is a 422 with its `import.*` code and
+nothing is kept); the file is read whole by an rq job scheduled through the outbox, never inline: poll the import,
+which ends `completed` or `failed` with `error_code` and `error_message`.
 """
 import json
 import unicodedata
@@ -101,13 +102,16 @@ def portfolio(portfolio_id: uuid.UUID):
 def upload(data):
     """Upload a portfolio file (multipart: `file`, `portfolio`, optional `mapping` as a JSON string).
 
-    The file is checked whole at once; a whole-file problem answers 422 with its code (`import.empty_file`,
-    `import.undecodable`, `import.missing_columns`, `import.bad_format`, `import.too_large`) and keeps nothing.
-    Otherwise the import is queued (202) and its rows are imported in the background."""
+    The request stores the file and reads only its header: a problem there answers 422 with its code
+    (`import.empty_file`, `import.undecodable`, `import.missing_columns`, `import.bad_format`, `import.too_large`
+    over the UPLOAD_MAX_BYTES limit) and keeps nothing. Otherwise the import is queued (202); what the worker finds
+    in the rest of the file (`import.file_too_large_uncompressed` for a workbook that unpacks to too much,
+    `import.too_many_rows`, …) ends the import `failed` with that code."""
     upload_file = data["file"]
     portfolio = imports.get_or_create_portfolio(data["portfolio"])
     job = imports.create_import(portfolio=portfolio, filename=upload_file.filename or "upload.csv",
-                                stream=upload_file.stream, mapping=data["mapping"], uploaded_by=None)
+                                stream=upload_file.stream, mapping=data["mapping"], uploaded_by=None,
+                                max_bytes=current_app.config["UPLOAD_MAX_BYTES"])
     db.session.commit()
     return job
 
@@ -120,7 +124,7 @@ def upload_json(data):
     """Import account records sent as JSON; queued like a file upload."""
     portfolio = imports.get_or_create_portfolio(data["portfolio"])
     job = imports.create_json_import(portfolio=portfolio, records=data["records"], mapping=data["mapping"],
-                                     uploaded_by=None)
+                                     uploaded_by=None, max_bytes=current_app.config["UPLOAD_MAX_BYTES"])
     db.session.commit()
     return job
 

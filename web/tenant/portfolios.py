@@ -4,13 +4,12 @@ The top of this module also holds what every portfolio, placement and agency pag
 (`lender_page`, `agency_page`: the other kind of tenant gets 404), template filters for money, percentages and
 dates in the current language, translated labels and badges, and PII masked by the viewer's role.
 """
-import json
 import uuid
 from functools import wraps
 from urllib.parse import quote
 
 from flask import Response, current_app, g, redirect, render_template, url_for
-from flask_babel import LazyString, format_date, format_percent, get_locale, pgettext
+from flask_babel import LazyString, format_date, format_number, format_percent, get_locale, pgettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -23,10 +22,10 @@ from tenants.db import db
 from tenants.errors import NotFound, ValidationFailed
 from tenants.money import Money
 from tenants.pii import mask
-from tenants.portfolios import imports
-from tenants.portfolios.fields import suggest_mapping
+from tenants.portfolios import imports, limits
+from tenants.portfolios.limits import megabytes
 from tenants.portfolios.models import Account, ImportStatus
-from tenants.portfolios.parsing import CsvSource, FileRejected, JsonSource, XlsxSource
+from tenants.portfolios.parsing import FileRejected
 from tenants.tenancy.roles import TenantKind
 from web.access import allowed, require_capability
 from web.forms import (
@@ -41,6 +40,7 @@ from web.forms import (
 from web.tenant import bp
 
 ERRORS_SHOWN = 200
+MAPPING_PROBLEMS = ("import.missing_columns", "mapping.invalid")  # fixed by mapping the file's columns
 
 
 # ---- shared by the portfolio, placement and agency pages ---------------------------------------------------------
@@ -80,7 +80,8 @@ def current_locale() -> str:
 
 LABELS = {
     "import": {ImportStatus.QUEUED: _l("queued"), ImportStatus.RUNNING: _l("running"),
-               ImportStatus.COMPLETED: _l("completed"), ImportStatus.REJECTED: _l("rejected")},
+               ImportStatus.COMPLETED: _l("completed"),
+               ImportStatus.FAILED: LazyString(lambda: pgettext("import status", "failed"))},
     "account": dict(ACCOUNT_STATUS_CHOICES),
     # "active" means different things for a placement and a contract: told apart by message context.
     "placement": {"offered": _l("offered"), "active": LazyString(lambda: pgettext("placement status", "active")),
@@ -99,7 +100,7 @@ LABELS = {
 }
 BADGES = {
     "import": {"queued": "bg-secondary", "running": "bg-info text-dark", "completed": "bg-success",
-               "rejected": "bg-danger"},
+               "failed": "bg-danger"},
     "account": {"open": "bg-primary", "paid": "bg-success", "settled": "bg-success", "written_off": "bg-dark"},
     "placement": {"offered": "bg-warning text-dark", "active": "bg-success", "declined": "bg-secondary",
                   "recalled": "bg-dark", "expired": "bg-secondary", "closed": "bg-light text-dark"},
@@ -186,9 +187,10 @@ def import_upload():
         filename = _client_filename(upload.filename)
         try:
             portfolio = imports.get_or_create_portfolio(data["portfolio"])
-            mapping = None if data["use_saved_mapping"] else _fresh_mapping(upload.stream, filename)
-            return imports.create_import(portfolio=portfolio, filename=filename, stream=upload.stream,
-                                         mapping=mapping, uploaded_by=current_user.id)
+            return imports.create_import(portfolio=portfolio, filename=filename, stream=upload.stream, mapping=None,
+                                         uploaded_by=current_user.id,
+                                         max_bytes=current_app.config["UPLOAD_MAX_BYTES"],
+                                         use_saved_mapping=data["use_saved_mapping"])
         except ValidationFailed as exc:
             if not isinstance(exc, FileRejected) and exc.code != "mapping.invalid":
                 raise  # about another field (the portfolio's name)
@@ -209,29 +211,21 @@ def _client_filename(name: str | None) -> str:
     return "".join(ch for ch in name if ch.isprintable()) or "upload.csv"
 
 
-def _fresh_mapping(stream, filename: str) -> dict | None:
-    """The suggestion from this file's own headers, ignoring the saved mapping (the box was unticked).
-    Whole-file problems found on the way raise the same FileRejected the upload would."""
-    fmt = imports.file_format(filename)
-    try:
-        if fmt == "csv":
-            headers = CsvSource(iter(lambda: stream.read(imports.CHUNK_SIZE), b""), max_bytes=imports.MAX_BYTES).header
-        elif fmt == "xlsx":
-            headers = XlsxSource(stream).header
-        else:
-            headers = JsonSource(json.load(stream)).header
-    except ValueError:  # not readable JSON (FileRejected is no ValueError): the upload refuses it properly
-        return None
-    finally:
-        stream.seek(0)
-    return suggest_mapping(headers)
-
-
 def _rejection_text(code: str) -> str:
+    """Why a file was refused (at upload) or its import failed (in the worker), in the reader's language."""
     return {
         "import.empty_file": _("The file is empty: nothing was imported."),
         "import.undecodable": _("The file's text cannot be read. Save it as UTF-8 or GBK CSV and upload it again."),
-        "import.too_large": _("The file is too large. Split it and upload the parts."),
+        "import.too_large": _("The file is larger than the limit of %(limit)s. Split it and upload the parts.",
+                              limit=megabytes(current_app.config["UPLOAD_MAX_BYTES"])),
+        "import.file_too_large_uncompressed": _(
+            "The workbook unpacks to far more data than a spreadsheet holds (over %(limit)s, or more than %(ratio)s "
+            "times its size), so it was not opened. Save it again from Excel or as CSV.",
+            limit=megabytes(limits.XLSX_MAX_UNCOMPRESSED), ratio=limits.XLSX_MAX_RATIO),
+        "import.too_many_rows": _("The file has more than %(rows)s rows, the most one import takes. Split it and "
+                                  "upload the parts.", rows=format_number(limits.MAX_ROWS)),
+        "import.failed": _("The import stopped on an internal error; the rows before it were imported. Upload the "
+                           "file again to finish: imported rows are updated, not duplicated."),
         "import.missing_columns": _("Required columns are missing. Check the header row, or untick the saved "
                                     "mapping so the headers are matched afresh."),
         "import.no_header": _("The file has no header row."),
@@ -244,8 +238,15 @@ def _rejection_text(code: str) -> str:
 @lender_page
 def import_detail(import_id: uuid.UUID):
     job = imports.get_import(import_id)
+    failure = detail = mapping_url = None
+    if job.error_code:
+        failure = _rejection_text(job.error_code)
+        # The worker's own account (line numbers, the limit broken) is English: shown only to English readers.
+        detail = job.error_message if current_locale().startswith("en") else None
+        if job.error_code in MAPPING_PROBLEMS and job.headers and "tenant.column_mapping" in current_app.view_functions:
+            mapping_url = url_for("tenant.column_mapping", header=job.headers)
     return render_template("tenant/import.html", job=job, row_errors=imports.row_errors(job, limit=ERRORS_SHOWN),
-                           errors_shown=ERRORS_SHOWN,
+                           errors_shown=ERRORS_SHOWN, failure=failure, detail=detail, mapping_url=mapping_url,
                            refreshing=job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING))
 
 
