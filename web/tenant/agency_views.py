@@ -18,7 +18,7 @@ from tenants.casework import own_cases
 from tenants.conduct import service as conduct
 from tenants.conduct.models import AttemptStatus, ContactAttempt
 from tenants.conduct.service import AttemptRequest, ConductBlocked
-from tenants.db import db
+from tenants.db import db, get_visible
 from tenants.errors import Conflict, DomainError, NotFound
 from tenants.pii import mask
 from tenants.placements import services as placement_service
@@ -236,9 +236,10 @@ def case_contact(account_id: uuid.UUID):
 
 @bp.route("/contact-attempts/<uuid:attempt_id>/outcome", methods=["POST"])
 @agency_page
+@require_capability(Capability.CONTACT_ATTEMPT)
 def contact_outcome(attempt_id: uuid.UUID):
-    record = db.session.scalar(select(ContactAttempt).where(ContactAttempt.id == attempt_id))
-    if record is None or record.tenant_id != g.tenant.id:
+    record = get_visible(ContactAttempt, attempt_id, "contact_attempt.not_found")
+    if record.tenant_id != g.tenant.id:
         raise NotFound(code="contact_attempt.not_found")
     account_id = record.account_id
     form = OutcomeForm()
