@@ -5,7 +5,8 @@ context:
 
 - `read`   — who sees a row (an agency sees an account while it holds the account's active placement);
 - `write`  — who may update or delete a row, checked on the row as it is and as it would become, so a rule that
-  names a status also fences status transitions;
+  names a status also fences status transitions; `update_from`, where given, is the rule on the row as it is
+  (an agency may mark an approved request used, but never approve one);
 - `insert` — who may create a row (the write rule unless said otherwise).
 
 Platform work (cross-tenant reports, billing for a payer, webhooks, sweeps) sees and writes everything, but only
@@ -146,10 +147,15 @@ class Access:
     read: Rule | None
     write: Rule | None
     insert: Rule | None = None
+    update_from: Rule | None = None
 
     @property
     def insert_rule(self) -> Rule | None:
         return self.insert or self.write
+
+    @property
+    def update_from_rule(self) -> Rule | None:
+        return self.update_from or self.write
 
 
 OWNED = Access(read=OWNER, write=OWNER)
@@ -190,7 +196,8 @@ POLICY: dict[str, Access] = {
     "account_consents": Access(read=OWNER | HOLDER, write=OWNER | (tenant_column("updated_by_tenant_id") & HOLDER)),
     "approval_requests": Access(
         read=OWNER | tenant_column("requested_by_tenant_id"),
-        write=OWNER | (tenant_column("requested_by_tenant_id") & HOLDER & status_in("pending", "used"))),
+        write=OWNER | (tenant_column("requested_by_tenant_id") & HOLDER & status_in("pending", "used")),
+        update_from=OWNER | (tenant_column("requested_by_tenant_id") & HOLDER & status_in("pending", "approved"))),
     "complaints": Access(read=OWNER | AGENCY, write=OWNER),
 
     # Messaging: a lender's templates, used by the agencies it placed cases with once approved.
@@ -258,11 +265,12 @@ def _render(table_name: str, rule: Rule | None) -> str:
 def policy_statements(table_name: str) -> list[str]:
     """The CREATE POLICY statements of one table, one per command."""
     access = POLICY[table_name]
-    read, write, insert = (_render(table_name, rule) for rule in (access.read, access.write, access.insert_rule))
+    read, write, insert, update_from = (_render(table_name, rule) for rule in (
+        access.read, access.write, access.insert_rule, access.update_from_rule))
     return [
         f"CREATE POLICY read ON {table_name} FOR SELECT USING ({read})",
         f"CREATE POLICY insert ON {table_name} FOR INSERT WITH CHECK ({insert})",
-        f"CREATE POLICY update ON {table_name} FOR UPDATE USING ({write}) WITH CHECK ({write})",
+        f"CREATE POLICY update ON {table_name} FOR UPDATE USING ({update_from}) WITH CHECK ({write})",
         f"CREATE POLICY delete ON {table_name} FOR DELETE USING ({write})",
     ]
 

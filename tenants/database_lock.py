@@ -15,9 +15,16 @@ Applied by migration 0011 and, for the policies and the key, after every upgrade
 """
 import hashlib
 
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, LargeBinary, Table, Text, text
 
 from tenants import access_policy
+from tenants.db import db
+
+# Declared for the schema's record (migrations compare it); no model: nothing in the app reads it.
+PLATFORM_KEYS = Table("platform_keys", db.metadata,
+                      Column("id", Integer, primary_key=True, autoincrement=False),
+                      Column("key_hash", LargeBinary, nullable=False),
+                      Column("token_salt", Text, nullable=False))
 
 # Bound to this backend and this transaction's start: worthless anywhere else. Never a function of its own: the app
 # role would call it.
@@ -25,11 +32,8 @@ TOKEN = ("encode(sha256(convert_to(k.token_salt || ':' || pg_backend_pid()::text
          "'hex')")
 
 FUNCTIONS = """
-CREATE TABLE IF NOT EXISTS platform_keys (
-    id integer PRIMARY KEY CHECK (id = 1),
-    key_hash bytea NOT NULL,
-    token_salt text NOT NULL DEFAULT (gen_random_uuid()::text || gen_random_uuid()::text)
-);
+ALTER TABLE platform_keys ADD CONSTRAINT ck_platform_keys_one_row CHECK (id = 1);
+ALTER TABLE platform_keys ALTER COLUMN token_salt SET DEFAULT (gen_random_uuid()::text || gen_random_uuid()::text);
 ALTER TABLE platform_keys ENABLE ROW LEVEL SECURITY;
 
 CREATE OR REPLACE FUNCTION app_enter_platform(key text) RETURNS boolean
@@ -51,7 +55,6 @@ CREATE OR REPLACE FUNCTION app_platform() RETURNS boolean
 
 DROP_FUNCTIONS = """
 DROP FUNCTION IF EXISTS app_enter_platform(text);
-DROP TABLE IF EXISTS platform_keys;
 CREATE OR REPLACE FUNCTION app_platform() RETURNS boolean LANGUAGE sql STABLE
     AS $$ SELECT coalesce(current_setting('app.platform', true), '') = 'on' $$;
 """

@@ -30,9 +30,9 @@ class GuardedSession(FlaskSession):
         from tenants.context import loaded_under_current_context
 
         found = super().get(entity, ident, **kwargs)
-        if found is None or loaded_under_current_context(found):
+        if found is None or kwargs.get("populate_existing") or loaded_under_current_context(found):
             return found
-        return super().get(entity, ident, populate_existing=True, **kwargs)
+        return super().get(entity, ident, **{**kwargs, "populate_existing": True})
 
 
 db = SQLAlchemy(model_class=Base, session_options={"class_": GuardedSession})

@@ -102,11 +102,16 @@ def seed() -> list[Credential]:
 
 
 def _tenant(kind, slug, name, zone, locale, currency) -> Tenant:
-    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
-    if tenant is None:
-        tenant = Tenant(kind=kind, slug=slug, name=name, time_zone=zone, locale=locale, currency=currency)
-        db.session.add(tenant)
-        db.session.flush()
+    with platform_scope("seed-demo: a tenant"):
+        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+        if tenant is None:
+            tenant = Tenant(kind=kind, slug=slug, name=name, time_zone=zone, locale=locale, currency=currency)
+            db.session.add(tenant)
+            db.session.flush()
+            created = True
+        else:
+            created = False
+    if created:
         with tenant_scope(tenant.id):
             audit.record("tenant.created", object_type="tenant", object_id=tenant.id,
                          after={"slug": slug, "kind": kind, "source": "seed-demo"})
@@ -114,12 +119,13 @@ def _tenant(kind, slug, name, zone, locale, currency) -> Tenant:
 
 
 def _user(email: str, name: str, locale: str) -> User:
-    user = db.session.scalar(select(User).where(User.email_index == email_index(email)))
-    if user is None:
-        user = User(email_index=email_index(email), email=email, name=name,
-                    password_hash=hash_password(DEMO_PASSWORD), locale=locale)
-        db.session.add(user)
-        db.session.flush()
+    with platform_scope("seed-demo: a person"):
+        user = db.session.scalar(select(User).where(User.email_index == email_index(email)))
+        if user is None:
+            user = User(email_index=email_index(email), email=email, name=name,
+                        password_hash=hash_password(DEMO_PASSWORD), locale=locale)
+            db.session.add(user)
+            db.session.flush()
     return user
 
 

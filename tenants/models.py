@@ -1,5 +1,5 @@
 """Imports every model module so the metadata (and Alembic's autogenerate) sees all tables."""
-from tenants import audit, outbox  # noqa: F401
+from tenants import audit, database_lock, outbox  # noqa: F401
 from tenants.casework import desk_models as casework_desk_models  # noqa: F401
 from tenants.casework import money_models as casework_money_models  # noqa: F401
 from tenants.casework import agreements, disputes, evidence, legal, settlements  # noqa: F401

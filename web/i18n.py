@@ -2,6 +2,7 @@
 from flask import Blueprint, redirect, request, session, url_for
 from flask_login import current_user
 
+from tenants.context import platform_scope
 from tenants.db import db
 from web.auth.redirects import safe_next
 
@@ -25,6 +26,7 @@ def switch():
     if lang in LANGUAGES:
         session["lang"] = lang
         if current_user.is_authenticated:
-            current_user.user.locale = lang
-            db.session.commit()
+            with platform_scope("language switch: the person's own setting, on any page"):
+                current_user.user.locale = lang
+                db.session.commit()
     return redirect(safe_next(request.form.get("next")) or url_for("auth.index"))

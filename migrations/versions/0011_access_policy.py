@@ -9,6 +9,7 @@ The hand-written policies of 0001–0010 are dropped. The declared ones are crea
 upgrade reaches the head (they may name columns of later revisions); until then the app role sees nothing.
 """
 from alembic import op
+import sqlalchemy as sa
 
 from tenants import database_lock
 
@@ -19,6 +20,11 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table("platform_keys",
+                    sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+                    sa.Column("key_hash", sa.LargeBinary(), nullable=False),
+                    sa.Column("token_salt", sa.Text(), nullable=False),
+                    sa.PrimaryKeyConstraint("id", name=op.f("pk_platform_keys")))
     connection = op.get_bind()
     if connection.dialect.name != "postgresql":
         return
@@ -29,6 +35,7 @@ def upgrade():
 def downgrade():
     connection = op.get_bind()
     if connection.dialect.name != "postgresql":
+        op.drop_table("platform_keys")
         return
     # Below 0011 no policy is restored: the old ones let the app role lift the lock itself. Fail closed.
     database_lock.drop_all_policies(connection)
@@ -36,3 +43,4 @@ def downgrade():
         op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     connection.exec_driver_sql(database_lock.DROP_FUNCTIONS)
+    op.drop_table("platform_keys")

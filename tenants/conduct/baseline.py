@@ -4,7 +4,7 @@ import uuid
 
 from tenants import audit
 from tenants.conduct.presets import PRESETS, preset
-from tenants.context import tenant_scope
+from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
 from tenants.errors import ValidationFailed
 from tenants.tenancy.models import Tenant
@@ -25,8 +25,9 @@ def assign(lender: Tenant, code: str, *, platform_tenant_id: uuid.UUID) -> str:
     if lender.kind != "lender":
         raise ValidationFailed("Only lenders have a conduct baseline.", code="conduct.baseline_lenders_only")
     before = baseline_of(lender)
-    lender.settings = {**(lender.settings or {}), SETTING: code}
-    db.session.flush()
+    with platform_scope("platform console: a lender's conduct baseline"):
+        lender.settings = {**(lender.settings or {}), SETTING: code}
+        db.session.flush()
     for scope in (lender.id, platform_tenant_id):
         with tenant_scope(scope):
             audit.record("conduct.baseline_assigned", object_type="tenant", object_id=lender.id,

@@ -22,7 +22,7 @@ from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging import gateways, rendering
 from tenants.messaging.models import MessageStatus, MessageTemplate, OutboundMessage, TemplateStatus
 from tenants.portfolios.accounts import get_account
-from tenants.portfolios.models import Account, ThirdPartyContact
+from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 

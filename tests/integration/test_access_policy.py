@@ -37,6 +37,7 @@ def test_live_policies_are_exactly_the_declaration(owner_engine):
         live_policies = connection.execute(text(POLICY_SQL)).all()
         live_tables = {row.relname: (row.relrowsecurity, row.relforcerowsecurity)
                        for row in connection.execute(text(TABLE_SQL))}
+        connection.rollback()
         transaction = connection.begin()
         database_lock.sync_policies(connection)
         declared_policies = connection.execute(text(POLICY_SQL)).all()

@@ -1,7 +1,7 @@
 """The JSON API: bearer tokens, the error shape, pagination, OpenAPI, tenant administration."""
 import pytest
 
-from tenants.context import tenant_scope
+from tenants.context import platform_scope, tenant_scope
 
 
 def bearer(secret):
@@ -126,7 +126,8 @@ def test_platform_admins_create_suspend_and_reactivate_tenants(client, factory, 
     assert duplicate.status_code == 409 and duplicate.json["error"]["code"] == "tenant.slug_taken"
 
     from tenants.tenancy.models import Tenant
-    agency = db_session.get(Tenant, __import__("uuid").UUID(created.json["id"]))
+    with platform_scope("test: the tenant the platform created"):
+        agency = db_session.get(Tenant, __import__("uuid").UUID(created.json["id"]))
     _, agency_secret = factory.token(agency)
     suspended = client.post(f"/api/v1/tenants/{agency.id}/suspend", json={"reason": "unpaid"},
                             headers=bearer(secret))

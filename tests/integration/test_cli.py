@@ -68,6 +68,8 @@ def test_seed_demo_is_idempotent_and_prints_a_login_for_every_role(app, db_sessi
     for role in ("platform_admin", "lender_admin", "lender_manager", "lender_analyst", "agency_admin",
                  "agency_supervisor", "agency_collector"):
         assert role in first.output
-    kinds = [t.kind for t in db_session.scalars(select(Tenant).where(Tenant.slug.in_(
-        ["platform", "jinxin-lending", "harbor-credit", "huaxia-collect", "eastwind-recovery", "atlas-recovery"])))]
+    with platform_scope("test: the demo's tenants"):
+        kinds = [t.kind for t in db_session.scalars(select(Tenant).where(Tenant.slug.in_(
+            ["platform", "jinxin-lending", "harbor-credit", "huaxia-collect", "eastwind-recovery",
+             "atlas-recovery"])))]
     assert sorted(kinds) == ["agency"] * 3 + ["lender"] * 2 + ["platform"]

@@ -19,7 +19,8 @@ COUNTED = (Tenant, Portfolio, Account, ImportJob, ImportRowError, AgencyRelation
 
 
 def _tenants(db_session) -> dict[str, Tenant]:
-    return {t.slug: t for t in db_session.scalars(select(Tenant))}
+    with platform_scope("test: the demo's tenants by address"):
+        return {t.slug: t for t in db_session.scalars(select(Tenant))}
 
 
 def _counts(db_session) -> dict[str, int]:

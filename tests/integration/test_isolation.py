@@ -31,9 +31,11 @@ def test_tenant_data_without_a_context_fails_closed(factory, db_session):
         db_session.scalars(select(Membership)).all()
 
 
-def test_tenant_rows_reached_only_through_a_join_match_nothing_without_a_context(factory, db_session):
+def test_people_are_tenant_data_too(factory, db_session):
+    """Users are seen through their memberships: without a context even a join through them fails closed."""
     factory.user(factory.tenant())
-    assert db_session.scalars(select(User).join(Membership, Membership.user_id == User.id)).all() == []
+    with pytest.raises(TenantIsolationError):
+        db_session.scalars(select(User).join(Membership, Membership.user_id == User.id)).all()
 
 
 def test_bulk_update_is_scoped_too(factory, db_session):

@@ -4,7 +4,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Text, select, type_coerce
 
 from tenants import pii
-from tenants.context import tenant_scope
+from tenants.context import platform_scope, tenant_scope
 from tenants.tenancy.models import Invitation, User
 from tenants.tenancy.services import invite_user
 
@@ -22,7 +22,8 @@ def test_flask_pii_rotate_rewrites_every_encrypted_value(app, factory, db_sessio
     with tenant_scope(tenant.id):
         invite_user(tenant=tenant, email="invitee@example.test", role="lender_analyst")
     db_session.flush()
-    raw_before = db_session.scalar(select(type_coerce(User.email, Text)).where(User.id == user.id))
+    with platform_scope("test: the stored ciphertext"):
+        raw_before = db_session.scalar(select(type_coerce(User.email, Text)).where(User.id == user.id))
 
     rotating = restore_keyring.with_new_key(Fernet.generate_key())
     pii.configure(rotating)
@@ -32,7 +33,8 @@ def test_flask_pii_rotate_rewrites_every_encrypted_value(app, factory, db_sessio
 
     pii.configure(rotating.retiring_old_keys())
     db_session.expire_all()
-    assert db_session.get(User, user.id).email == "rotate@example.test"
-    assert db_session.scalar(select(type_coerce(User.email, Text)).where(User.id == user.id)) != raw_before
+    with platform_scope("test: the person and the stored ciphertext"):
+        assert db_session.get(User, user.id).email == "rotate@example.test"
+        assert db_session.scalar(select(type_coerce(User.email, Text)).where(User.id == user.id)) != raw_before
     with tenant_scope(tenant.id):
         assert [i.email for i in db_session.scalars(select(Invitation))] == ["invitee@example.test"]

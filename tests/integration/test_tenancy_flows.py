@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from tenants.audit import AuditEvent
-from tenants.context import tenant_scope
+from tenants.context import platform_scope, tenant_scope
 from tests.factories import login
 
 
@@ -37,7 +37,8 @@ def test_onboarding_from_new_tenant_to_a_working_collector(client, factory, db_s
     assert 'id="work-queue-card"' in client.get("/t/huaxia-x/").get_data(as_text=True)
 
     from tenants.tenancy.models import Tenant
-    tenant = db_session.scalar(select(Tenant).where(Tenant.slug == "huaxia-x"))
+    with platform_scope("test: the tenant by its address"):
+        tenant = db_session.scalar(select(Tenant).where(Tenant.slug == "huaxia-x"))
     with tenant_scope(tenant.id):
         actions = [e.action for e in db_session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
     assert actions == ["tenant.created", "invitation.created", "invitation.accepted", "invitation.created",

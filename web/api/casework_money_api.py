@@ -23,10 +23,8 @@ from tenants.casework.debtor_dates import last_day_to_pay
 from tenants.casework.money_models import Payment, PaymentMethod, PaymentPlan, PaymentStatus, Promise
 from tenants.casework.schedule import FREQUENCIES
 from tenants.db import db, get_visible
-from tenants.errors import ValidationFailed
 from tenants.money import Money
 from tenants.portfolios.models import Account
-from tenants.tenancy.services import membership_in_current_tenant
 from web.access import require_capability
 from web.api.idempotency import idempotency_key
 from web.api.pagination import PageArgs, paginate

@@ -20,9 +20,8 @@ from tenants.conduct import engine, replay
 from tenants.conduct import service as conduct
 from tenants.conduct.models import ApprovalRequest, AttemptStatus, ConductHold, ContactAttempt
 from tenants.db import commit_keeping_state, db, get_visible
-from tenants.errors import Conflict, ValidationFailed
+from tenants.errors import Conflict
 from tenants.portfolios.models import Account
-from tenants.tenancy.services import membership_in_current_tenant
 from web.access import require_capability
 from web.api.idempotency import idempotency_key
 from web.api.pagination import PageArgs, paginate
@@ -208,7 +207,7 @@ def create_attempt(data, found: Account):
         if earlier is not None:
             return _replay(earlier, found)
     try:
-        collector = _collector(data.pop("collector_user_id"))
+        collector = data.pop("collector_user_id")
         note = data.pop("note")
         record, _ = conduct.attempt(found.id, conduct.AttemptRequest(**data), collector_user_id=collector,
                                     idempotency_key=key, note=note)
@@ -225,12 +224,6 @@ def _created(record: ContactAttempt) -> dict:
     approval_id = (db.session.scalar(select(ApprovalRequest.id).where(ApprovalRequest.attempt_id == record.id))
                    if record.status == AttemptStatus.NEEDS_APPROVAL else None)
     return {"attempt": record, "decision": record, "approval_id": approval_id}
-
-
-def _collector(user_id: uuid.UUID | None) -> uuid.UUID | None:
-    if user_id is not None and membership_in_current_tenant(user_id) is None:
-        raise ValidationFailed(details={"fields": {"collector_user_id": ["Not a member of this tenant."]}})
-    return user_id
 
 
 def _by_idempotency_key(key: str) -> ContactAttempt | None:
