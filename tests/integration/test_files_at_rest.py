@@ -100,7 +100,7 @@ def test_flask_pii_rotate_re_encrypts_file_chunks_so_the_old_key_can_go(app, cli
     pii.configure(rotating)
     result = app.test_cli_runner().invoke(args=["pii", "rotate"])
     assert result.exit_code == 0, result.output
-    assert "evidence_chunks.data: 1 values" in result.output and "import_file_chunks.data: 1 values" in result.output
+    assert "evidence_chunks.data:" in result.output and "import_file_chunks.data:" in result.output
 
     pii.configure(rotating.retiring_old_keys())
     db_session = db.session
