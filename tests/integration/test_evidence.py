@@ -158,7 +158,7 @@ def test_uploads_are_limited_and_never_empty(client, case, monkeypatch):
         assert stored_count(Evidence, case) == 1, "a refused upload leaves nothing behind"
         assert stored_count(EvidenceChunk, case) == 4
     wrong_link = upload(client, case, attempt_id="6e0f3f0e-0000-4000-8000-000000000000")
-    assert wrong_link.status_code == 422 and "attempt_id" in wrong_link.json["error"]["details"]["fields"]
+    assert wrong_link.status_code == 404 and "attempt_id" in wrong_link.json["error"]["details"]["fields"]
 
 
 def stored_count(model, case) -> int:

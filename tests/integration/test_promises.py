@@ -166,11 +166,15 @@ def test_a_new_promise_replaces_the_open_one(client, case, db_session, frozen_cl
     ({"amount": "4450.01"}, "money.over_balance"),
     ({"amount": "0"}, "money.not_positive"),
     ({"amount": "12.345"}, "money.too_precise"),
-    ({"attempt_id": str(uuid.uuid4())}, "validation.failed"),
 ])
 def test_bad_promises_are_refused(client, case, body, code):
     response = take(client, case, **body)
     assert response.status_code == 422 and response.json["error"]["code"] == code
+
+
+def test_a_promise_names_only_an_attempt_the_agency_sees(client, case):
+    response = take(client, case, attempt_id=str(uuid.uuid4()))
+    assert response.status_code == 404 and "attempt_id" in response.json["error"]["details"]["fields"]
 
 
 def test_the_lender_reads_promises_and_other_tenants_get_404(client, case, factory):

@@ -190,6 +190,6 @@ def test_another_agency_and_the_lender_see_no_queue(queue_desk, client, factory)
     assert "B-BIG" not in team
     foreign = client.get(f"/api/v1/queue?collector_user_id={queue_desk.collectors[0].id}",
                          headers=other.bearer(factory))
-    assert foreign.status_code == 422  # not a collector of this agency
+    assert foreign.status_code == 404  # not a collector of this agency: as if nobody had that id
     lender_headers = {"Authorization": f"Bearer {factory.token(queue_desk.lender, 'lender_admin')[1]}"}
     assert client.get("/api/v1/queue", headers=lender_headers).status_code == 404
