@@ -69,7 +69,7 @@ def tenant_column(name: str) -> Rule:
 
 
 def status_in(*statuses: str) -> Rule:
-    return Rule(lambda row, t: getattr(row, "status").in_(statuses), lambda obj, t: obj.status in statuses)
+    return Rule(lambda row, t: row.status.in_(statuses), lambda obj, t: obj.status in statuses)
 
 
 def _placements():
@@ -104,7 +104,7 @@ def approved_by_placing_lender() -> Rule:
 
     def build(row, t):
         placed = _placements().alias("placing_lender")
-        return and_(getattr(row, "status") == "approved",
+        return and_(row.status == "approved",
                     exists().where(placed.c.tenant_id == row.tenant_id, placed.c.agency_tenant_id == t,
                                    placed.c.status == "active"))
 
@@ -217,9 +217,19 @@ POLICY: dict[str, Access] = {
     "payments": Access(read=OWNER | AGENCY, write=OWNER,
                        insert=OWNER | (tenant_column("recorded_by_tenant_id") & AGENCY & status_in("pending")
                                        & HOLDER)),
-    # The agency's settlement offers and legal requests, written while it holds the account; the lender decides.
-    "settlements": Access(read=OWNER | LENDER, write=(OWNER & HOLDER) | LENDER),
-    "legal_escalations": Access(read=OWNER | LENDER, write=(OWNER & HOLDER) | LENDER),
+    # The agency's settlement offers and legal requests, written while it holds the account; the lender decides
+    # what goes beyond the agency's limit (and every legal step), and nothing else.
+    "settlements": Access(
+        read=OWNER | LENDER,
+        insert=OWNER & HOLDER & status_in("proposed", "awaiting_lender"),
+        update_from=(OWNER & HOLDER & status_in("proposed", "approved", "accepted"))
+        | (LENDER & status_in("awaiting_lender")),
+        write=(OWNER & HOLDER & status_in("accepted", "paid")) | (LENDER & status_in("approved", "declined"))),
+    "legal_escalations": Access(
+        read=OWNER | LENDER,
+        insert=OWNER & HOLDER & status_in("requested"),
+        update_from=(OWNER & HOLDER & status_in("approved")) | (LENDER & status_in("requested")),
+        write=(OWNER & HOLDER & status_in("filed")) | (LENDER & status_in("approved", "declined"))),
     # The lender's, seen by the agency holding the account, which may open one and resolve its own.
     "disputes": Access(read=OWNER | HOLDER, write=OWNER | (tenant_column("opened_by_tenant_id") & HOLDER)),
     # Files carry what masking cannot reach (ID scans, recordings): read by the lender and by the agency while it

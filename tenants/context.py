@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, with_l
 
 from tenants import access_policy
 from tenants.db import db
-from tenants.errors import TenantIsolationError
+from tenants.errors import TenantIsolationError, WriteRefused
 
 log = logging.getLogger("recoverly.platform_context")
 
@@ -214,7 +214,8 @@ def _refuse_foreign_rows(session, flush_context, instances):
             obj.tenant_id = ctx.tenant_id
         rule = access.insert_rule if obj in session.new else access.write
         if not access_policy.evaluate(rule, obj, ctx.tenant_id, session.connection()):
-            raise TenantIsolationError(f"{type(obj).__name__} is not writable by this tenant")
+            log.warning("write refused by the access policy: %s %s", type(obj).__name__, getattr(obj, "id", None))
+            raise WriteRefused()
 
 
 def may_write(obj) -> bool:

@@ -51,6 +51,14 @@ class PermissionDenied(DomainError):
     message = "Your role does not allow this."
 
 
+class WriteRefused(PermissionDenied):
+    """The access policy does not let this tenant make this change to a row it can see (tenants/access_policy.py):
+    the services' own checks normally say why first; this is the net under them, never a server error."""
+
+    code = "access.write_refused"
+    message = "This change is not yours to make."
+
+
 class Conflict(DomainError):
     code = "conflict"
     status = 409

@@ -200,7 +200,7 @@ def test_the_asking_agency_cannot_approve_its_own_request(case, db_session):
     from tenants.conduct import service
     from tenants.conduct.models import ApprovalRequest, ApprovalStatus
     from tenants.db import db
-    from tenants.errors import TenantIsolationError
+    from tenants.errors import WriteRefused
 
     c = case()
     with tenant_scope(c["agency"].id):
@@ -208,6 +208,6 @@ def test_the_asking_agency_cannot_approve_its_own_request(case, db_session):
                                     collector_user_id=None)
         request = db.session.scalar(select(ApprovalRequest).where(ApprovalRequest.attempt_id == record.id))
         request.status = ApprovalStatus.APPROVED
-        with pytest.raises(TenantIsolationError):
+        with pytest.raises(WriteRefused):
             db.session.flush()
         db.session.rollback()

@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import select
 
 from tenants.context import platform_scope, tenant_scope
-from tenants.errors import TenantIsolationError
+from tenants.errors import TenantIsolationError, WriteRefused
 from tenants.tenancy.models import Membership, User
 
 
@@ -56,7 +56,7 @@ def test_flush_refuses_a_row_of_another_tenant(factory, db_session):
     user, _ = factory.user(a)
     with tenant_scope(a.id):
         db_session.add(Membership(tenant_id=b.id, user_id=user.id, role="lender_admin"))
-        with pytest.raises(TenantIsolationError):
+        with pytest.raises(WriteRefused):
             db_session.flush()
     db_session.rollback()
 
@@ -66,7 +66,7 @@ def test_flush_refuses_moving_a_row_to_another_tenant(factory, db_session):
     _, membership = factory.user(a)
     with tenant_scope(a.id):
         membership.tenant_id = b.id
-        with pytest.raises(TenantIsolationError):
+        with pytest.raises(WriteRefused):
             db_session.flush()
     db_session.rollback()
 

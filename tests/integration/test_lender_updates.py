@@ -75,11 +75,11 @@ def test_a_write_off_closes_the_account_and_future_dates_are_refused(db_session,
 
 
 def test_agencies_cannot_write_lender_updates(db_session, placed_account):
-    from tenants.errors import TenantIsolationError
+    from tenants.errors import WriteRefused
 
     lender, agency, account = placed_account
     with tenant_scope(agency.id):
         seen = account_service.get_account(account.id)
-        with pytest.raises(TenantIsolationError):
+        with pytest.raises(WriteRefused):
             account_service.record_direct_payment(seen, "10", date(2026, 11, 30), None, None)
     db_session.rollback()
