@@ -37,7 +37,8 @@ os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_tmp / "instance"))
 os.environ.setdefault("RECOVERLY_ENV", "development")  # derived keys: nothing here is real data
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
 
-from _postgres import database_urls, libpq as _libpq, migrate, serving_role, temporary_database  # noqa: E402
+from _postgres import database_urls, migrate, serving_role, temporary_database  # noqa: E402
+from _postgres import libpq as _libpq  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from tenants.demo_data import CN_HEADER, cn_account_rows  # noqa: E402

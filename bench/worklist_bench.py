@@ -45,7 +45,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from _postgres import database_urls, libpq as _libpq, prepare, serving_role, temporary_database
+from _postgres import database_urls, prepare, serving_role, temporary_database
+from _postgres import libpq as _libpq
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

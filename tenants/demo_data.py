@@ -276,7 +276,8 @@ def csv_bytes(header, rows, encoding: str) -> bytes:
 # ---- generated accounts: a Chinese online lender's overdue export -------------------------------------------
 
 CN_HEADER = ("合同编号", "客户姓名", "身份证号", "手机号码", "所在省份", "家庭住址", "产品名称", "借款金额", "剩余本金",
-             "逾期利息", "逾期罚息", "放款日期", "应还款日期", "逾期天数", "紧急联系人", "紧急联系人电话", "与借款人关系")
+             "逾期利息", "逾期罚息", "放款日期", "应还款日期", "逾期天数", "紧急联系人", "紧急联系人电话",
+             "与借款人关系")
 
 _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
              "姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
@@ -418,7 +419,8 @@ def us_account_rows(rng: random.Random, count: int, *, ref_prefix: str = "HC"):
         due = AS_OF - timedelta(days=dpd)
         yield [f"{ref_prefix}-{AS_OF:%y%m}-{i + 1:04d}", f"{first} {last}", phone,
                f"{first}.{last}{rng.randrange(10, 99)}@example.com".lower(),
-               f"{rng.randrange(10, 9999)} {rng.choice(_US_STREETS)}, {city}, {state} {zip_prefix}{rng.randrange(100):02d}",
+               f"{rng.randrange(10, 9999)} {rng.choice(_US_STREETS)}, {city}, "
+               f"{state} {zip_prefix}{rng.randrange(100):02d}",
                state, rng.choice(_US_PRODUCTS), _money(lent), _money(principal),
                _money(int(principal * rng.uniform(0.05, 0.25))), _money(rng.choice((0, 2500, 3500, 3900))),
                (due - timedelta(days=rng.choice((365, 730, 1095)))).isoformat(), due.isoformat(), str(dpd)]

@@ -118,7 +118,8 @@ class EncryptedBytes(TypeDecorator):
 
 # Which roles see a field in full; everyone else gets the masked form. Debtor PII is the point of this table.
 FULL_VIEW = {
-    "name": {"platform_admin", "lender_admin", "lender_manager", "agency_admin", "agency_supervisor", "agency_collector"},
+    "name": {"platform_admin", "lender_admin", "lender_manager", "agency_admin", "agency_supervisor",
+             "agency_collector"},
     "phone": {"lender_admin", "lender_manager", "agency_supervisor"},
     "email": {"platform_admin", "lender_admin", "lender_manager", "agency_admin", "agency_supervisor"},
     "id_number": set(),

@@ -3,11 +3,11 @@ import itertools
 import uuid
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+
 from tenants import audit, clock
 from tenants.conduct.models import ApprovalRequest
 from tenants.context import platform_scope, tenant_scope
-from sqlalchemy import select
-
 from tenants.db import db
 from tenants.pii import blind_index
 from tenants.portfolios.models import Account, AccountPhone, Portfolio, ThirdPartyContact
@@ -269,7 +269,8 @@ class Factory:
         return {"callback_id": callback.id}
 
     def message_template(self, lender: Tenant, *, channel: str = "sms", locale: str = "zh-CN",
-                         target: str = "debtor", body: str = "{{ debtor_name }}您好，请联系{{ lender_name }}。回复TD退订",
+                         target: str = "debtor",
+                         body: str = "{{ debtor_name }}您好，请联系{{ lender_name }}。回复TD退订",
                          subject: str | None = None, name: str = "Reminder", status: str = "approved"):
         """A template version written straight to the table (the content rules are not run)."""
         import uuid

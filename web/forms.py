@@ -115,8 +115,7 @@ def run_and_flash(action, success: str) -> bool:
 # ---- portfolios, accounts, the agency panel and placements ---------------------------------------------------
 
 from flask_wtf.file import FileField, FileRequired  # noqa: E402
-from wtforms import (BooleanField, DateField, DecimalField, HiddenField, IntegerField,  # noqa: E402
-                     SelectMultipleField, TextAreaField)
+from wtforms import BooleanField, DateField, DecimalField, HiddenField, IntegerField, SelectMultipleField, TextAreaField  # noqa: E402
 from wtforms.validators import NumberRange, Optional  # noqa: E402
 from wtforms.widgets import CheckboxInput, ListWidget  # noqa: E402
 

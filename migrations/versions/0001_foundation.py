@@ -1,12 +1,12 @@
 """foundation: tenancy, audit, outbox
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-30 08:47:48.678118
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 TENANT_TABLES = ("memberships", "invitations", "api_tokens", "audit_events", "outbox_tasks")
 

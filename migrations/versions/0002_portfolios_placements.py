@@ -5,8 +5,8 @@ Revises: 0001
 Create Date: 2026-11-30 09:16:25.308507
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 TENANT_TABLES = ("portfolios", "column_mappings", "import_jobs", "import_file_chunks", "import_row_errors")
 

@@ -5,8 +5,8 @@ Revises: 0002
 Create Date: 2026-11-30 10:12:57.606529
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 OWN = "app_platform() OR tenant_id = app_tenant()"
 HELD = ("EXISTS (SELECT 1 FROM placements p WHERE p.account_id = holds.account_id "

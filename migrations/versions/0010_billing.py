@@ -5,8 +5,8 @@ Revises: 0009
 Create Date: 2026-11-30 13:27:57
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0010"
 down_revision = "0009"

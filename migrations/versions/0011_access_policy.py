@@ -8,8 +8,8 @@ Create Date: 2026-12-07 10:00:00
 The hand-written policies of 0001–0010 are dropped. The declared ones are created by migrations/env.py once the
 upgrade reaches the head (they may name columns of later revisions); until then the app role sees nothing.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from tenants import database_lock
 

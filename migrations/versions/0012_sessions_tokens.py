@@ -8,8 +8,8 @@ Create Date: 2026-12-07 10:00:00
 Existing API tokens keep their role unless it is above their creator's current role: then they get the creator's.
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0012"
 down_revision = "0011"

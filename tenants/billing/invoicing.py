@@ -25,9 +25,16 @@ from tenants.billing import standing
 from tenants.billing.models import BillingInvoice, BillingPlan, InvoiceStatus, UsageRecord
 from tenants.billing.periods import local_day
 from tenants.billing.plans import plan_of
-from tenants.billing.stripe_gateway import (METADATA_CASES, METADATA_FREE, METADATA_PERIOD, METADATA_TENANT,
-                                            StripeGateway, seq_runs, usage_from_metadata,
-                                            usage_metadata)
+from tenants.billing.stripe_gateway import (
+    METADATA_CASES,
+    METADATA_FREE,
+    METADATA_PERIOD,
+    METADATA_TENANT,
+    StripeGateway,
+    seq_runs,
+    usage_from_metadata,
+    usage_metadata,
+)
 from tenants.db import db
 from tenants.money import Money
 from tenants.tenancy.models import Tenant

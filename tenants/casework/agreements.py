@@ -102,12 +102,12 @@ def agreement_for_plan(plan, *, user_id: uuid.UUID | None = None) -> Agreement:
     if getattr(plan, "tenant_id", None) != current_tenant_id():
         raise PermissionDenied("Only the agency that agreed the plan prepares its agreement.", code="plan.not_yours")
     instalments = tuple(sorted(
-        (Instalment(int(getattr(i, "number")), getattr(i, "due_on"), int(getattr(i, "amount_minor")))
+        (Instalment(int(i.number), i.due_on, int(i.amount_minor))
          for i in getattr(plan, "instalments", None) or ()), key=lambda i: i.number))
     if not instalments:
         raise ValidationFailed("A plan needs instalments before its agreement can be prepared.",
                                code="agreement.no_instalments")
-    account = get_account(getattr(plan, "account_id"))
+    account = get_account(plan.account_id)
     existing = _existing(Agreement.plan_id == plan.id)
     if existing is not None:
         return existing

@@ -24,8 +24,7 @@ from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from tenants.money import Money
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.placements.services import RECALL_BLOCKERS
-from tenants.portfolios.accounts import (apply_payment, balance_snapshot, close_account, get_account,
-                                         unapply_payment)
+from tenants.portfolios.accounts import apply_payment, balance_snapshot, close_account, get_account, unapply_payment
 from tenants.portfolios.models import Account, AccountStatus
 from tenants.tenancy.models import Tenant
 

@@ -68,16 +68,17 @@ FORMULAS = {
     "liquidation_rate": ("Liquidation rate = recovered ÷ balance placed, per currency; the balance placed is the "
                          "outstanding balance at placement of the placements accepted and active at some time in "
                          "the period.",
-                         "回收率 = 回收金额 ÷ 委案金额，按币种分列；委案金额为期间内任一时刻处于有效状态的已接受委案在委案时的"
-                         "未偿余额。"),
+                         "回收率 = 回收金额 ÷ 委案金额，按币种分列；"
+                         "委案金额为期间内任一时刻处于有效状态的已接受委案在委案时的未偿余额。"),
     "collector": ("A contact counts for the collector who made it, a promise for the collector who took it, a "
                   "payment for the collector the case was assigned to when the payment was recorded (a reversal "
                   "counts against the same collector); a collector's balance placed is that of the cases assigned "
                   "to them at some time in the period. Work done through the API or on unassigned cases has no "
                   "collector.",
-                  "联系记在发起联系的催收员名下，承诺记在取得承诺的催收员名下，还款记在登记还款时该案件的负责催收员名下"
-                  "（冲正从同一催收员扣减）；催收员的委案金额为期间内任一时刻分配给他的案件的委案金额。通过 API 或在未分配"
-                  "案件上的工作不记在任何催收员名下。"),
+                  "联系记在发起联系的催收员名下，承诺记在取得承诺的催收员名下，"
+                  "还款记在登记还款时该案件的负责催收员名下（冲正从同一催收员扣减）；"
+                  "催收员的委案金额为期间内任一时刻分配给他的案件的委案金额。"
+                  "通过 API 或在未分配案件上的工作不记在任何催收员名下。"),
     "team": ("Team: the whole agency — every collector, and work not attributed to one.",
              "团队：整个机构，包括所有催收员及未记在任何催收员名下的工作。"),
 }

@@ -51,9 +51,11 @@ FORMULAS = {
                  "该机构在期间内的外发联系尝试数，含被拦截的。"),
     "blocks_per_1000": ("blocked ÷ attempts × 1,000, to one decimal.", "拦截数 ÷ 尝试数 × 1000，保留一位小数。"),
     "after_hours": ("Attempts that hit a time-of-day rule (a rule id ending in .HOURS): tried outside the "
-                    "debtor's permitted hours.", "触发时段规则（规则编号以 .HOURS 结尾）的尝试：在债务人允许时段之外联系。"),
+                    "debtor's permitted hours.",
+                    "触发时段规则（规则编号以 .HOURS 结尾）的尝试：在债务人允许时段之外联系。"),
     "during_holds": ("Attempts that hit a hold: a PAUSE rule, or the rule a hold type maps to (e.g. an attorney "
-                     "hold: the attorney only).", "触发暂停的尝试：PAUSE 规则，或暂停类型对应的规则（如律师代理：只能联系律师）。"),
+                     "hold: the attorney only).",
+                     "触发暂停的尝试：PAUSE 规则，或暂停类型对应的规则（如律师代理：只能联系律师）。"),
     "complaints_open": ("Complaints about the agency received in the period, still open or under investigation.",
                         "期间内收到的针对该机构、仍未结或调查中的投诉。"),
     "complaints_upheld": ("Complaints about the agency received in the period and upheld.",

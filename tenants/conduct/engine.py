@@ -33,7 +33,8 @@ TARGETS = ("debtor", "third_party", "attorney")
 HOLD_TYPES = ("dispute", "cease", "attorney", "bankruptcy", "deceased", "breathing_space", "hardship", "plan")
 BLOCKING = ("BLOCK", "PAUSE")
 
-CHANNEL_ZH = {"call": "电话", "sms": "短信", "email": "电子邮件", "letter": "信函", "visit": "上门", "legal": "法律措施"}
+CHANNEL_ZH = {"call": "电话", "sms": "短信", "email": "电子邮件", "letter": "信函", "visit": "上门",
+              "legal": "法律措施"}
 CHANNEL_EN = {"call": "Calls", "sms": "Text messages", "email": "Emails", "letter": "Letters", "visit": "Visits",
               "legal": "Legal steps"}
 
@@ -399,7 +400,8 @@ def _cn_3p_unreachable(ctx: _Ctx, rule: Rule, t: datetime):
         return _blocked(ctx, rule.id, "a third party may only be asked for contact details or to pass a message.",
                         "联系第三方仅限获取联系方式或转告信息。", None)
     out = [_Finding("CONTENT", f"{rule.id}: debtor unreachable; third-party contact allowed only to locate or pass a "
-                    "message; stop if asked.", f"{rule.id}：债务人失联，联系第三方仅限查找或转告，对方要求即停止。", None)]
+                    "message; stop if asked.", f"{rule.id}：债务人失联，联系第三方仅限查找或转告，对方要求即停止。",
+                    None)]
     if ctx.rb.has("CN.3P.CONTENT"):
         c = ctx.rb.rule("CN.3P.CONTENT")
         out.append(_Finding("CONTENT", f"{c.id}: never disclose the amount or overdue status to a third party.",

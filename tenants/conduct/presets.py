@@ -49,18 +49,21 @@ def cn() -> Rulebook:
     rules = (
         Rule("CN.HOURS", "No collection (calls, messages, visits) 22:00–08:00 unless the debtor agreed other times",
              "BLOCK", "GB/T 45251-2025 ◐; CBA 2026 ◐", SEC, _hours(time(8), time(22), conf=SEC)),
-        Rule("CN.CALLS.CONNECTED", "At most 3 connected collection calls per day per debtor, across lender and agencies",
+        Rule("CN.CALLS.CONNECTED",
+             "At most 3 connected collection calls per day per debtor, across lender and agencies",
              "BLOCK", "GB/T 45251-2025 ◐", SEC, {"max": Param(3, "lower", SEC)}, scope="per_person"),
         Rule("CN.CALLS.ATTEMPTS", "At most 6 unanswered attempts per day to the same number",
              "BLOCK", "CBA 2026 ◐", SEC, {"max": Param(6, "lower", SEC)}, scope="per_number"),
-        Rule("CN.3P.TARGET", "Collect only from the debtor (guarantor as contract allows); never from contacts (联系人)",
+        Rule("CN.3P.TARGET",
+             "Collect only from the debtor (guarantor as contract allows); never from contacts (联系人)",
              "BLOCK", "GB/T 45251 ◐", SEC),
         Rule("CN.3P.UNREACHABLE", "An unrelated third party only when the debtor is unreachable (number invalid, 3 "
              "consecutive failed calls from the next day, or 3 days unreachable); only to locate or pass a message",
              "BLOCK", "CBA 2026 ◐", SEC,
              {"failed_calls": Param(3, "higher", SEC), "unreachable_days": Param(3, "higher", SEC),
               "purposes": Param(frozenset({"locate", "pass_message"}), "fixed", SEC)}),
-        Rule("CN.3P.CONTENT", "Never disclose amount or overdue status to third parties", "CONTENT", "GB/T 45251 ◐", SEC),
+        Rule("CN.3P.CONTENT", "Never disclose amount or overdue status to third parties", "CONTENT", "GB/T 45251 ◐",
+             SEC),
         Rule("CN.VISIT", "At least 2 collectors per visit; no entry without consent; lender approval", "APPROVE",
              "CBA 2026 Art. 22 ◐", SEC, {"min_staff": Param(2, "higher", SEC)}, approver_role=LENDER_MANAGER),
         Rule("CN.PROHIBITED", "No impersonation, threats, insults, fake blacklists, exaggerated consequences, extra "
@@ -107,7 +110,8 @@ def us() -> Rulebook:
         Rule("US.SOCIAL", "No messages visible to the public or the consumer's social contacts", "BLOCK",
              "12 CFR 1006.22(f)(4) ✔", OFF, enforced=False),
         Rule("US.3P", "Third parties only for location information, once per person unless asked, never mentioning "
-             "the debt", "BLOCK", "12 CFR 1006.10(b), 1006.6(d) ✔", OFF, {"max_per_third_party": Param(1, "lower", OFF)}),
+             "the debt", "BLOCK", "12 CFR 1006.10(b), 1006.6(d) ✔", OFF,
+             {"max_per_third_party": Param(1, "lower", OFF)}),
         Rule("US.DISCLOSURE", "First communication says it is an attempt to collect a debt; later ones that it is "
              "from a debt collector", "CONTENT", "12 CFR 1006.18(e) ✔", OFF, enforced=False),
         # Beyond the anchor table: message templates are checked for threats and false authority in every market.

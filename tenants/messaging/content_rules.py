@@ -71,7 +71,7 @@ def _prohibited(rule_id: str, text: str) -> list[Finding]:
     found = _matches(lexicons.PROHIBITED_EN, lambda p: _english_spans(text, p))
     found += _matches(lexicons.PROHIBITED_ZH, lambda p: _spans(squeezed, p))
     findings, seen = [], set()
-    for category, phrase, span, inside_longer in found:
+    for category, phrase, _span, inside_longer in found:
         if inside_longer or phrase in seen:  # 征信黑名单 is one finding, not also 黑名单
             continue
         seen.add(phrase)

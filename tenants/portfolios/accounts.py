@@ -3,7 +3,6 @@ directly, balance adjustments, closures)."""
 import uuid
 from dataclasses import dataclass
 from datetime import date
-
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from tenants.portfolios.rows import CellError
 from tenants.spreadsheet import safe_cell
 
+
 def _own_name(name: str, headers: list[str]) -> str:
     """``line``/``errors``, or ``import line``/``import errors`` if the lender's file already has such a column."""
     taken = set(headers)

@@ -371,7 +371,7 @@ def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext
             records[record.external_ref] = (line, raw, record)
     now = clock.now()
     written = _upsert_accounts(job, [record for _, _, record in records.values()], now) if records else {}
-    for ref, (line, raw, record) in records.items():
+    for ref, (line, raw, _record) in records.items():
         if ref not in written:  # an earlier batch of this same import already wrote this reference
             failed.append((line, raw, [_duplicate(job, raw, ref)]))
     contacts.replace(job.tenant_id, {written[ref][0]: records[ref][2] for ref in written})

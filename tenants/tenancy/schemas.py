@@ -4,8 +4,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from tenants.money import check_currency
 from tenants.errors import ValidationFailed
+from tenants.money import check_currency
 from tenants.tenancy.passwords import MIN_LENGTH
 from tenants.tenancy.roles import ALL_ROLES, TenantKind
 

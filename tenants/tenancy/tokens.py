@@ -1,9 +1,10 @@
 """API tokens: shown once, stored hashed, bound to one tenant and role, revocable.
 
 A token's role is chosen at creation and is at most its creator's (not above it in the seniority order of the
-tenant kind's roles, tenants.tenancy.roles.ROLES_BY_KIND, most senior first). A request with the token acts with that role and is audited as `token:<id>`. A token made by a person
-keeps working only while that person is an active user and an active member of the token's tenant, and never acts
-above the person's current role (a demoted admin's tokens are demoted too).
+tenant kind's roles, tenants.tenancy.roles.ROLES_BY_KIND, most senior first). A request with the token acts with
+that role and is audited as `token:<id>`. A token made by a person keeps working only while that person is an active
+user and an active member of the token's tenant, and never acts above the person's current role (a demoted admin's
+tokens are demoted too).
 """
 import hashlib
 import secrets

@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 
 from tenants.tenancy.roles import TenantKind
-from tests.billing.helpers import (NEXT_MONTH, OVERDUE_URL, accept_cases, bill, make_delinquent, plan_row,
-                                   set_plan)
+from tests.billing.helpers import NEXT_MONTH, OVERDUE_URL, accept_cases, bill, make_delinquent, plan_row, set_plan
 
 
 def bearer(secret):

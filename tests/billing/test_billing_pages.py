@@ -14,12 +14,10 @@ from tenants.billing.models import BillingInvoice
 from tenants.context import tenant_scope
 from tenants.db import db
 from tenants.tenancy.roles import TenantKind
-from tests.billing.helpers import (NEXT_MONTH, OVERDUE_URL, accept_cases, bill, make_delinquent, plan_row,
-                                   set_plan)
+from tests.billing.helpers import NEXT_MONTH, OVERDUE_URL, accept_cases, bill, make_delinquent, plan_row, set_plan
 from tests.factories import login
 from workers.connection import connection
 from workers.queues import enqueue, queue
-
 
 
 def admin_of(factory, tenant, role=None):

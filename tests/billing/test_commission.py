@@ -152,7 +152,7 @@ def test_the_rate_is_the_tier_of_the_days_past_due_at_placement(books):
                      ("p4", 2000),  # B: 120 days, the open-ended tier
                      ("p5", 1000),  # C: 10 days
                      ("p8", 1500)}  # D: no tiers, the placement's flat rate
-    for name, _kind, amount, bps, expected in LINES[NOV] + LINES[DEC]:
+    for _name, _kind, amount, bps, expected in LINES[NOV] + LINES[DEC]:
         assert expected == Money(abs(amount), "CNY").times_bps(bps).minor * (1 if amount > 0 else -1)
     # The tier holds when the account ages: the rate was agreed on the account as placed.
     with tenant_scope(books["jade"].id):

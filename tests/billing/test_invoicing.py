@@ -11,8 +11,17 @@ from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
 from tenants.errors import Conflict
 from tenants.placements import services as placements
-from tests.billing.helpers import (NEXT_MONTH, accept_cases, bill, invoices_of, make_delinquent, plan_row, set_plan,
-                                   usage_of)
+from tests.billing.helpers import (
+    NEXT_MONTH,
+    accept_cases,
+    bill,
+    invoices_of,
+    make_delinquent,
+    plan_row,
+    set_plan,
+    usage_of,
+)
+
 
 class Died(BaseException):
     """The worker process dying: not an Exception, so nothing on the way catches it."""

@@ -7,8 +7,8 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
-from tenants.billing.plans import plan_of
 from tenants.billing.models import BillingInvoice, BillingPlan, InvoiceStatus, StripeEvent
+from tenants.billing.plans import plan_of
 from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
 from tenants.tenancy.roles import TenantKind

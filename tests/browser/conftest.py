@@ -2,7 +2,6 @@
 import os
 import shutil
 import threading
-
 from datetime import datetime, timezone
 
 import pytest

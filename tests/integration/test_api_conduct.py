@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-
 SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 TOMORROW_8AM = "2026-12-02T00:00"  # 08:00 Shanghai, in UTC
 

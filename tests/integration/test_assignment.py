@@ -80,7 +80,8 @@ def audit_actions(desk: Desk, account_id) -> list[tuple]:
 @pytest.fixture
 def desk(factory, frozen_clock):
     frozen_clock.set(SHANGHAI_10AM)
-    return make_desk(factory, [dict(region="上海", principal_minor=900_000), dict(region="北京", principal_minor=50_000),
+    return make_desk(factory, [dict(region="上海", principal_minor=900_000),
+                               dict(region="北京", principal_minor=50_000),
                                dict(region="北京", principal_minor=300_000), dict(region=None)])
 
 

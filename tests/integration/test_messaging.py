@@ -94,7 +94,8 @@ def test_a_template_is_drafted_submitted_approved_and_versioned_without_touching
                          headers=case["lender_headers"])
     assert changed.status_code == 409 and changed.json["error"]["code"] == "template.not_editable"
     v2 = client.post(f"/api/v1/templates/{v1['id']}/versions", json={"name": "Reminder (polite)",
-                     "body": "{{ debtor_name }}您好，请联系{{ agency_name }}。回复TD退订"}, headers=case["lender_headers"])
+                     "body": "{{ debtor_name }}您好，请联系{{ agency_name }}。回复TD退订"},
+                     headers=case["lender_headers"])
     assert v2.status_code == 201, v2.json
     assert (v2.json["version"], v2.json["status"], v2.json["template_family_id"]) == (2, "draft", v1["id"])
     again = client.post(f"/api/v1/templates/{v1['id']}/versions", json={"name": "x", "body": "y 回复TD退订"},
@@ -277,7 +278,8 @@ def smtp_config(port):
 def test_email_goes_through_a_real_smtp_server_with_the_rendered_text(client, case, smtp_server):
     inbox, port = smtp_server
     template = approved(client, case, channel="email", subject="关于{{ reference }}的提醒",
-                        body="{{ debtor_name }}您好：\n您在{{ lender_name }}的借款待还{{ amount_due }}。\n{{ agency_name }}")
+                        body="{{ debtor_name }}您好：\n您在{{ lender_name }}的借款待还{{ amount_due }}。\n"
+                             "{{ agency_name }}")
     message = send(client, case, template["id"]).json
     with tenant_scope(case["agency"].id):
         sent = deliver(uuid.UUID(message["id"]), smtp_config(port))
@@ -291,8 +293,8 @@ def test_email_goes_through_a_real_smtp_server_with_the_rendered_text(client, ca
     assert received["Subject"] == f"关于{case['account'].external_ref}的提醒"
     assert received["Message-ID"] == f"<{message['id']}@recoverly.test>", "the same id on any resend"
     assert case["agency"].name in received["From"]
-    assert received.get_content().replace("\r\n", "\n").strip() == (f"张三您好：\n您在{case['lender'].name}的借款待还¥4,450.00。\n"
-                                              f"{case['agency'].name}")
+    assert received.get_content().replace("\r\n", "\n").strip() == (
+        f"张三您好：\n您在{case['lender'].name}的借款待还¥4,450.00。\n{case['agency'].name}")
 
 
 def test_an_unreachable_mail_server_fails_the_try_and_a_retry_delivers(client, case, smtp_server, db_session):

@@ -63,7 +63,8 @@ def test_an_upload_with_a_broken_row_imports_the_rest_and_explains_the_row(clien
     download = client.get(f"/t/{lender.slug}/imports/{import_id}/errors.csv", buffered=True)
     assert download.status_code == 200 and download.mimetype == "text/csv"
     disposition = download.headers["Content-Disposition"]
-    assert disposition.startswith("attachment;") and "filename*=UTF-8''%E5%8D%81%E4%B8%80%E6%9C%88-errors.csv" in disposition
+    assert disposition.startswith("attachment;")
+    assert "filename*=UTF-8''%E5%8D%81%E4%B8%80%E6%9C%88-errors.csv" in disposition
     text = download.get_data().decode("utf-8-sig")
     assert text.splitlines()[0].startswith("line,external_ref") and "R-2" in text and "R-1" not in text
 

@@ -225,8 +225,8 @@ def test_the_daily_job_reviews_every_agency_with_something_open(client, case, db
 
 
 def test_the_case_page_takes_and_cancels_a_promise(app, client, case, db_session):
-    from web.tenant.casework_money import money_panel
     from tenants.portfolios.accounts import get_account
+    from web.tenant.casework_money import money_panel
 
     agency, account_id = case["agency"], case["account_id"]
     login(client, "collector@promise.test")

@@ -103,7 +103,8 @@ def test_cn_sms_needs_the_td_opt_out_and_other_channels_do_not():
 
 
 def test_cn_third_party_templates_never_mention_the_debt():
-    clean = check("sms", "zh-CN", None, "您好，请转告{{ debtor_name }}联系{{ lender_name }}。回复TD退订", "third_party", CN)
+    clean = check("sms", "zh-CN", None, "您好，请转告{{ debtor_name }}联系{{ lender_name }}。回复TD退订",
+                  "third_party", CN)
     assert clean == []
     findings = check("sms", "zh-CN", None, "请转告{{ debtor_name }}：欠款{{ amount_due }}已逾 期。回复TD退订",
                      "third_party", CN)
@@ -126,7 +127,8 @@ def test_us_third_party_messages_neither_mention_the_debt_nor_need_the_disclosur
 
 
 def test_fullwidth_text_is_folded_before_matching():
-    assert rules(check("sms", "en", None, "ＰＯＬＩＣＥ. Reply ＳＴＯＰ.", "debtor", CN)) == [("CN.PROHIBITED", "police")]
+    findings = check("sms", "en", None, "ＰＯＬＩＣＥ. Reply ＳＴＯＰ.", "debtor", CN)
+    assert rules(findings) == [("CN.PROHIBITED", "police")]
 
 
 # ---- the placeholder language ----------------------------------------------------------------------------------

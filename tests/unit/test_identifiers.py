@@ -1,8 +1,7 @@
 import pytest
 
 from tenants.errors import ValidationFailed
-from tenants.identifiers import (cn_resident_id_check_char, normalize_cn_resident_id, normalize_email,
-                                 normalize_phone)
+from tenants.identifiers import cn_resident_id_check_char, normalize_cn_resident_id, normalize_email, normalize_phone
 
 
 def test_valid_resident_ids_pass_including_the_x_check_character():

@@ -4,9 +4,19 @@ from datetime import date, datetime
 
 import pytest
 
-from tenants.portfolios.parsing import (EXTRA_KEY, SAMPLE_BYTES, CsvSource, FileRejected, JsonSource, XlsxSource,
-                                        count_csv_rows, detect_encoding, iter_csv_rows, iter_json_rows,
-                                        iter_xlsx_rows)
+from tenants.portfolios.parsing import (
+    EXTRA_KEY,
+    SAMPLE_BYTES,
+    CsvSource,
+    FileRejected,
+    JsonSource,
+    XlsxSource,
+    count_csv_rows,
+    detect_encoding,
+    iter_csv_rows,
+    iter_json_rows,
+    iter_xlsx_rows,
+)
 
 CHINESE_CSV = "合同号,姓名,本金\nHT001,张三,\"1,234.50\"\nHT002,李四,88\n"
 MB = 1 << 20

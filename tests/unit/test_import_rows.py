@@ -303,7 +303,8 @@ def test_id_type_defaults_by_country_and_only_resident_ids_are_checksummed():
     record, errors = validate_row({**cn_row(身份证号="E12345678"), "证件类型": "护照"}, mapping, CN)
     assert errors == []
     assert (record.id_type, record.id_number) == ("passport", "E12345678")
-    us_mapping = {"ref": "external_ref", "name": "debtor_name", "amt": "principal", "due": "due_date", "ssn": "id_number"}
+    us_mapping = {"ref": "external_ref", "name": "debtor_name", "amt": "principal", "due": "due_date",
+                  "ssn": "id_number"}
     record, errors = validate_row({"ref": "1", "name": "Ann", "amt": "10", "due": "2024-01-01", "ssn": "123-45-6789"},
                                   us_mapping, US)
     assert errors == []
@@ -312,7 +313,8 @@ def test_id_type_defaults_by_country_and_only_resident_ids_are_checksummed():
 
 def test_currency_column_overrides_the_tenant_currency_and_its_precision():
     mapping = {**CN_MAPPING, "币种": "currency"}
-    record, errors = validate_row({**cn_row(**{"本金(元)": "5000", "利息": "", "罚息": ""}), "币种": "jpy"}, mapping, CN)
+    record, errors = validate_row({**cn_row(**{"本金(元)": "5000", "利息": "", "罚息": ""}), "币种": "jpy"},
+                                  mapping, CN)
     assert errors == []
     assert (record.currency, record.principal_minor) == ("JPY", 5000)
     _, errors = validate_row({**cn_row(**{"本金(元)": "5000.5"}), "币种": "JPY"}, mapping, CN)

@@ -108,7 +108,5 @@ def audit_event(event_id: uuid.UUID):
     return render_template("audit_event.html", event=get_event(event_id))
 
 
-from web.admin import (
-    billing,  # noqa: E402,F401
-    compliance,  # noqa: E402,F401  (routes register on import)
-)
+# The view modules register their routes on this blueprint when imported, so they come after it.
+from web.admin import billing, compliance  # noqa: E402,F401

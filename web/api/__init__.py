@@ -27,17 +27,28 @@ def authenticate_request():
 
 
 def register(app: Flask) -> None:
-    from web.api import (accounts_api, audit_api, conduct_api, me, members_api, panel_api, placements_api,
-                         portfolios_api, settings_api, tenants_api, tokens_api)
-    from web.api import compliance_api
-    from web.api import approvals_api
-    from web.api import messaging_api
-    from web.api import casework_money_api
-    from web.api import worklist_api
-    from web.api import performance_api
-    from web.api import casework_legal_api
-    from web.api import commission_api
-    from web.api import billing_api
+    from web.api import (
+        accounts_api,
+        approvals_api,
+        audit_api,
+        billing_api,
+        casework_legal_api,
+        casework_money_api,
+        commission_api,
+        compliance_api,
+        conduct_api,
+        me,
+        members_api,
+        messaging_api,
+        panel_api,
+        performance_api,
+        placements_api,
+        portfolios_api,
+        settings_api,
+        tenants_api,
+        tokens_api,
+        worklist_api,
+    )
 
     app.before_request(authenticate_request)
     for module in (me, members_api, tokens_api, audit_api, tenants_api, portfolios_api, accounts_api, panel_api,

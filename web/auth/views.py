@@ -6,8 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from tenants.db import db
 from tenants.errors import DomainError, Unauthenticated
 from tenants.tenancy.schemas import AcceptInvitationSchema, ChangePasswordSchema
-from tenants.tenancy.services import (accept_invitation, authenticate, change_password, memberships_of,
-                                      open_invitation)
+from tenants.tenancy.services import accept_invitation, authenticate, change_password, memberships_of, open_invitation
 from tenants.tenancy.sessions import end_sessions
 from web import rate_limits
 from web.auth import SessionUser

@@ -31,14 +31,24 @@ def _open():
     return open_tenant_for_member(tenant)
 
 
-from web.tenant import (accounts, agency_views, audit_views, dashboard, mapping, members,  # noqa: E402,F401
-                        placements, portfolios, tokens)  # (routes register on import)
-from web.tenant import compliance  # noqa: E402,F401
-from web.tenant import messaging  # noqa: E402,F401
-from web.tenant import conduct_views  # noqa: E402,F401
-from web.tenant import casework_money  # noqa: E402,F401
-from web.tenant import performance  # noqa: E402,F401
-from web.tenant import worklist  # noqa: E402,F401
-from web.tenant import casework_legal  # noqa: E402,F401
-from web.tenant import commission  # noqa: E402,F401
-from web.tenant import billing  # noqa: E402,F401
+# The view modules register their routes on this blueprint when imported, so they come after it.
+from web.tenant import (  # noqa: E402,F401
+    accounts,
+    agency_views,
+    audit_views,
+    billing,
+    casework_legal,
+    casework_money,
+    commission,
+    compliance,
+    conduct_views,
+    dashboard,
+    mapping,
+    members,
+    messaging,
+    performance,
+    placements,
+    portfolios,
+    tokens,
+    worklist,
+)

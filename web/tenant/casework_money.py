@@ -295,8 +295,9 @@ def plan_sign(plan_id: uuid.UUID):
     plan = get_visible(PaymentPlan, plan_id, "plan.not_found")
     form = SignPlanForm(prefix="sign")
     if _posted(form):
-        run_and_flash(lambda: plan_service.sign(plan.id, user_id=current_user.id, acknowledgement=form.acknowledgement.data),
-             _("Plan signed: collection pauses while the instalments are paid."))
+        run_and_flash(lambda: plan_service.sign(plan.id, user_id=current_user.id,
+                                                acknowledgement=form.acknowledgement.data),
+                      _("Plan signed: collection pauses while the instalments are paid."))
     return _back(plan.account_id, "plans")
 
 

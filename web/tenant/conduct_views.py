@@ -15,11 +15,11 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from tenants import clock
-from tenants.context import may_write
 from tenants.capabilities import Capability
 from tenants.conduct import approvals, consent
 from tenants.conduct import service as conduct
 from tenants.conduct.models import AccountConsent, ApprovalRequest, ApprovalStatus, ConductHold, ContactAttempt
+from tenants.context import may_write
 from tenants.db import db, get_visible
 from tenants.errors import NotFound
 from tenants.portfolios.models import Account
