@@ -32,15 +32,17 @@ TENANTS, USERS_PER_TENANT, READS = 20, 50, 5000
 def seed() -> list[tuple]:
     pairs = []
     for t in range(TENANTS):
-        tenant = Tenant(kind="agency", slug=f"bench-{t}-{random.randrange(10**9)}", name=f"Bench {t}",
-                        time_zone="Asia/Shanghai", locale="zh_CN", currency="CNY")
-        db.session.add(tenant)
-        db.session.flush()
+        with platform_scope("benchmark: seed"):
+            tenant = Tenant(kind="agency", slug=f"bench-{t}-{random.randrange(10**9)}", name=f"Bench {t}",
+                            time_zone="Asia/Shanghai", locale="zh_CN", currency="CNY")
+            db.session.add(tenant)
+            db.session.flush()
+            users = [User(email_index=f"{tenant.slug}-{u}", email="x@example.test", name="x", password_hash=None)
+                     for u in range(USERS_PER_TENANT)]
+            db.session.add_all(users)
+            db.session.flush()
         with tenant_scope(tenant.id):
-            for u in range(USERS_PER_TENANT):
-                user = User(email_index=f"{tenant.slug}-{u}", email="x@example.test", name="x", password_hash=None)
-                db.session.add(user)
-                db.session.flush()
+            for user in users:
                 membership = Membership(user_id=user.id, role="agency_collector")
                 db.session.add(membership)
                 db.session.flush()

@@ -1,10 +1,11 @@
 """Tenant context and the ORM lock.
 
 Every request and every job runs inside exactly one context: a tenant's, or the platform's (explicit, with a
-reason, logged). Tenant-scoped models are filtered by `with_loader_criteria` from that context; without one,
-queries on tenant data fail closed. A `before_flush` guard refuses rows of another tenant. On PostgreSQL the
-same context is copied into the transaction-local settings `app.tenant_id` / `app.platform` that the row-level
-security policies read, so raw SQL is fenced as well (the database lock).
+reason, logged). Who sees and writes what is declared once in tenants.access_policy: its read rules become the
+`with_loader_criteria` of every query (without a context, queries on tenant data fail closed), its insert and
+write rules the `before_flush` guard. On PostgreSQL the same context reaches the transaction: `app.tenant_id`, or
+for platform work a token only `app_enter_platform(PLATFORM_DB_KEY)` can mint (tenants.database_lock), so raw SQL
+is fenced by row-level security generated from the same declaration (the database lock).
 """
 import logging
 import uuid
@@ -15,9 +16,10 @@ from functools import lru_cache
 from itertools import chain
 
 from flask import has_app_context
-from sqlalchemy import ForeignKey, Uuid, event, false, inspect, text
+from sqlalchemy import ForeignKey, Table, Uuid, event, false, inspect, text
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, with_loader_criteria
+from sqlalchemy.sql.util import find_tables
 
 from tenants import access_policy
 from tenants.db import db
@@ -45,13 +47,6 @@ class TenantScoped:
     @declared_attr
     def tenant_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(Uuid, ForeignKey("tenants.id"), index=True, nullable=False)
-
-
-SharedScoped = TenantScoped  # rows another tenant also sees through a relationship: see tenants.access_policy
-
-
-def _declared_classes() -> list[type]:
-    return [m.class_ for m in db.Model.registry.mappers if access_policy.access_of(m.local_table.name)]
 
 
 def _access(obj) -> access_policy.Access | None:
@@ -144,16 +139,37 @@ def _resync_open_transaction() -> None:
         pass
 
 
+@lru_cache(maxsize=65536)
+def _criterion(cls: type, tenant_id: uuid.UUID | None):
+    """The declared read rule of one class for one tenant, built once: its subqueries are costly to rebuild.
+    Without a tenant, tenant data reached through a join matches nothing rather than everything."""
+    rule = access_policy.access_of(cls.__table__.name).read
+    where = rule.sql(cls, tenant_id) if rule is not None and tenant_id is not None else false()
+    return with_loader_criteria(cls, where, include_aliases=True)
+
+
 @lru_cache(maxsize=4096)
-def _criteria_for(tenant_id: uuid.UUID | None) -> tuple:
-    """The loader criteria of one tenant (the declared read rules), built once: their subqueries are costly to
-    rebuild. Without a tenant, tables reached only through a join match nothing rather than everything."""
-    criteria = []
-    for cls in _declared_classes():
-        rule = access_policy.access_of(cls.__table__.name).read
-        where = rule.sql(cls, tenant_id) if rule is not None and tenant_id is not None else false()
-        criteria.append(with_loader_criteria(cls, where, include_aliases=True))
-    return tuple(criteria)
+def _declared_reach(tables: frozenset[str]) -> tuple[type, ...]:
+    """The declared classes of these tables and of every class their relationships reach (a joined eager load
+    reads them in the same statement)."""
+    by_table = {m.local_table.name: m for m in db.Model.registry.mappers}
+    seen, todo = set(), [by_table[name] for name in tables if name in by_table]
+    while todo:
+        mapper = todo.pop()
+        if mapper in seen:
+            continue
+        seen.add(mapper)
+        todo.extend(relationship.mapper for relationship in mapper.relationships)
+    return tuple(m.class_ for m in seen if access_policy.access_of(m.local_table.name))
+
+
+def _criteria_for(statement, tenant_id: uuid.UUID | None) -> list:
+    """Criteria for the declared tables the statement reads — in joins and subqueries too — rather than for all
+    of them: a statement's cache key is computed on every execution and grows with its options."""
+    tables = frozenset(table.name for table in find_tables(statement, check_columns=True, include_aliases=True,
+                                                           include_joins=True, include_selects=True,
+                                                           include_crud=True) if isinstance(table, Table))
+    return [_criterion(cls, tenant_id) for cls in _declared_reach(tables)]
 
 
 def _touches_tenant_data(orm_execute_state) -> bool:
@@ -176,7 +192,9 @@ def _apply_tenant_criteria(state):
         return
     if ctx is None and _touches_tenant_data(state):
         raise TenantIsolationError("query on tenant data without a tenant context")
-    state.statement = state.statement.options(*_criteria_for(ctx.tenant_id if ctx else None))
+    criteria = _criteria_for(state.statement, ctx.tenant_id if ctx else None)
+    if criteria:
+        state.statement = state.statement.options(*criteria)
 
 
 def _refresh_under_loading_context(state):
