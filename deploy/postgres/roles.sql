@@ -48,3 +48,13 @@ ALTER DEFAULT PRIVILEGES FOR ROLE recoverly_owner IN SCHEMA public
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO recoverly_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO recoverly_app;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO recoverly_app;
+
+-- The platform lock's key hash is the owner's alone (tenants/database_lock.py); row-level security with no
+-- policy hides it as well, so a grant above re-run after migrations would show nothing either.
+DO $$
+BEGIN
+    IF to_regclass('public.platform_keys') IS NOT NULL THEN
+        REVOKE ALL ON platform_keys FROM recoverly_app;
+    END IF;
+END
+$$;
