@@ -64,6 +64,7 @@ def apply_database_lock(connection):
     if connection.dialect.name != "postgresql":
         return
     database_lock.sync_policies(connection)
+    database_lock.pin_search_paths(connection)
     database_lock.install_platform_key(connection, current_app.config["PLATFORM_DB_KEY"])
 
 

@@ -37,20 +37,21 @@ ALTER TABLE platform_keys ALTER COLUMN token_salt SET DEFAULT (gen_random_uuid()
 ALTER TABLE platform_keys ENABLE ROW LEVEL SECURITY;
 
 CREATE OR REPLACE FUNCTION app_enter_platform(key text) RETURNS boolean
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
     AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM platform_keys k WHERE k.id = 1 AND k.key_hash = sha256(convert_to(key, 'UTF8'))) THEN
+    IF NOT EXISTS (SELECT 1 FROM public.platform_keys k
+                   WHERE k.id = 1 AND k.key_hash = sha256(convert_to(key, 'UTF8'))) THEN
         RAISE EXCEPTION 'platform key refused' USING ERRCODE = 'insufficient_privilege';
     END IF;
-    PERFORM set_config('app.platform', (SELECT {token} FROM platform_keys k WHERE k.id = 1), true);
+    PERFORM set_config('app.platform', (SELECT {token} FROM public.platform_keys k WHERE k.id = 1), true);
     RETURN true;
 END $$;
 
 CREATE OR REPLACE FUNCTION app_platform() RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
     AS $$ SELECT coalesce((SELECT nullif(current_setting('app.platform', true), '') = {token}
-                           FROM platform_keys k WHERE k.id = 1), false) $$;
+                           FROM public.platform_keys k WHERE k.id = 1), false) $$;
 """.replace("{token}", TOKEN)
 
 DROP_FUNCTIONS = """
@@ -60,9 +61,30 @@ CREATE OR REPLACE FUNCTION app_platform() RETURNS boolean LANGUAGE sql STABLE
 """
 
 
+# A SECURITY DEFINER function runs as the owner inside the caller's session, and PostgreSQL searches the
+# session's temporary schema first unless it is named last: the app role could otherwise shadow `platform_keys` or
+# `conduct_ledger` with a temporary table of its own (and lift the lock, or escape a contact cap).
+PIN_SEARCH_PATH = """
+DO $$
+DECLARE f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+             WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef
+    LOOP
+        EXECUTE 'ALTER FUNCTION ' || f::text || ' SET search_path = pg_catalog, public, pg_temp';
+    END LOOP;
+END $$;
+"""
+
+
 def install_functions(connection) -> None:
     connection.exec_driver_sql(FUNCTIONS)
+    pin_search_paths(connection)
     _revoke_from_everyone_but_owner(connection, "platform_keys")
+
+
+def pin_search_paths(connection) -> None:
+    connection.exec_driver_sql(PIN_SEARCH_PATH)
 
 
 def _revoke_from_everyone_but_owner(connection, table: str) -> None:

@@ -79,6 +79,29 @@ def test_a_wrong_platform_key_is_refused_and_the_key_table_is_sealed(app_engine)
 
 
 @pytest.mark.postgres
+def test_a_temporary_table_cannot_stand_in_for_the_platform_key(app_engine):
+    """The app role may create temporary tables; a look-alike of the key table must not mint a platform token."""
+    with app_engine.connect() as connection:
+        connection.execute(text("CREATE TEMP TABLE platform_keys (id int, key_hash bytea, token_salt text)"))
+        connection.execute(text("GRANT ALL ON pg_temp.platform_keys TO PUBLIC"))
+        connection.execute(text("INSERT INTO pg_temp.platform_keys VALUES (1, sha256('mine'::bytea), 'salt')"))
+        with pytest.raises(Exception) as refused:
+            connection.execute(text("SELECT app_enter_platform('mine')"))
+        assert "platform key refused" in str(refused.value)
+        connection.rollback()
+
+
+@pytest.mark.postgres
+def test_every_security_definer_function_searches_temporary_tables_last(app_engine):
+    """Otherwise a temporary `conduct_ledger` of the app role's would take the per-person counts."""
+    with app_engine.connect() as connection:
+        unpinned = connection.scalars(text(
+            "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef "
+            "AND NOT coalesce('search_path=pg_catalog, public, pg_temp' = ANY (p.proconfig), false)")).all()
+    assert unpinned == []
+
+
+@pytest.mark.postgres
 def test_a_platform_token_read_in_one_transaction_is_worthless_in_the_next(app, app_engine, placed_committed):
     """An injection into platform work could read the setting; it opens nothing afterwards."""
     lender, *_ = placed_committed
