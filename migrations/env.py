@@ -65,7 +65,7 @@ def apply_database_lock(connection):
         return
     database_lock.sync_policies(connection)
     database_lock.pin_search_paths(connection)
-    database_lock.install_platform_key(connection, current_app.config["PLATFORM_DB_KEY"])
+    database_lock.install_platform_key(connection, current_app.config["DB_LOCK_KEY"])
 
 
 if context.is_offline_mode():

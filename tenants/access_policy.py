@@ -30,7 +30,8 @@ from sqlalchemy.dialects import postgresql
 
 from tenants.db import db
 
-APP_TENANT = literal_column("app_tenant()")
+# Evaluated once per statement (an init plan), not per row: the function checks the transaction's token.
+APP_TENANT = literal_column("(SELECT app_tenant())")
 PLATFORM = "(SELECT app_platform())"
 
 

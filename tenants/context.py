@@ -3,9 +3,9 @@
 Every request and every job runs inside exactly one context: a tenant's, or the platform's (explicit, with a
 reason, logged). Who sees and writes what is declared once in tenants.access_policy: its read rules become the
 `with_loader_criteria` of every query (without a context, queries on tenant data fail closed), its insert and
-write rules the `before_flush` guard. On PostgreSQL the same context reaches the transaction: `app.tenant_id`, or
-for platform work a token only `app_enter_platform(PLATFORM_DB_KEY)` can mint (tenants.database_lock), so raw SQL
-is fenced by row-level security generated from the same declaration (the database lock).
+write rules the `before_flush` guard. On PostgreSQL the same context reaches each transaction as a token that only
+`app_enter_tenant` / `app_enter_platform` with DB_LOCK_KEY can mint (tenants.database_lock), so raw SQL is fenced
+by row-level security generated from the same declaration (the database lock).
 """
 import logging
 import uuid
@@ -100,29 +100,36 @@ def platform_scope(reason: str):
         deactivate(token)
 
 
-_platform_key: str | None = None
+_lock_key: str | None = None
 
 
-def configure(platform_key: str | None) -> None:
-    """The key that lets platform work lift the database lock (tenants/database_lock.py)."""
-    global _platform_key
-    _platform_key = platform_key
+def configure(lock_key: str | None) -> None:
+    """The key with which a transaction tells the database lock which tenant it acts for, or that it does
+    platform work (tenants/database_lock.py)."""
+    global _lock_key
+    _lock_key = lock_key
 
 
-_TENANT_SQL = text("SELECT set_config('app.tenant_id', :tenant, true), set_config('app.platform', '', true)")
-_PLATFORM_SQL = text("SELECT set_config('app.tenant_id', '', true), app_enter_platform(:key)")
+_TENANT_SQL = text("SELECT app_enter_tenant(:tenant, :key)")
+_PLATFORM_SQL = text("SELECT app_enter_platform(:key)")
+_NO_CONTEXT_SQL = text("SELECT set_config('app.tenant_id', '', true), set_config('app.tenant_token', '', true), "
+                       "set_config('app.platform', '', true)")
 
 
 def _apply_database_setting(connection) -> None:
+    """The context, as the database lock sees it: a tenant or the platform only with DB_LOCK_KEY."""
     if connection.dialect.name != "postgresql":
         return
     ctx = _current.get()
-    if ctx is not None and ctx.is_platform:
-        if not _platform_key:
-            raise TenantIsolationError("platform work needs PLATFORM_DB_KEY")
-        connection.execute(_PLATFORM_SQL, {"key": _platform_key})
+    if ctx is None or (ctx.tenant_id is None and not ctx.is_platform):
+        connection.execute(_NO_CONTEXT_SQL)
         return
-    connection.execute(_TENANT_SQL, {"tenant": str(ctx.tenant_id) if ctx and ctx.tenant_id else ""})
+    if not _lock_key:
+        raise TenantIsolationError("the database lock needs DB_LOCK_KEY")
+    if ctx.is_platform:
+        connection.execute(_PLATFORM_SQL, {"key": _lock_key})
+    else:
+        connection.execute(_TENANT_SQL, {"tenant": ctx.tenant_id, "key": _lock_key})
 
 
 def _resync_open_transaction() -> None:

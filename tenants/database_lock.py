@@ -1,14 +1,14 @@
 """The database lock on PostgreSQL: row-level security generated from tenants.access_policy, and a platform lock
 the application's role cannot take by itself.
 
-Policies read two transaction-local settings. `app.tenant_id` names the tenant of the context (row-level
-security compares rows with it; setting another tenant's id is what the ORM lock and the per-request context
-guard against, and a foreign id only ever sees that tenant's rows). `app.platform` lifts the lock for platform
-work, but only if it holds a token that `app_enter_platform(key)` derived for this very transaction from a secret
-the app role cannot read: the function checks the key against its SHA-256 (in `platform_keys`, sealed: no policy,
-no grant), then writes the token. An SQL injection can neither read the secret nor mint a token, and a token read
-from a platform transaction is worthless in any other (it is bound to the backend and the transaction's start).
-The key itself never sits in a setting or a table, and travels as a bound parameter.
+Policies ask `app_tenant()` which tenant the transaction acts for and `app_platform()` whether it does platform
+work. Both answer from transaction-local settings, but only when those carry a token that `app_enter_tenant(id,
+key)` or `app_enter_platform(key)` derived for this very transaction from a salt the app role cannot read: the
+functions check the key (DB_LOCK_KEY) against its SHA-256 in `platform_keys` (sealed: no policy, no grant), then
+write the token. So an SQL injection can neither pose as another tenant nor lift the lock: a plain
+`set_config('app.tenant_id', …)` or `set_config('app.platform', 'on')` opens nothing, and a token read inside one
+transaction is worthless in any other, or for any other tenant (it is bound to the tenant, the backend and the
+transaction's start). The key itself never sits in a setting or a table, and travels as a bound parameter.
 
 Applied by migration 0011 and, for the policies and the key, after every upgrade that reaches the head
 (migrations/env.py): the policies are derived, so changing the declaration needs no hand-written migration.
@@ -26,36 +26,65 @@ PLATFORM_KEYS = Table("platform_keys", db.metadata,
                       Column("key_hash", LargeBinary, nullable=False),
                       Column("token_salt", Text, nullable=False))
 
-# Bound to this backend and this transaction's start: worthless anywhere else. Never a function of its own: the app
-# role would call it.
-TOKEN = ("encode(sha256(convert_to(k.token_salt || ':' || pg_backend_pid()::text || ':' || now()::text, 'UTF8')), "
-         "'hex')")
+def _token(scope: str) -> str:
+    """SQL for the token of one scope (a tenant id, or 'platform'), bound to this backend and this transaction's
+    start: worthless anywhere else. Never a function of its own: the app role would call it."""
+    return (f"encode(sha256(convert_to(k.token_salt || ':' || ({scope}) || ':' || pg_backend_pid()::text || ':' "
+            f"|| now()::text, 'UTF8')), 'hex')")
 
-FUNCTIONS = """
+
+CHECK_KEY = """
+    IF NOT EXISTS (SELECT 1 FROM public.platform_keys k
+                   WHERE k.id = 1 AND k.key_hash = sha256(convert_to(key, 'UTF8'))) THEN
+        RAISE EXCEPTION 'database lock key refused' USING ERRCODE = 'insufficient_privilege';
+    END IF;"""
+
+_SET_TENANT_TOKEN = _token("current_setting('app.tenant_id', true)")
+
+FUNCTIONS = f"""
 ALTER TABLE platform_keys ADD CONSTRAINT ck_platform_keys_one_row CHECK (id = 1);
 ALTER TABLE platform_keys ALTER COLUMN token_salt SET DEFAULT (gen_random_uuid()::text || gen_random_uuid()::text);
 ALTER TABLE platform_keys ENABLE ROW LEVEL SECURITY;
 
-CREATE OR REPLACE FUNCTION app_enter_platform(key text) RETURNS boolean
+CREATE OR REPLACE FUNCTION app_enter_tenant(tenant uuid, key text) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
     AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM public.platform_keys k
-                   WHERE k.id = 1 AND k.key_hash = sha256(convert_to(key, 'UTF8'))) THEN
-        RAISE EXCEPTION 'platform key refused' USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    PERFORM set_config('app.platform', (SELECT {token} FROM public.platform_keys k WHERE k.id = 1), true);
+BEGIN{CHECK_KEY}
+    PERFORM set_config('app.platform', '', true);
+    PERFORM set_config('app.tenant_id', tenant::text, true);
+    PERFORM set_config('app.tenant_token', (SELECT {_token("tenant::text")} FROM public.platform_keys k
+                                            WHERE k.id = 1), true);
     RETURN true;
 END $$;
 
+CREATE OR REPLACE FUNCTION app_enter_platform(key text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
+    AS $$
+BEGIN{CHECK_KEY}
+    PERFORM set_config('app.tenant_id', '', true);
+    PERFORM set_config('app.tenant_token', '', true);
+    PERFORM set_config('app.platform', (SELECT {_token("'platform'")} FROM public.platform_keys k WHERE k.id = 1),
+                       true);
+    RETURN true;
+END $$;
+
+CREATE OR REPLACE FUNCTION app_tenant() RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
+    AS $$ SELECT CASE WHEN current_setting('app.tenant_token', true) = {_SET_TENANT_TOKEN}
+                      THEN nullif(current_setting('app.tenant_id', true), '')::uuid END
+          FROM public.platform_keys k WHERE k.id = 1 $$;
+
 CREATE OR REPLACE FUNCTION app_platform() RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
-    AS $$ SELECT coalesce((SELECT nullif(current_setting('app.platform', true), '') = {token}
+    AS $$ SELECT coalesce((SELECT nullif(current_setting('app.platform', true), '') = {_token("'platform'")}
                            FROM public.platform_keys k WHERE k.id = 1), false) $$;
-""".replace("{token}", TOKEN)
+"""
 
 DROP_FUNCTIONS = """
 DROP FUNCTION IF EXISTS app_enter_platform(text);
+DROP FUNCTION IF EXISTS app_enter_tenant(uuid, text);
+CREATE OR REPLACE FUNCTION app_tenant() RETURNS uuid LANGUAGE sql STABLE SECURITY INVOKER
+    AS $$ SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid $$;
 CREATE OR REPLACE FUNCTION app_platform() RETURNS boolean LANGUAGE sql STABLE
     AS $$ SELECT coalesce(current_setting('app.platform', true), '') = 'on' $$;
 """

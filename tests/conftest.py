@@ -16,6 +16,7 @@ _RUN_DIR = Path(tempfile.mkdtemp(prefix="recoverly-tests-"))
 os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_RUN_DIR / "instance"))
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
 os.environ["RECOVERLY_ENV"] = "development"
+DB_LOCK_KEY = os.environ.setdefault("DB_LOCK_KEY", "test-db-lock-key-not-for-production-0123456789")
 
 from flask.testing import FlaskClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
@@ -143,6 +144,12 @@ def factory(db_session):
 
 def pg_scalar(connection, sql, **params):
     return connection.execute(text(sql), params).scalar()
+
+
+def act_as(connection, tenant_id) -> None:
+    """What the app does when a tenant's transaction starts (tenants.context): raw SQL tests of the database lock
+    go through the same door."""
+    connection.execute(text("SELECT app_enter_tenant(:t, :key)"), {"t": tenant_id, "key": DB_LOCK_KEY})
 
 
 # ---- PostgreSQL: what other connections see (row-level security), so the data is really committed -------------

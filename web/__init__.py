@@ -44,7 +44,7 @@ def _init_extensions(app: Flask) -> None:
     from web.database import configure_engine
 
     db.init_app(app)
-    tenant_context.configure(platform_key=app.config["PLATFORM_DB_KEY"])
+    tenant_context.configure(lock_key=app.config["DB_LOCK_KEY"])
     with app.app_context():
         configure_engine(db.engine)
     extensions.migrate.init_app(app, db, directory=str(app_config.ROOT / "migrations"), render_as_batch=True)

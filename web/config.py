@@ -62,7 +62,7 @@ def build(overrides: dict | None = None) -> dict:
         "PII_KEYS": os.environ.get("PII_KEYS"),
         "BLIND_INDEX_KEY": os.environ.get("BLIND_INDEX_KEY"),
         # Lifts the database lock for platform work (tenants/database_lock.py); the database keeps only its hash.
-        "PLATFORM_DB_KEY": os.environ.get("PLATFORM_DB_KEY") or (None if production else _derived(secret, "platform")),
+        "DB_LOCK_KEY": os.environ.get("DB_LOCK_KEY") or (None if production else _derived(secret, "platform")),
         "PROXY_COUNT": int(os.environ.get("RECOVERLY_PROXY_COUNT", "0")),
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -126,8 +126,8 @@ def _check(config: dict, production: bool) -> None:
                           f"characters in production{hint}")
     if not (config["PII_KEYS"] and config["BLIND_INDEX_KEY"]):
         raise ConfigError(f"PII_KEYS and BLIND_INDEX_KEY must be set in production{hint}")
-    if len(config["PLATFORM_DB_KEY"] or "") < MIN_SECRET_KEY_LENGTH:
-        raise ConfigError(f"PLATFORM_DB_KEY must be set to a random value of at least {MIN_SECRET_KEY_LENGTH} "
+    if len(config["DB_LOCK_KEY"] or "") < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(f"DB_LOCK_KEY must be set to a random value of at least {MIN_SECRET_KEY_LENGTH} "
                           f"characters in production: it lifts the database lock for platform work{hint}")
     if config["STRIPE_API_KEY"] and not config["STRIPE_WEBHOOK_SECRET"]:
         raise ConfigError("STRIPE_WEBHOOK_SECRET must be set when STRIPE_API_KEY is (webhooks are verified)")

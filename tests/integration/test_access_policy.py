@@ -9,6 +9,7 @@ from tenants import access_policy, database_lock
 from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
 from tenants.portfolios.models import Account
+from tests.conftest import act_as
 
 POLICY_SQL = ("SELECT tablename, policyname, cmd, qual, with_check FROM pg_policies "
               "WHERE schemaname = current_schema() ORDER BY 1, 2")
@@ -56,14 +57,29 @@ def test_live_policies_are_exactly_the_declaration(owner_engine):
 
 
 @pytest.mark.postgres
-def test_the_app_role_cannot_lift_the_lock_with_a_setting(app_engine, placed_committed):
+def test_a_setting_alone_neither_lifts_the_lock_nor_poses_as_another_tenant(app_engine, placed_committed):
+    """What an SQL injection under the app role could try: name the lender, or claim platform work."""
     lender, agency, other_agency, objects = placed_committed
     with app_engine.begin() as connection:
         connection.execute(text("SELECT set_config('app.tenant_id', :t, true), set_config('app.platform', 'on', true)"),
-                           {"t": str(other_agency)})
-        assert connection.execute(text("SELECT count(*) FROM accounts WHERE tenant_id = :l"),
-                                  {"l": lender}).scalar() == 0
-        assert connection.execute(text("SELECT count(*) FROM tenants WHERE id = :l"), {"l": lender}).scalar() == 0
+                           {"t": str(lender)})
+        assert connection.execute(text("SELECT count(*) FROM accounts")).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM tenants")).scalar() == 0
+
+
+@pytest.mark.postgres
+def test_a_tenant_token_read_in_one_transaction_opens_nothing_for_another_tenant(app_engine, placed_committed):
+    lender, agency, other_agency, objects = placed_committed
+    with app_engine.begin() as connection:
+        act_as(connection, agency)
+        token = connection.execute(text("SELECT current_setting('app.tenant_token')")).scalar()
+        assert objects["account_id"] in set(connection.scalars(text("SELECT id FROM accounts")))
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(lender)})
+        assert connection.execute(text("SELECT count(*) FROM accounts")).scalar() == 0
+    with app_engine.begin() as connection:
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true), set_config('app.tenant_token', :k, "
+                                "true)"), {"t": str(agency), "k": token})
+        assert connection.execute(text("SELECT count(*) FROM accounts")).scalar() == 0
 
 
 @pytest.mark.postgres
@@ -71,7 +87,7 @@ def test_a_wrong_platform_key_is_refused_and_the_key_table_is_sealed(app_engine)
     with app_engine.connect() as connection:
         with pytest.raises(Exception) as refused:
             connection.execute(text("SELECT app_enter_platform('guessed')"))
-        assert "platform key refused" in str(refused.value)
+        assert "database lock key refused" in str(refused.value)
         connection.rollback()
         with pytest.raises(Exception) as sealed:
             connection.execute(text("SELECT key_hash, token_salt FROM platform_keys"))
@@ -87,7 +103,7 @@ def test_a_temporary_table_cannot_stand_in_for_the_platform_key(app_engine):
         connection.execute(text("INSERT INTO pg_temp.platform_keys VALUES (1, sha256('mine'::bytea), 'salt')"))
         with pytest.raises(Exception) as refused:
             connection.execute(text("SELECT app_enter_platform('mine')"))
-        assert "platform key refused" in str(refused.value)
+        assert "database lock key refused" in str(refused.value)
         connection.rollback()
 
 
@@ -106,7 +122,7 @@ def test_a_platform_token_read_in_one_transaction_is_worthless_in_the_next(app, 
     """An injection into platform work could read the setting; it opens nothing afterwards."""
     lender, *_ = placed_committed
     with app_engine.begin() as connection:
-        connection.execute(text("SELECT app_enter_platform(:key)"), {"key": app.config["PLATFORM_DB_KEY"]})
+        connection.execute(text("SELECT app_enter_platform(:key)"), {"key": app.config["DB_LOCK_KEY"]})
         token = connection.execute(text("SELECT current_setting('app.platform')")).scalar()
         assert connection.execute(text("SELECT count(*) FROM tenants WHERE id = :l"), {"l": lender}).scalar() == 1
     with app_engine.begin() as connection:
@@ -118,7 +134,7 @@ def test_a_platform_token_read_in_one_transaction_is_worthless_in_the_next(app, 
 def test_users_and_tenants_are_seen_as_the_policy_says(app_engine, placed_committed):
     lender, agency, other_agency, _ = placed_committed
     with app_engine.begin() as connection:
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(agency)})
+        act_as(connection, agency)
         seen = set(connection.scalars(text("SELECT id FROM tenants")))
         members = set(connection.scalars(text("SELECT m.user_id FROM memberships m")))
         users = set(connection.scalars(text("SELECT id FROM users")))

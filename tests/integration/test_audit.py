@@ -69,7 +69,7 @@ def _tamper(app, tenant_id, sql):
     owner = create_engine(url)
     with owner.begin() as connection:
         if owner.dialect.name == "postgresql":
-            connection.execute(text("SELECT app_enter_platform(:key)"), {"key": app.config["PLATFORM_DB_KEY"]})
+            connection.execute(text("SELECT app_enter_platform(:key)"), {"key": app.config["DB_LOCK_KEY"]})
             connection.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update"))
             connection.execute(text(sql), {"t": tenant_id})
             connection.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update"))

@@ -16,6 +16,7 @@ from tenants.casework.evidence import Evidence, EvidenceChunk
 from tenants.context import platform_scope, tenant_scope
 from tenants.placements import services as placements
 from tenants.placements.models import Placement
+from tests.conftest import act_as
 from tests.factories import login
 from tests.integration.test_settlements import bearer, chain_ok, db_session_events, placed_case
 
@@ -215,7 +216,7 @@ def test_raw_sql_shows_casework_rows_only_to_the_lender_and_the_holding_agency(a
 
     def visible(tenant_id, table, column="id"):
         with app_engine.begin() as connection:
-            connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+            act_as(connection, tenant_id)
             return {row[0] for row in connection.execute(text(f"SELECT {column} FROM {table}"))}
 
     tables = {"evidence": "evidence_id", "agreements": "agreement_id", "settlements": "settlement_id",
@@ -227,7 +228,7 @@ def test_raw_sql_shows_casework_rows_only_to_the_lender_and_the_holding_agency(a
     assert objects["evidence_id"] in visible(agency_id, "evidence_chunks", "evidence_id")
     assert visible(other_agency_id, "evidence_chunks", "evidence_id") == set()
     with app_engine.begin() as connection:
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(other_agency_id)})
+        act_as(connection, other_agency_id)
         with pytest.raises(Exception) as exc:
             connection.execute(text(
                 "INSERT INTO evidence_chunks (evidence_id, seq, lender_tenant_id, account_id, data, tenant_id) "
@@ -235,7 +236,7 @@ def test_raw_sql_shows_casework_rows_only_to_the_lender_and_the_holding_agency(a
                 {"e": objects["evidence_id"], "l": lender_id, "a": objects["account_id"], "t": other_agency_id})
         assert "row-level security" in str(exc.value)
     with app_engine.begin() as connection:
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(lender_id)})
+        act_as(connection, lender_id)
         connection.execute(text("UPDATE placements SET status = 'recalled' WHERE id = :id"),
                            {"id": objects["placement_id"]})
     assert objects["evidence_id"] not in visible(agency_id, "evidence"), "a recall ends the agency's reading"

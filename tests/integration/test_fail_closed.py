@@ -12,7 +12,7 @@ PRODUCTION_SECRETS = {
     "SECRET_KEY": secrets.token_urlsafe(48),
     "PII_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "BLIND_INDEX_KEY": secrets.token_urlsafe(48),
-    "PLATFORM_DB_KEY": secrets.token_urlsafe(48),
+    "DB_LOCK_KEY": secrets.token_urlsafe(48),
     "REDIS_URL": "redis://127.0.0.1:6379/0",
 }
 

@@ -21,6 +21,7 @@ from tenants.messaging import gateways
 from tenants.messaging.models import MessageStatus, OutboundMessage
 from tenants.messaging.sending import deliver
 from tenants.outbox import OutboxTask
+from tests.conftest import act_as
 from tests.factories import login
 from workers import jobs
 
@@ -402,7 +403,7 @@ def test_raw_sql_shows_an_agency_its_lenders_approved_templates_and_nobody_elses
 
     def visible(tenant_id, table):
         with app_engine.begin() as connection:
-            connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+            act_as(connection, tenant_id)
             return {row[0] for row in connection.execute(text(f"SELECT id FROM {table}"))}
 
     assert objects["template_id"] in visible(agency_id, "message_templates")
@@ -410,7 +411,7 @@ def test_raw_sql_shows_an_agency_its_lenders_approved_templates_and_nobody_elses
     assert objects["message_id"] in visible(lender_id, "outbound_messages")
     assert visible(agency_id, "outbound_messages") == set(), "a message is its sender's alone"
     with app_engine.begin() as connection:
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(agency_id)})
+        act_as(connection, agency_id)
         changed = connection.execute(text("UPDATE message_templates SET body = 'x' WHERE id = :id"),
                                      {"id": objects["template_id"]})
         assert changed.rowcount == 0, "an agency reads the lender's template, never writes it"

@@ -15,6 +15,7 @@ from tenants.errors import Conflict
 from tenants.placements import services as placement_service
 from tenants.placements.models import Placement
 from tenants.portfolios.accounts import get_account
+from tests.conftest import act_as
 from tests.factories import login
 
 SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
@@ -263,7 +264,7 @@ def test_raw_sql_shows_money_rows_to_the_lender_and_the_agency_concerned_and_onl
 
     def as_tenant(tenant_id, sql, **params):
         with engine.begin() as connection:
-            connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+            act_as(connection, tenant_id)
             return connection.execute(text(sql), params).all()
 
     try:

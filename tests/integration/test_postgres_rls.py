@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, text
 from tenants import audit
 from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
+from tests.conftest import act_as
 
 pytestmark = pytest.mark.postgres
 
@@ -48,7 +49,7 @@ def test_app_role_owns_nothing_and_cannot_bypass_rls(app_engine):
 def test_raw_sql_sees_only_the_tenant_set_for_the_transaction(app_engine, two_tenants_committed):
     a, b = two_tenants_committed
     with app_engine.begin() as connection:
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(a)})
+        act_as(connection, a)
         assert _rows(connection) == {a}
         assert _rows(connection, "audit_events") <= {a}
 
@@ -62,7 +63,7 @@ def test_raw_insert_for_another_tenant_is_refused(app_engine, two_tenants_commit
     a, b = two_tenants_committed
     with app_engine.connect() as connection:
         transaction = connection.begin()
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(a)})
+        act_as(connection, a)
         user_id = connection.execute(text("SELECT user_id FROM memberships LIMIT 1")).scalar()
         with pytest.raises(Exception) as exc:
             connection.execute(text(
@@ -76,7 +77,7 @@ def test_a_pooled_connection_never_carries_one_tenants_setting_into_the_next_tra
         app_engine, two_tenants_committed):
     a, _ = two_tenants_committed
     with app_engine.begin() as connection:
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(a)})
+        act_as(connection, a)
         first_pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
         assert _rows(connection) == {a}
     with app_engine.begin() as connection:
@@ -105,7 +106,7 @@ def test_audit_events_are_append_only_even_for_the_owner(app, two_tenants_commit
     try:
         with owner.connect() as connection:
             transaction = connection.begin()
-            connection.execute(text("SELECT app_enter_platform(:key)"), {"key": app.config["PLATFORM_DB_KEY"]})
+            connection.execute(text("SELECT app_enter_platform(:key)"), {"key": app.config["DB_LOCK_KEY"]})
             with pytest.raises(Exception) as exc:
                 connection.execute(text("UPDATE audit_events SET action = 'forged'"))
             assert "append-only" in str(exc.value)
@@ -119,7 +120,7 @@ def test_raw_sql_shows_an_agency_only_the_accounts_it_actively_holds(app_engine,
 
     def visible(tenant_id, table):
         with app_engine.begin() as connection:
-            connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+            act_as(connection, tenant_id)
             return {row[0] for row in connection.execute(text(f"SELECT id FROM {table}"))}
 
     assert objects["account_id"] in visible(agency_id, "accounts")
@@ -129,13 +130,13 @@ def test_raw_sql_shows_an_agency_only_the_accounts_it_actively_holds(app_engine,
     assert visible(other_agency_id, "placements") == set()
     assert visible(agency_id, "import_jobs") == set(), "imports stay the lender's"
     with app_engine.begin() as connection:
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(agency_id)})
+        act_as(connection, agency_id)
         # The agency sees the account but the write rule is the lender's: the UPDATE finds no row it may change.
         changed = connection.execute(text("UPDATE accounts SET principal_minor = 0 WHERE id = :id"),
                                      {"id": objects["account_id"]})
         assert changed.rowcount == 0
     with app_engine.begin() as connection:
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(lender_id)})
+        act_as(connection, lender_id)
         connection.execute(text("UPDATE placements SET status = 'recalled' WHERE id = :id"),
                            {"id": objects["placement_id"]})
     assert visible(agency_id, "accounts") == set(), "after a recall the agency loses the account"
@@ -149,7 +150,7 @@ def test_raw_sql_shows_conduct_rows_to_the_maker_and_the_lender_only(app_engine,
 
     def visible(tenant_id, table):
         with app_engine.begin() as connection:
-            connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+            act_as(connection, tenant_id)
             return {row[0] for row in connection.execute(text(f"SELECT id FROM {table}"))}
 
     for table, key in (("contact_attempts", "attempt_id"), ("approval_requests", "approval_id"),
@@ -158,7 +159,7 @@ def test_raw_sql_shows_conduct_rows_to_the_maker_and_the_lender_only(app_engine,
         assert objects[key] in visible(agency_id, table), table
         assert objects[key] not in visible(other_agency_id, table), table
     with app_engine.begin() as connection:
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(lender_id)})
+        act_as(connection, lender_id)
         with pytest.raises(Exception) as exc:
             connection.execute(text("UPDATE contact_attempts SET outcome_code = 'refused' WHERE id = :id "
                                     "RETURNING id"), {"id": objects["attempt_id"]}).one()
