@@ -73,7 +73,7 @@ def generate() -> tuple[Path, Path]:
 
 def import_in_child(database_url: str, path: str) -> dict:
     """Runs in a spawned process: start-up first, then only the import, so ru_maxrss is the import's peak."""
-    from tenants.context import tenant_scope
+    from tenants.context import platform_scope, tenant_scope
     from tenants.db import db
     from tenants.portfolios import imports
     from tenants.tenancy.models import Tenant
@@ -83,11 +83,12 @@ def import_in_child(database_url: str, path: str) -> dict:
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
     with app.app_context():
         connection().ping()  # the upload enqueues its job after commit: connect to Redis outside the timing
-        lender = Tenant(kind="lender", slug=f"bench-lender-{uuid.uuid4().hex[:8]}", name="基准网贷 Bench Lending",
-                        time_zone="Asia/Shanghai", locale="zh_CN", currency="CNY")
-        db.session.add(lender)
-        db.session.commit()
-        lender_id = lender.id
+        with platform_scope("import bench: the lender"):
+            lender = Tenant(kind="lender", slug=f"bench-lender-{uuid.uuid4().hex[:8]}",
+                            name="基准网贷 Bench Lending", time_zone="Asia/Shanghai", locale="zh_CN", currency="CNY")
+            db.session.add(lender)
+            db.session.commit()
+            lender_id = lender.id
         with tenant_scope(lender_id):
             portfolio = imports.get_or_create_portfolio("bench")
             db.session.commit()

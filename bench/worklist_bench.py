@@ -264,11 +264,11 @@ HISTORY = ("contact_attempts", "conduct_ledger")
 
 
 def _owner(owner_url):
-    """A connection of the owner in the platform context (the row-level security policies admit it)."""
+    """A connection of the owner, whom this throwaway database's row-level security does not bind
+    (`unfence_owner`)."""
     import psycopg
 
     connection = psycopg.connect(_libpq(owner_url), autocommit=True)
-    connection.execute("SELECT set_config('app.platform', 'on', false)")
     connection.execute("SET synchronous_commit = off")
     connection.execute("SET maintenance_work_mem = '512MB'")
     return connection
