@@ -1,0 +1,53 @@
+"""An allowed contact attempt through the API costs a handful of round trips to PostgreSQL (issue 12: the
+decision's time goes to deciding, not to waiting on the network). A regression guard on the count, not a timer."""
+from datetime import datetime, timezone
+
+import pytest
+
+from tenants import clock
+from tenants.db import db
+from tests.conftest import FreshContextClient
+from tests.round_trips import counting_round_trips
+
+pytestmark = pytest.mark.postgres
+
+SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
+# Today: auth in its own transaction, then the decision read row by row and the recording in five statements.
+MOST_ROUND_TRIPS = 24
+
+
+@pytest.fixture
+def dialer_committed(app):
+    """An agency's collector token and an account placed with the agency, committed as a real request finds them."""
+    from tests.factories import Factory
+
+    with app.app_context():
+        factory = Factory(db.session)
+        _, agency, account = factory.placed_account(subject_key=f"round-trips-{datetime.now().timestamp()}",
+                                                    time_zones=["Asia/Shanghai"])
+        _, secret = factory.token(agency, "agency_collector")
+        account_id = account.id
+        db.session.commit()
+        db.session.remove()
+    return account_id, {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def shanghai_morning():
+    previous = clock.use(clock.FrozenClock(SHANGHAI_10AM))
+    yield
+    clock.use(previous)
+
+
+def test_an_allowed_attempt_takes_few_round_trips(app, dialer_committed, shanghai_morning):
+    account_id, headers = dialer_committed
+    client = FreshContextClient(app, app.response_class)
+    path = f"/api/v1/accounts/{account_id}/contact-attempts"
+    client.post(path, json={"channel": "letter"}, headers=headers)  # connections and caches warm, as in service
+    with app.app_context():
+        engine = db.engine
+    with counting_round_trips(engine) as trips:
+        made = client.post(path, json={"channel": "call"}, headers=headers)
+    assert made.status_code == 201, made.json
+    assert made.json["decision"]["outcome"] == "allow", made.json
+    assert trips.total <= MOST_ROUND_TRIPS, trips.report()
