@@ -11,7 +11,16 @@ from tenants.tenancy.sessions import end_sessions
 from web import rate_limits
 from web.auth import SessionUser
 from web.auth.redirects import safe_next
-from web.forms import AcceptInvitationForm, ActionForm, ChangePasswordForm, LoginForm, attach_errors, validated
+from web.forms import (
+    NOT_SUBMITTED,
+    AcceptInvitationForm,
+    ActionForm,
+    ChangePasswordForm,
+    LoginForm,
+    attach_errors,
+    submit,
+    validated,
+)
 
 bp = Blueprint("auth", __name__)
 
@@ -72,25 +81,13 @@ def logout():
 @login_required
 def password():
     form = ChangePasswordForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            data = validated(form, ChangePasswordSchema())
-            change_password(current_user.user, current=data["current_password"], new=data["new_password"])
-        except DomainError as exc:
-            db.session.rollback()
-            attach_errors(form, exc.details)
-            if not exc.details.get("fields"):
-                flash(exc.message, "danger")
-            status = exc.status
-        else:
-            db.session.commit()
-            login_user(SessionUser(current_user.user, None))  # this session goes on under the new version
-            flash(_("Your password is changed. Your other sessions are logged out."), "success")
-            return redirect(url_for("auth.choose"))
-    elif request.method == "POST":
-        status = 400
-    return render_template("auth/password.html", form=form), status
+    changed, status = submit(form, ChangePasswordSchema(), lambda data: change_password(
+        current_user.user, current=data["current_password"], new=data["new_password"]))
+    if changed is NOT_SUBMITTED:
+        return render_template("auth/password.html", form=form), status
+    login_user(SessionUser(current_user.user, None))  # this session goes on under the new version
+    flash(_("Your password is changed. Your other sessions are logged out."), "success")
+    return redirect(url_for("auth.choose"))
 
 
 @bp.route("/choose")
@@ -127,8 +124,3 @@ def accept(token):
     elif request.method == "POST":
         status = 400
     return render_template("auth/accept.html", form=form, invitation=invitation, action_form=ActionForm()), status
-
-
-@bp.route("/healthz")
-def healthz():
-    return {"status": "ok"}
