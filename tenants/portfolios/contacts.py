@@ -46,24 +46,35 @@ def _match_third_parties(tenant_id: uuid.UUID, by_account: dict[uuid.UUID, Accou
     rows = db.session.execute(select(CONTACTS.c.id, CONTACTS.c.account_id, CONTACTS.c.position,
                                      CONTACTS.c.phone_index, CONTACTS.c.name)
                               .where(CONTACTS.c.account_id.in_(list(by_account)))).all()
-    on_file: dict[tuple[uuid.UUID, tuple[str, str]], list] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: (r.position == ThirdPartyContact.RETIRED, r.position)):
-        on_file[(row.account_id, _identity(row.phone_index, row.name))].append(row)
+    kept, added, dropped = plan(tenant_id, by_account, rows)
+    if kept:
+        db.session.execute(update(CONTACTS).where(CONTACTS.c.id == bindparam("row_id")).values(
+            {name: bindparam(name, type_=CONTACTS.c[name].type) for name in VALUE_COLUMNS}),
+            [{"row_id": row["id"], **{name: row[name] for name in VALUE_COLUMNS}} for row in kept])
+    if added:
+        db.session.execute(insert(CONTACTS), added)
+    remove(dropped)
+
+
+def plan(tenant_id: uuid.UUID, by_account: dict[uuid.UUID, AccountRecord],
+         on_file: list) -> tuple[list[dict], list[dict], list[uuid.UUID]]:
+    """Match the file's contacts to the rows the accounts have (`on_file`: id, account_id, position, phone_index
+    and the decrypted name): (rows kept, under their id, with the file's values; rows to add; ids no longer in
+    the file and not yet retired)."""
+    existing: dict[tuple[uuid.UUID, tuple[str, str]], list] = defaultdict(list)
+    for row in sorted(on_file, key=lambda r: (r.position == ThirdPartyContact.RETIRED, r.position)):
+        existing[(row.account_id, _identity(row.phone_index, row.name))].append(row)
     kept, added = [], []
     for account_id, record in by_account.items():
         for position, contact in enumerate(record.third_parties):
             values = _values(contact, position)
-            same = on_file.get((account_id, _identity(values["phone_index"], contact.name)))
+            same = existing.get((account_id, _identity(values["phone_index"], contact.name)))
             if same:  # a retired contact back in the file comes back to life, history and all
-                kept.append({"row_id": same.pop(0).id, **values})
+                kept.append({"id": same.pop(0).id, "tenant_id": tenant_id, "account_id": account_id, **values})
             else:
                 added.append({"id": uuid.uuid4(), "tenant_id": tenant_id, "account_id": account_id, **values})
-    if kept:
-        db.session.execute(update(CONTACTS).where(CONTACTS.c.id == bindparam("row_id")).values(
-            {name: bindparam(name, type_=CONTACTS.c[name].type) for name in VALUE_COLUMNS}), kept)
-    if added:
-        db.session.execute(insert(CONTACTS), added)
-    _remove([row.id for left in on_file.values() for row in left if row.position != ThirdPartyContact.RETIRED])
+    dropped = [row.id for left in existing.values() for row in left if row.position != ThirdPartyContact.RETIRED]
+    return kept, added, dropped
 
 
 def _values(contact: ThirdParty, position: int) -> dict:
@@ -73,7 +84,7 @@ def _values(contact: ThirdParty, position: int) -> dict:
     return values
 
 
-def _remove(row_ids: list[uuid.UUID]) -> None:
+def remove(row_ids: list[uuid.UUID]) -> None:
     """Delete contacts dropped from the file; retire those an attempt names. The attempts may be another tenant's
     (the holding agency's), invisible here, so the database's foreign key is what tells them apart."""
     if not row_ids:

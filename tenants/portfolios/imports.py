@@ -28,13 +28,10 @@ from tenants import audit, clock, outbox
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
 from tenants.errors import DomainError, ValidationFailed
-from tenants.pii import blind_index
-from tenants.portfolios import contacts, limits
+from tenants.portfolios import bulk, limits
 from tenants.portfolios.error_file import error_csv
 from tenants.portfolios.fields import FIELDS, check_mapping, parse_target, slot_name, suggest_mapping
 from tenants.portfolios.models import (
-    Account,
-    AccountStatus,
     ColumnMapping,
     ImportFileChunk,
     ImportJob,
@@ -348,17 +345,9 @@ def mark_failed(import_id: uuid.UUID, error: Exception) -> ImportJob:
     return job
 
 
-ACCOUNT_FIELDS = ("debtor_name", "id_type", "id_number", "email", "address", "region", "time_zones",
-                  "time_zone_source", "product", "currency", "original_minor", "principal_minor", "interest_minor",
-                  "fees_minor", "penalty_minor", "loan_date", "due_date", "days_past_due", "last_payment_date",
-                  "last_payment_minor", "charge_off_date", "limitation_date", "deceased", "bankrupt", "disputed",
-                  "attorney", "cease_requested")
-ACCOUNTS = Account.__table__
-
-
 def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext) -> None:
-    """Validate a batch and upsert it set-wise (one INSERT … ON CONFLICT for the accounts, then their phones and
-    contacts), commit it together with the checkpoint: a batch lands whole or not at all."""
+    """Validate a batch and write it set-wise (tenants.portfolios.bulk), commit it together with the checkpoint:
+    a batch lands whole or not at all."""
     failed: list[tuple[int, dict, list[CellError]]] = []
     records: dict[str, tuple[int, dict, AccountRecord]] = {}
     for line, raw in batch:
@@ -370,11 +359,10 @@ def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext
         else:
             records[record.external_ref] = (line, raw, record)
     now = clock.now()
-    written = _upsert_accounts(job, [record for _, _, record in records.values()], now) if records else {}
+    written = bulk.write(job, [record for _, _, record in records.values()], now)
     for ref, (line, raw, _record) in records.items():
         if ref not in written:  # an earlier batch of this same import already wrote this reference
             failed.append((line, raw, [_duplicate(job, raw, ref)]))
-    contacts.replace(job.tenant_id, {written[ref][0]: records[ref][2] for ref in written})
     for line, raw, errors in failed:
         db.session.add(ImportRowError(tenant_id=job.tenant_id, import_id=job.id, line=line,
                                       errors=[e.__dict__ for e in errors],
@@ -394,53 +382,6 @@ def _duplicate(job: ImportJob, raw: dict, ref: str) -> CellError:
 
 def _ref_column(mapping: dict) -> str:
     return next((h for h, t in mapping.items() if t == "external_ref"), "external_ref")
-
-
-def _insert(table):
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
-def _upsert_accounts(job: ImportJob, records: list[AccountRecord], now) -> dict[str, tuple[uuid.UUID, bool]]:
-    """external_ref → (account id, created?). A reference this import already wrote is left alone and missing
-    from the answer, which is how a duplicate across batches is found without reading the table first."""
-    rows = [_account_row(job, record, now) for record in records]
-    new_ids = {row["id"] for row in rows}  # an updated row keeps its old id: that tells created from updated
-    statement = _insert(ACCOUNTS)
-    updated = {name: statement.excluded[name] for name in (*ACCOUNT_FIELDS, "portfolio_id", "last_import_id",
-                                                           "id_number_index", "subject_key", "outstanding_minor")}
-    updated["updated_at"] = statement.excluded.updated_at
-    statement = statement.on_conflict_do_update(
-        index_elements=[ACCOUNTS.c.tenant_id, ACCOUNTS.c.external_ref], set_=updated,
-        where=ACCOUNTS.c.last_import_id.is_distinct_from(job.id),
-    ).returning(ACCOUNTS.c.id, ACCOUNTS.c.external_ref)
-    # executemany: SQLAlchemy batches it into multi-row INSERT … RETURNING with one cached compiled statement
-    return {row.external_ref: (row.id, row.id in new_ids) for row in db.session.execute(statement, rows)}
-
-
-def _account_row(job: ImportJob, record: AccountRecord, now) -> dict:
-    row = {name: getattr(record, name) for name in ACCOUNT_FIELDS}
-    row.update(
-        id=uuid.uuid4(), tenant_id=job.tenant_id, external_ref=record.external_ref, portfolio_id=job.portfolio_id,
-        last_import_id=job.id, subject_key=subject_key(record), status=AccountStatus.OPEN,
-        id_number_index=blind_index(f"id:{record.id_type}", record.id_number) if record.id_number else None,
-        outstanding_minor=record.principal_minor + record.interest_minor + record.fees_minor + record.penalty_minor,
-        created_at=now, updated_at=now,
-    )
-    return row
-
-
-def subject_key(record: AccountRecord) -> str | None:
-    """The person across every lender and agency: the resident ID when there is one, else the first phone."""
-    if record.id_number:
-        return blind_index(f"id:{record.id_type}", record.id_number)
-    if record.phones:
-        return blind_index("phone", record.phones[0])
-    return None
 
 
 # ---- results -------------------------------------------------------------------------------------------------
