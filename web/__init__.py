@@ -40,13 +40,14 @@ def _init_redis_and_clock(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from web import auth, i18n, rate_limits
+    from web import auth, i18n, rate_limits, statement_counter
     from web.database import configure_engine
 
     db.init_app(app)
     tenant_context.configure(lock_key=app.config["DB_LOCK_KEY"])
     with app.app_context():
         configure_engine(db.engine)
+        statement_counter.install_if_enabled(app, db.engine)
     extensions.migrate.init_app(app, db, directory=str(app_config.ROOT / "migrations"), render_as_batch=True)
     extensions.csrf.init_app(app)
     extensions.bootstrap.init_app(app)
@@ -63,6 +64,7 @@ def _register_blueprints(app: Flask) -> None:
     from web.api import register as register_api
     from web.auth.views import bp as auth_bp
     from web.billing_webhook import bp as billing_webhook_bp
+    from web.health import bp as health_bp
     from web.i18n import bp as i18n_bp
     from web.tenant import bp as tenant_bp
 
@@ -72,6 +74,6 @@ def _register_blueprints(app: Flask) -> None:
     input_guard.init_app(app)
     cli.init_app(app)
     templating.init_app(app)
-    for blueprint in (auth_bp, i18n_bp, tenant_bp, admin_bp, billing_webhook_bp):
+    for blueprint in (health_bp, auth_bp, i18n_bp, tenant_bp, admin_bp, billing_webhook_bp):
         app.register_blueprint(blueprint)
     register_api(app)
