@@ -99,23 +99,23 @@ def _statement_path(job: ImportJob, records: list[AccountRecord], rows: list[dic
 # ---- PostgreSQL ----------------------------------------------------------------------------------------------
 
 def _copy_path(job: ImportJob, records: list[AccountRecord], rows: list[dict]) -> Written:
-    connection = db.session.connection()  # begins the transaction, which carries the tenant's token
-    with connection.connection.driver_connection.cursor() as cursor:
-        _stage(cursor, ACCOUNTS, ACCOUNT_COLUMNS, [[row[name] for name in ACCOUNT_COLUMNS] for row in rows])
-        cursor.execute(_UPSERT_ACCOUNTS, {"import_id": job.id})
-        written = _answer(cursor.fetchall(), rows)
-        if not written:
-            return written
-        by_ref = {record.external_ref: record for record in records}
-        by_account = {account_id: by_ref[ref] for ref, (account_id, _) in written.items()}
-        # Only an account that was already there can have phones or contacts to replace.
-        existing = [account_id for account_id, created in written.values() if not created]
-        _replace_phones(cursor, job.tenant_id, by_account, existing)
-        _match_contacts(cursor, job.tenant_id, by_account, existing)
+    # The session's connection: its transaction carries the tenant's token, and statements go through SQLAlchemy
+    # (its errors, its events) except COPY, which only the driver's cursor speaks.
+    connection = db.session.connection()
+    _stage(connection, ACCOUNTS, ACCOUNT_COLUMNS, [[row[name] for name in ACCOUNT_COLUMNS] for row in rows])
+    written = _answer(connection.exec_driver_sql(_UPSERT_ACCOUNTS, {"import_id": job.id}), rows)
+    if not written:
+        return written
+    by_ref = {record.external_ref: record for record in records}
+    by_account = {account_id: by_ref[ref] for ref, (account_id, _) in written.items()}
+    # Only an account that was already there can have phones or contacts to replace.
+    existing = [account_id for account_id, created in written.values() if not created]
+    _replace_phones(connection, job.tenant_id, by_account, existing)
+    _match_contacts(connection, job.tenant_id, by_account, existing)
     return written
 
 
-def _stage(cursor, table: Table, columns: tuple[str, ...], values: list[list]) -> None:
+def _stage(connection, table: Table, columns: tuple[str, ...], values: list[list]) -> None:
     """COPY rows (in `columns` order, plain Python values) into a temporary table shaped like `table`, after
     turning each value into what the column stores."""
     stage = f"import_stage_{table.name}"
@@ -124,13 +124,14 @@ def _stage(cursor, table: Table, columns: tuple[str, ...], values: list[list]) -
                   for i, name in enumerate(columns)]
     processors = [(i, process) for i, process in processors if process is not None]
     # Dropped at commit; dropped first too, for a transaction that writes several batches (a test's savepoints).
-    cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{stage}; "
-                   f"CREATE TEMPORARY TABLE {stage} (LIKE public.{table.name}) ON COMMIT DROP")
-    with cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in values:
-            for i, process in processors:
-                row[i] = process(row[i])
-            copy.write_row(row)
+    with connection.connection.driver_connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{stage}; "
+                       f"CREATE TEMPORARY TABLE {stage} (LIKE public.{table.name}) ON COMMIT DROP")
+        with cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in values:
+                for i, process in processors:
+                    row[i] = process(row[i])
+                copy.write_row(row)
 
 
 def _upsert_accounts_sql() -> str:
@@ -144,29 +145,30 @@ def _upsert_accounts_sql() -> str:
 _UPSERT_ACCOUNTS = _upsert_accounts_sql()
 
 
-def _replace_phones(cursor, tenant_id: uuid.UUID, by_account: dict[uuid.UUID, AccountRecord],
+def _replace_phones(connection, tenant_id: uuid.UUID, by_account: dict[uuid.UUID, AccountRecord],
                     existing: list[uuid.UUID]) -> None:
     if existing:
-        cursor.execute("DELETE FROM account_phones WHERE account_id = ANY(%s)", [existing])
+        connection.exec_driver_sql("DELETE FROM account_phones WHERE account_id = ANY(%s)", (existing,))
     phones = [[uuid.uuid4(), tenant_id, account_id, position, phone, blind_index("phone", phone)]
               for account_id, record in by_account.items() for position, phone in enumerate(record.phones)]
     if phones:
-        _stage(cursor, PHONES, PHONE_COLUMNS, phones)
+        _stage(connection, PHONES, PHONE_COLUMNS, phones)
         names = ", ".join(PHONE_COLUMNS)
-        cursor.execute(f"INSERT INTO account_phones ({names}) SELECT {names} FROM import_stage_account_phones")
+        connection.exec_driver_sql(f"INSERT INTO account_phones ({names}) SELECT {names} "
+                                   "FROM import_stage_account_phones")
 
 
-def _match_contacts(cursor, tenant_id: uuid.UUID, by_account: dict[uuid.UUID, AccountRecord],
+def _match_contacts(connection, tenant_id: uuid.UUID, by_account: dict[uuid.UUID, AccountRecord],
                     existing: list[uuid.UUID]) -> None:
     on_file = _contacts_on_file(existing) if existing else []
     kept, added, dropped = contacts.plan(tenant_id, by_account, on_file)
     if kept or added:  # a kept contact takes the file's values under its own id, a new one is inserted
         staged = [[row["id"], tenant_id, row["account_id"], *(row[name] for name in contacts.VALUE_COLUMNS)]
                   for row in (*kept, *added)]
-        _stage(cursor, CONTACTS, CONTACT_COLUMNS, staged)
+        _stage(connection, CONTACTS, CONTACT_COLUMNS, staged)
         names = ", ".join(CONTACT_COLUMNS)
         values = ", ".join(f"{name} = EXCLUDED.{name}" for name in contacts.VALUE_COLUMNS)
-        cursor.execute(f"INSERT INTO third_party_contacts ({names}) SELECT {names} "
+        connection.exec_driver_sql(f"INSERT INTO third_party_contacts ({names}) SELECT {names} "
                        f"FROM import_stage_third_party_contacts ON CONFLICT (id) DO UPDATE SET {values}")
     contacts.remove(dropped)
 
