@@ -79,6 +79,17 @@ def deactivate(token) -> None:
     _resync_open_transaction()
 
 
+def hand_over_to_tenant(platform_token, tenant) -> object:
+    """Leave platform work (entered with `platform_token`) straight for the tenant whose own row it read: the open
+    transaction hears only the tenant (`app_enter_tenant` also ends platform work there), and that row counts as
+    read under the tenant's context, since a tenant always sees itself (tenants.access_policy) — so the bearer
+    lookup costs no second statement and no second read. Returns the token `deactivate` needs."""
+    _current.reset(platform_token)
+    token = activate(TenantContext(tenant_id=tenant.id))
+    inspect(tenant).info["context"] = _current.get()
+    return token
+
+
 @contextmanager
 def tenant_scope(tenant_id: uuid.UUID):
     token = activate(TenantContext(tenant_id=tenant_id))

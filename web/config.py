@@ -76,7 +76,9 @@ def build(overrides: dict | None = None) -> dict:
         # limit is the same plus room for the form's other fields.
         "UPLOAD_MAX_BYTES": upload_max,
         "MAX_CONTENT_LENGTH": upload_max + FORM_FIELDS_ALLOWANCE,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No ping per checkout (a round trip per transaction): web/database.py pings only connections that sat
+        # idle, and recycling bounds a connection's age below common idle-session timeouts.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 1800},
         "BOOTSTRAP_SERVE_LOCAL": True,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),

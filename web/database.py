@@ -1,9 +1,15 @@
 """Engine-level settings per dialect."""
-from sqlalchemy import event
+import time
+
+from sqlalchemy import event, exc
+
+# A pooled connection idle longer than this is pinged before use (see _ping_after_idling).
+IDLE_PING_SECONDS = 30
 
 
 def configure_engine(engine) -> None:
     if engine.dialect.name != "sqlite":
+        _ping_after_idling(engine)
         return
 
     @event.listens_for(engine, "connect")
@@ -22,3 +28,27 @@ def configure_engine(engine) -> None:
         # whenever another process committed in between — the demo's web server, worker and billing run share the
         # file. Taking the write lock up front makes them queue (busy_timeout) instead.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _ping_after_idling(engine) -> None:
+    """Liveness on checkout, but only for a connection that sat idle. `pool_pre_ping` pings on every checkout: a
+    round trip per transaction on the hot paths, for a connection used a moment ago that is almost surely alive.
+    One idle longer than IDLE_PING_SECONDS (a quiet night, a database restart, a firewall dropping idle sessions) is
+    pinged first, and a dead one is replaced before the request sees it (DisconnectionError makes the pool retry
+    with a new connection). A connection that dies while in use fails that one request; SQLAlchemy then
+    invalidates the pool's older connections, so the next checkouts reconnect. `pool_recycle` (web/config.py)
+    bounds every connection's age."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _alive(dbapi_connection, record, _proxy):
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as dead:
+            raise exc.DisconnectionError(f"connection dead after idling: {dead}") from dead

@@ -8,8 +8,13 @@ from tenants.tenancy.models import Tenant
 
 
 def enter_tenant(tenant: Tenant) -> None:
+    entered_tenant(tenant, activate(TenantContext(tenant_id=tenant.id)))
+
+
+def entered_tenant(tenant: Tenant, context_token) -> None:
+    """A tenant context entered elsewhere (the bearer lookup hands over to it), left at teardown like any other."""
     g.tenant = tenant
-    g.context_token = activate(TenantContext(tenant_id=tenant.id))
+    g.context_token = context_token
 
 
 def set_actor(label: str, user_id=None) -> None:

@@ -15,9 +15,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from tenants import audit, clock
-from tenants.context import current_tenant_id, platform_scope
+from tenants.context import TenantContext, activate, current_tenant_id, deactivate, hand_over_to_tenant
 from tenants.db import commit_keeping_state, db, get_visible
-from tenants.errors import Unauthenticated, ValidationFailed
+from tenants.errors import TenantSuspended, Unauthenticated, ValidationFailed
 from tenants.tenancy.models import ApiToken, Membership, Tenant, User
 from tenants.tenancy.roles import ROLES_BY_KIND, roles_for
 
@@ -89,37 +89,48 @@ class Bearer:
     role: str  # what the request may do: the token's role, lowered to its creator's current role
 
 
-def _creator_role(token: ApiToken) -> str | None:
-    """The creator's current role in the token's tenant; None when the creator is suspended or no longer a
-    member (then the token stops working)."""
-    return db.session.scalar(
-        select(Membership.role).join(User, User.id == Membership.user_id)
-        .where(Membership.tenant_id == token.tenant_id, Membership.user_id == token.created_by_user_id,
-               Membership.is_active.is_(True), User.is_active.is_(True))
-    )
+def _creator_role():
+    """The creator's current role in the token's tenant, for the token row of the same statement; NULL when the
+    creator is suspended or no longer a member (then the token stops working)."""
+    return (select(Membership.role).join(User, User.id == Membership.user_id)
+            .where(Membership.tenant_id == ApiToken.tenant_id, Membership.user_id == ApiToken.created_by_user_id,
+                   Membership.is_active.is_(True), User.is_active.is_(True))
+            .correlate(ApiToken).scalar_subquery())
 
 
-def resolve_bearer(secret: str) -> Bearer:
-    """The token behind a bearer secret, its tenant and the role it acts with. The tenant is not known yet, hence
-    the platform lookup, committed inside the platform scope (leaving the scope then changes no setting of an open
-    transaction) and without expiring the two rows the request goes on reading."""
+def enter_bearer(secret: str):
+    """Resolve a bearer secret and enter its tenant's context in the request's own transaction: the token, its
+    tenant and its creator's role in one platform read (the tenant is not known before it), then straight on to the
+    tenant. Returns the Bearer and the context token `tenants.context.deactivate` needs."""
     if not secret.startswith(PREFIX):
         raise Unauthenticated("The bearer token is not valid.", code="auth.invalid_token")
-    with platform_scope("API bearer token lookup"):
-        token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(secret)))
-        if token is None or not token.is_active:
-            raise Unauthenticated("The bearer token is not valid or was revoked.", code="auth.invalid_token")
-        role = token.role
-        if token.created_by_user_id is not None:
-            creator_role = _creator_role(token)
-            if creator_role is None:
-                raise Unauthenticated("The person who made this token is no longer an active member; ask an "
-                                      "admin for a new token.", code="auth.token_creator_inactive")
-            if not within(role, creator_role):
-                role = creator_role
-        now = clock.now()
-        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-            token.last_used_at = now
-        tenant = db.session.get(Tenant, token.tenant_id)
+    platform = activate(TenantContext(tenant_id=None, platform_reason="API bearer token lookup"))
+    try:
+        bearer = _resolve(secret)
+    except BaseException:
+        deactivate(platform)
+        raise
+    return bearer, hand_over_to_tenant(platform, bearer.tenant)
+
+
+def _resolve(secret: str) -> Bearer:
+    found = db.session.execute(select(ApiToken, Tenant, _creator_role()).join(Tenant, Tenant.id == ApiToken.tenant_id)
+                               .where(ApiToken.token_hash == _hash(secret))).first()
+    if found is None or not found[0].is_active:
+        raise Unauthenticated("The bearer token is not valid or was revoked.", code="auth.invalid_token")
+    token, tenant, creator_role = found
+    role = token.role
+    if token.created_by_user_id is not None:
+        if creator_role is None:
+            raise Unauthenticated("The person who made this token is no longer an active member; ask an "
+                                  "admin for a new token.", code="auth.token_creator_inactive")
+        if not within(role, creator_role):
+            role = creator_role
+    if not tenant.is_active:
+        raise TenantSuspended()
+    now = clock.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        # Committed at once (at most once a minute per token): a request that only reads never commits.
+        token.last_used_at = now
         commit_keeping_state()
     return Bearer(token, tenant, role)

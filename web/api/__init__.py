@@ -1,10 +1,10 @@
 """The JSON API under /api/v1: bearer tokens bound to one tenant and role, flask-smorest for the spec."""
 from flask import Flask, g, request
 
-from tenants.errors import TenantSuspended, Unauthenticated
-from tenants.tenancy.tokens import resolve_bearer
+from tenants.errors import Unauthenticated
+from tenants.tenancy.tokens import enter_bearer
 from web.extensions import api, csrf
-from web.tenancy import enter_tenant, set_actor, set_viewer
+from web.tenancy import entered_tenant, set_actor, set_viewer
 
 PREFIX = "/api/v1/"
 PUBLIC_PATHS = {"/api/v1/openapi.json"}
@@ -16,10 +16,8 @@ def authenticate_request():
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("Send an API token as 'Authorization: Bearer <token>'.", code="auth.missing_token")
-    bearer = resolve_bearer(secret.strip())
-    if not bearer.tenant.is_active:
-        raise TenantSuspended()
-    enter_tenant(bearer.tenant)
+    bearer, context_token = enter_bearer(secret.strip())
+    entered_tenant(bearer.tenant, context_token)
     g.role = bearer.role
     set_viewer(bearer.token.created_by_user_id, bearer.role)  # a collector's token works its creator's cases
     g.api_token = bearer.token
