@@ -5,9 +5,9 @@ API
 ``RowContext(currency, default_region, default_time_zone, today, country)``: the lender's defaults.
 ``ThirdParty(name, phone, relationship)``, ``AccountRecord(...)``, ``CellError(column, code, message)``.
 ``validate_row(raw, mapping, ctx) -> (AccountRecord | None, list[CellError])``.
-``parse_date(text) -> date`` (raises ``ValidationFailed`` with ``date.invalid`` / ``date.ambiguous``).
-``parse_flag(text) -> bool`` (raises ``ValidationFailed`` with ``flag.invalid``).
-``split_phones(text) -> list[str]``.
+Each value is checked by a plain function of ``values.py`` (one per kind of field); this module holds the rules
+spanning several values (amounts against the row's currency, the ID against its type, phones against the
+lender's region, contacts, time zones, days past due).
 
 Policy
 ------
@@ -45,30 +45,26 @@ Rules worth knowing
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from marshmallow import Schema, ValidationError, fields, validates_schema
 from phonenumbers.timezone import time_zones_for_number
 from phonenumbers.tzdata import TIMEZONE_DATA
 
 from tenants.errors import ValidationFailed
-from tenants.identifiers import normalize_cn_resident_id, normalize_email, normalize_phone
+from tenants.identifiers import normalize_cn_resident_id, normalize_phone
 from tenants.money import Money, check_currency, minor_digits
-from tenants.portfolios.fields import FIELDS_BY_NAME, ID_TYPES, parse_target, slot_name
+from tenants.portfolios.fields import REQUIRED_FIELDS, parse_target, slot_name
 from tenants.portfolios.parsing import EXTRA_KEY, cell_text
+from tenants.portfolios.values import TEXT_LIMITS, clean, converter, split_phones
 
 MONEY_FIELDS = ("original_amount", "principal", "interest", "fees", "penalty", "last_payment_amount")
 DATE_FIELDS = ("loan_date", "due_date", "last_payment_date", "charge_off_date", "limitation_date")
 FLAG_FIELDS = ("deceased", "bankrupt", "disputed", "attorney", "cease_requested")
 UNKNOWN_ZONE = "Etc/Unknown"
 MAX_MINOR = 10**15  # per amount: four of them still fit the 64-bit outstanding balance
-MAX_DAYS_PAST_DUE = 36_500
 
 
 @dataclass
@@ -128,79 +124,7 @@ class CellError:
     message: str
 
 
-# --------------------------------------------------------------------------------------------- value parsers
-
-_YMD = re.compile(
-    r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
-)
-_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
-_CHINESE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?")
-_DAY_MONTH = re.compile(r"\d{1,2}([-/.])\d{1,2}\1\d{2,4}(?:[ T].*)?")
-_ISO_HINT = "write it as YYYY-MM-DD, e.g. 2024-03-05 (2024/3/5, 20240305 and 2024年3月5日 also work)"
-
-
-def _fail(code: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, code=code)
-
-
-@lru_cache(maxsize=8192)
-def _date_or_problem(text: str) -> date | tuple[str, str]:
-    match = _YMD.fullmatch(text) or _COMPACT.fullmatch(text) or _CHINESE.fullmatch(text)
-    if match is None:
-        if _DAY_MONTH.fullmatch(text):
-            return ("date.ambiguous",
-                    f"{text!r} could be read day-first or month-first; {_ISO_HINT}.")
-        return ("date.invalid", f"{text!r} is not a date; {_ISO_HINT}.")
-    groups = [g for g in match.groups() if g and g.isdigit()]
-    year, month, day = (int(g) for g in groups)
-    try:
-        value = date(year, month, day)
-    except ValueError:
-        return ("date.invalid", f"{text!r} is not a real calendar date; {_ISO_HINT}.")
-    if not 1900 <= year <= 2199:
-        return ("date.invalid", f"{text!r} has an implausible year; {_ISO_HINT}.")
-    return value
-
-
-def parse_date(text: str) -> date:
-    result = _date_or_problem(text.strip())
-    if isinstance(result, tuple):
-        raise _fail(*result)
-    return result
-
-
-_TRUE = frozenset({"1", "true", "yes", "y", "t", "是"})
-_FALSE = frozenset({"0", "false", "no", "n", "f", "否", ""})
-
-
-def parse_flag(text: str) -> bool:
-    key = text.strip().lower()
-    if key in _TRUE:
-        return True
-    if key in _FALSE:
-        return False
-    raise _fail("flag.invalid", f"{text!r} is not a yes/no value; use 1/0, yes/no, true/false or 是/否.")
-
-
-_PHONE_SEPARATORS = re.compile(r"[;,/、|\n\r]+")
-
-
-def split_phones(text: str) -> list[str]:
-    """One cell's phone numbers: separated by ; , / 、 | or line breaks (full-width forms after NFKC)."""
-    pieces = (piece.strip().lstrip("'").strip() for piece in _PHONE_SEPARATORS.split(text))
-    return [piece for piece in pieces if piece]
-
-
-@lru_cache(maxsize=1024)
-def _zone_ok(name: str) -> bool:
-    if name != name.strip() or not name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
-
+# --------------------------------------------------------------------------------------------- time zones
 
 @lru_cache(maxsize=512)
 def _country_zones(country_code: str) -> tuple[str, ...] | None:
@@ -237,153 +161,6 @@ _CN_ID_HINTS = {
     "cn_id.birth_date": "Characters 7-14 must be the birth date as YYYYMMDD.",
 }
 
-_ID_TYPE_ALIASES = {
-    "cn_resident_id": "cn_resident_id", "resident_id": "cn_resident_id", "cn_id": "cn_resident_id",
-    "身份证": "cn_resident_id", "居民身份证": "cn_resident_id", "身份证号": "cn_resident_id",
-    "passport": "passport", "护照": "passport",
-    "national_id": "national_id", "aadhaar": "national_id",
-    "ssn": "ssn", "social_security_number": "ssn",
-    "other": "other", "其他": "other", "其它": "other",
-}
-
-
-def _clean(text: str) -> str:
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    return text.strip()
-
-
-# --------------------------------------------------------------------------------------------- marshmallow fields
-
-def _problem(code: str, message: str) -> ValidationError:
-    # A list holding one {code, message} dict: marshmallow concatenates lists, so several can pile up per slot.
-    return ValidationError([{"code": code, "message": message}])
-
-
-class _Text(fields.Field):
-    def __init__(self, *, max_length: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.max_length = max_length
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise _problem("type.invalid", "Expected a single value here, not a list or object.")
-        if self.max_length and len(value) > self.max_length:
-            raise _problem("text.too_long", f"This value has {len(value)} characters; at most "
-                                            f"{self.max_length} are allowed.")
-        return value
-
-
-class _TextOrList(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            return value
-        if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-            return [_clean(str(v)) for v in value]
-        raise _problem("type.invalid", "Expected phone numbers as text or a list of text.")
-
-
-class _Date(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise _problem("date.invalid", f"Expected one date; {_ISO_HINT}.")
-        result = _date_or_problem(value)
-        if isinstance(result, tuple):
-            raise _problem(*result)
-        return result
-
-
-class _Days(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = value.removesuffix("天").strip() if isinstance(value, str) else ""
-        text = text.removesuffix(".0")  # 30.0 written by a spreadsheet
-        if not text.isdigit() or not text.isascii() or int(text) > MAX_DAYS_PAST_DUE:
-            raise _problem("number.invalid", f"{value!r} is not a number of days; use a whole number from 0 to "
-                                             f"{MAX_DAYS_PAST_DUE}.")
-        return int(text)
-
-
-class _Flag(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return parse_flag(value if isinstance(value, str) else "?")
-        except ValidationFailed as exc:
-            raise _problem(exc.code, exc.message) from None
-
-
-class _TimeZone(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str) or not _zone_ok(value):
-            raise _problem("timezone.invalid", f"{value!r} is not an IANA time zone; use a name such as "
-                                               "Asia/Shanghai, America/New_York or Europe/London.")
-        return value
-
-
-class _Email(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return normalize_email(value if isinstance(value, str) else "")
-        except ValidationFailed:
-            raise _problem("email.invalid", f"{value!r} is not an email address; expected name@example.com.") from None
-
-
-class _IdType(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        key = re.sub(r"[\s\-]+", "_", value.strip().lower()) if isinstance(value, str) else ""
-        if key not in _ID_TYPE_ALIASES:
-            raise _problem("id_type.invalid", f"{value!r} is not an ID type; use one of {', '.join(ID_TYPES)}.")
-        return _ID_TYPE_ALIASES[key]
-
-
-class _Contacts(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, list) and all(isinstance(item, dict) for item in value):
-            return value
-        raise _problem("type.invalid", "Expected a list of contacts like "
-                                       '[{"name": "…", "phone": "…", "relationship": "…"}].')
-
-
-_TEXT_LIMITS = {"external_ref": 100, "debtor_name": 200, "region": 100, "product": 100, "id_number": 50,
-                "third_party_name": 200, "third_party_relationship": 50}
-_KIND_FIELD = {"date": _Date, "int": _Days, "flag": _Flag, "time_zone": _TimeZone, "email": _Email,
-               "id_type": _IdType, "list": _Contacts}
-
-
-def _schema_field(base: str) -> fields.Field:
-    spec = FIELDS_BY_NAME[base]
-    if spec.kind == "flag":
-        return _Flag(load_default=False)
-    if spec.kind in _KIND_FIELD:
-        return _KIND_FIELD[spec.kind](load_default=None)
-    if base == "phone":
-        return _TextOrList(load_default=None)
-    if spec.required:
-        return _Text(required=True, max_length=_TEXT_LIMITS.get(base), error_messages={"required": [{
-            "code": "required", "message": f"This row has no {base.replace('_', ' ')}, which is required."}]})
-    return _Text(load_default=None, max_length=_TEXT_LIMITS.get(base))
-
-
-class _RowSchema(Schema):
-    """Per-value conversions live in the fields; this hook holds the rules spanning several values."""
-
-    mapped_slots: frozenset = frozenset()
-
-    @validates_schema(skip_on_field_errors=False, pass_original=True)
-    def _across_fields(self, data, original_data, **kwargs):
-        problems: dict[str, list] = {}
-        if "due_date" not in original_data and "days_past_due" not in original_data:
-            slot = "days_past_due" if ("days_past_due" in self.mapped_slots
-                                       and "due_date" not in self.mapped_slots) else "due_date"
-            problems[slot] = [{"code": "required",
-                               "message": "This row has neither a due date nor days past due; one is required."}]
-        loan, due = data.get("loan_date"), data.get("due_date")
-        if loan and due and due < loan:
-            problems.setdefault("due_date", []).append({
-                "code": "date.order",
-                "message": f"The due date {due.isoformat()} is before the loan date {loan.isoformat()}."})
-        if problems:
-            raise ValidationError(problems)
-
 
 # --------------------------------------------------------------------------------------------- mapping plans
 
@@ -392,7 +169,7 @@ class _Plan:
     columns: tuple[tuple[str, str], ...]  # (lender's header, slot), mapped headers only
     header_of: dict
     order: dict
-    schema: Schema
+    convert: dict  # slot -> its value's check (values.converter)
     phone_slots: tuple[str, ...]
     contact_numbers: tuple[int, ...]
     has_contact_list: bool
@@ -416,11 +193,6 @@ def _plan(items: tuple[tuple[str, str], ...]) -> _Plan:
         header_of[slot] = header
         columns.append((header, slot))
 
-    slots = set(header_of) | {"external_ref", "debtor_name", "principal", "due_date", "days_past_due"}
-    schema_fields = {slot: _schema_field(parse_target(slot)[0]) for slot in sorted(slots)}
-    schema = _RowSchema.from_dict(schema_fields, name="AccountRowSchema")()
-    schema.mapped_slots = frozenset(header_of)
-
     phone_slots = sorted((s for s in header_of if parse_target(s)[0] == "phone"), key=lambda s: parse_target(s)[1])
     contact_numbers = sorted({parse_target(s)[1] for s in header_of if s.startswith("third_party_")
                               and parse_target(s)[0] != "third_parties"})
@@ -428,7 +200,7 @@ def _plan(items: tuple[tuple[str, str], ...]) -> _Plan:
         columns=tuple(columns),
         header_of=header_of,
         order={slot: i for i, (_, slot) in enumerate(columns)},
-        schema=schema,
+        convert={slot: converter(slot) for slot in header_of},
         phone_slots=tuple(phone_slots),
         contact_numbers=tuple(contact_numbers),
         has_contact_list="third_parties" in header_of,
@@ -486,7 +258,7 @@ def validate_row(raw: dict, mapping: dict[str, str], ctx: RowContext) -> tuple[A
                     values[slot] = value
                 continue
         if value:
-            value = _clean(value)
+            value = clean(value)
             if value:
                 values[slot] = value
 
@@ -496,14 +268,7 @@ def validate_row(raw: dict, mapping: dict[str, str], ctx: RowContext) -> tuple[A
         problems.append(("", "row.extra_values",
                          (f"This row has more cells than there are column headers (extra: {extra!r}); "
                           "remove them or give the column a header.")))
-    try:
-        data = plan.schema.load(values)
-    except ValidationError as exc:
-        data = exc.valid_data or {}
-        for slot, messages in exc.messages.items():
-            for message in messages if isinstance(messages, list) else [messages]:
-                problems.append((slot if slot != "_schema" else "", message["code"],
-                                 message["message"]))
+    data = _convert(values, plan, problems)
     bad_slots = {slot for slot, _, _ in problems}
 
     # Currency and amounts.
@@ -607,6 +372,31 @@ def validate_row(raw: dict, mapping: dict[str, str], ctx: RowContext) -> tuple[A
 
 
 _ALWAYS = frozenset({"external_ref", "debtor_name", "principal", "due_date", "days_past_due"})
+_REQUIRED_SLOTS = tuple(sorted(REQUIRED_FIELDS))  # the order their errors have always been listed in
+
+
+def _convert(values: dict, plan: _Plan, problems: list) -> dict:
+    """Each present value through its slot's check, then the rules spanning several values. Problems of
+    values missing from a required slot keep the order the error file has always listed them in."""
+    data = {}
+    convert = plan.convert
+    for slot, value in values.items():
+        try:
+            data[slot] = convert[slot](value)
+        except ValidationFailed as exc:
+            problems.append((slot, exc.code, exc.message))
+    for slot in _REQUIRED_SLOTS:
+        if slot not in values:
+            problems.append((slot, "required", f"This row has no {slot.replace('_', ' ')}, which is required."))
+    if "due_date" not in values and "days_past_due" not in values:
+        slot = "days_past_due" if ("days_past_due" in plan.header_of
+                                   and "due_date" not in plan.header_of) else "due_date"
+        problems.append((slot, "required", "This row has neither a due date nor days past due; one is required."))
+    loan, due = data.get("loan_date"), data.get("due_date")
+    if loan and due and due < loan:
+        problems.append(("due_date", "date.order",
+                         f"The due date {due.isoformat()} is before the loan date {loan.isoformat()}."))
+    return data
 
 
 def _bad_phone(value: str, ctx: RowContext) -> str:
@@ -624,8 +414,8 @@ def _contact(name, phone, relationship, ctx, problems, slots) -> ThirdParty | No
             e164 = normalize_phone(phone.lstrip("'"), ctx.default_region)
         except ValidationFailed:
             problems.append((phone_slot, "phone.invalid", _bad_phone(phone, ctx)))
-    if relationship and len(relationship) > _TEXT_LIMITS["third_party_relationship"]:
-        limit = _TEXT_LIMITS["third_party_relationship"]
+    if relationship and len(relationship) > TEXT_LIMITS["third_party_relationship"]:
+        limit = TEXT_LIMITS["third_party_relationship"]
         problems.append((relationship_slot, "text.too_long",
                          f"This value has {len(relationship)} characters; at most {limit} are allowed."))
     if not name:
@@ -654,7 +444,7 @@ def _third_parties(data: dict, plan: _Plan, ctx: RowContext, problems: list) -> 
                     problems.append(("third_parties", "type.invalid",
                                      f"A contact's {key} must be a single value, not a list or object."))
                     value = ""
-                texts.append(_clean(value))
+                texts.append(clean(value))
             contact = _contact(*texts, ctx, problems, ("third_parties",) * 3)
             if contact is not None:
                 contacts.append(contact)
