@@ -1,10 +1,19 @@
 """What deciding a contact costs, and whether concurrent agencies can break a cap: many API clients of several
 agencies log call and SMS attempts (and their outcomes) on a small set of people owed to several lenders and
-placed with several agencies, against gunicorn in production settings on PostgreSQL. The baseline is
-GET /api/v1/me (bearer-token lookup, the tenant context, a JSON response: a real API request doing no work),
-measured in the same run by the same client threads and connections; ratio = attempts per second / baseline
-requests per second. A short phase with one client gives the service time without queueing. Afterwards SQL counts
-every allowed attempt that broke a rule as written in CONDUCT_RULES.md (preset `cn`).
+placed with several agencies, against gunicorn in production settings on PostgreSQL. Two baselines, measured in
+the same run by the same client threads and connections against the same gunicorn:
+- GET /api/v1/me (bearer-token lookup, the tenant context, a JSON response: a real API request doing no work);
+  ratio = attempts per second / its requests per second;
+- GET /healthz (no database, no Redis, no token: the web stack's floor, gunicorn + Flask + the app's hooks);
+  noio_ratio = attempts per second / its requests per second.
+A short phase with one client gives the service times without queueing. Afterwards SQL counts every allowed
+attempt that broke a rule as written in CONDUCT_RULES.md (preset `cn`).
+
+Where an attempt's time goes, from the attempts phase: gunicorn's CPU (its processes' user + system time from
+/proc over the measured window) per attempt request, the outcome requests that follow allowed attempts included
+(cpu_ms_per_attempt); and the round trips to PostgreSQL per allowed attempt (201), counted inside the served app
+by web/statement_counter.py, which the bench switches on (RECOVERLY_ROUND_TRIP_COUNTS) and nothing else does: each
+statement, psycopg's own BEGIN, COMMIT/ROLLBACK, pool pings; new connections are reported apart.
 
 Needs PostgreSQL: DATABASE_URL (the application role) and MIGRATION_DATABASE_URL (the owner, who may create
 databases). The bench creates its own temporary database with the owner's URL, migrates it, grants the
@@ -22,11 +31,12 @@ three of four agencies, so a person's daily caps are shared by up to three agenc
 ten has a dispute open from the start. Production refuses the test clock, so each person lives in a time zone
 where it is now daytime (09:00–20:00 local, Asia/Shanghai when it qualifies) and stays so through the run.
 
-The clients: BENCH_CLIENTS threads in this process (one http.client connection each, reopened after every
-response since the server closes it, see deploy/gunicorn.conf.py), spread over the four agencies, each with its
-agency's API token. Each turn picks one of its agency's accounts: a call (90%) or an
-SMS; an allowed attempt gets its outcome at once (calls: right party 40%, of which 1 in 30 raises a dispute, else
-no answer; SMS: delivered), so the connected-call cap binds. Attempt figures are the attempt requests (allowed or
+The clients: BENCH_CLIENTS threads in this process (one persistent http.client connection each, reopened only
+when the server closes it, see deploy/gunicorn.conf.py), spread over the four agencies, each with its agency's API
+token. The client does little per request (prepared headers) and its own CPU is printed per phase. Each turn
+picks one of its agency's accounts: a call (90%) or an SMS; an allowed attempt gets its outcome at once (calls:
+right party 40%, of which 1 in 30 raises a dispute, else no answer; SMS: delivered), so the connected-call cap
+binds. Attempt figures are the attempt requests (allowed or
 refused); outcome requests are load beside them and reported on their own line.
 
 Breaches, each allowed attempt beyond a rule counting one: more than 3 connected calls per person per
@@ -35,7 +45,8 @@ day (CN.CALLS.ATTEMPTS), any allowed attempt at 22:00–08:00 debtor-local (CN.H
 account while a dispute hold is open on it.
 
 Ends with: RESULT attempts_per_s=… attempt_p50_ms=… attempt_p99_ms=… trivial_per_s=… trivial_p50_ms=…
-trivial_p99_ms=… ratio=… breaches=… clients=…   (exit status 1 when breaches or unexpected answers occurred)
+trivial_p99_ms=… ratio=… breaches=… clients=… round_trips_per_attempt=… cpu_ms_per_attempt=… noio_per_s=…
+noio_ratio=…   (exit status 1 when breaches or unexpected answers occurred)
 """
 import http.client
 import json
@@ -65,6 +76,8 @@ from _postgres import database_urls, prepare, serving_role, temporary_database
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from web import statement_counter  # noqa: E402  (after the path: the bench runs as a script)
+
 _tmp = Path(tempfile.mkdtemp(prefix="recoverly-contact-bench-"))
 # One set of production secrets for the seeding (here) and the served app (gunicorn): the blind indexes the import
 # computes must be the ones the web nodes compute.
@@ -91,6 +104,8 @@ DISPUTED_SHARE = 0.1
 SMS_SHARE, RIGHT_PARTY_SHARE, DISPUTE_PER_RIGHT_PARTY = 0.1, 0.4, 1 / 30
 REDIS_DB = 13
 SEED = 2026
+# The served app's name for an allowed attempt (web/statement_counter.py: method, URL rule, status).
+ALLOWED_ATTEMPT = "POST /api/v1/accounts/<uuid:account_id>/contact-attempts 201"
 
 # The rules as CONDUCT_RULES.md writes them (not as the preset encodes them: the bench checks the preset too).
 CONNECTED_PER_PERSON_DAY, UNANSWERED_PER_NUMBER_DAY, HOURS = 3, 6, ("08:00", "22:00")
@@ -261,10 +276,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(database_url: str, redis_url: str, log: Path) -> tuple[subprocess.Popen, int]:
+def start_gunicorn(database_url: str, redis_url: str, log: Path, round_trips: Path) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("MIGRATION_DATABASE_URL", "GUNICORN_ACCESS_LOG")}
     env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, GUNICORN_BIND=f"127.0.0.1:{port}")
+    env[statement_counter.ENVIRONMENT_VARIABLE] = str(round_trips)
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy/gunicorn.conf.py"),
                                "web:create_app()"], cwd=ROOT, env=env, stdout=log.open("wb"),
                               stderr=subprocess.STDOUT, start_new_session=True)
@@ -325,6 +341,19 @@ def _backend_pids(owner_engine, database: str) -> list[int]:
                                             "AND pid <> pg_backend_pid()"), {"name": database}).scalars())
 
 
+def round_trip_counts(folder: Path | None) -> Counter:
+    """{(kind, "requests" | "round_trips" | "connects"): total} over every gunicorn process so far, once each process
+    has written what it served (the load has stopped)."""
+    found = Counter()
+    if folder is None:
+        return found
+    time.sleep(2 * statement_counter.WRITE_EVERY_SECONDS)
+    for path in folder.glob("*.json"):
+        for kind, counts in json.loads(path.read_text())["by_kind"].items():
+            found.update({(kind, name): value for name, value in counts.items()})
+    return found
+
+
 # ---- the clients ----------------------------------------------------------------------------------------------------
 
 class Client:
@@ -335,12 +364,14 @@ class Client:
         self.rng = random.Random(SEED * 1000 + index)
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.headers = {"Authorization": f"Bearer {agency.token}"}
+        self.json_headers = {**self.headers, "Content-Type": "application/json"}
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes, float]:
-        """One request and its whole answer; http.client reconnects by itself after a `Connection: close`."""
+        """One request and its whole answer on the client's persistent connection; http.client reconnects by itself
+        after a `Connection: close`."""
         headers, payload = self.headers, None
         if body is not None:
-            headers, payload = {**headers, "Content-Type": "application/json"}, json.dumps(body).encode()
+            headers, payload = self.json_headers, json.dumps(body).encode()
         start = time.perf_counter()
         try:
             self.connection.request(method, path, body=payload, headers=headers)
@@ -359,6 +390,13 @@ class Tally:
     outcomes: Counter = field(default_factory=Counter)
     unexpected: list[str] = field(default_factory=list)
     finished_at: float = 0.0
+
+
+def noio_turn(client: Client, tally: Tally) -> None:
+    status, data, elapsed = client.call("GET", "/healthz")
+    tally.latencies.append(elapsed)
+    if status != 200:
+        tally.unexpected.append(f"GET /healthz {status} {data[:200]!r}")
 
 
 def trivial_turn(client: Client, tally: Tally) -> None:
@@ -409,10 +447,24 @@ class Phase:
     outcomes: Counter
     unexpected: list[str]
     cpu_s: dict[str, float]
+    round_trips: Counter  # (kind, measure) -> count during the phase, see round_trip_counts
 
     @property
     def per_s(self) -> float:
         return self.requests / self.seconds
+
+    def cpu_ms_per_request(self, label: str = "gunicorn") -> float:
+        return 1000 * self.cpu_s[label] / self.requests if self.requests else 0.0
+
+    def round_trips_per(self, kind: str, measure: str = "round_trips") -> float | None:
+        served = self.round_trips[(kind, "requests")]
+        return self.round_trips[(kind, measure)] / served if served else None
+
+    def round_trip_lines(self) -> list[str]:
+        kinds = sorted({kind for kind, _ in self.round_trips})
+        return [f"  {kind}: {self.round_trips[(kind, 'requests')]} requests, "
+                f"{self.round_trips_per(kind):.2f} round trips and {self.round_trips_per(kind, 'connects'):.3f} "
+                f"new connections each" for kind in kinds if self.round_trips[(kind, "requests")]]
 
     def summary(self) -> str:
         if not self.requests:
@@ -431,9 +483,12 @@ def _quantile_ms(values: list[float], q: float) -> float | None:
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_phase(name: str, clients: list[Client], turn, seconds: float, processes: dict) -> Phase:
+def run_phase(name: str, clients: list[Client], turn, seconds: float, processes: dict,
+              round_trips: Path | None = None) -> Phase:
     """Every client takes turns until `seconds` have passed. `processes`: {label: () -> pids} whose CPU time the
-    phase reports (processes started during the phase count from their start)."""
+    phase reports (processes started during the phase count from their start); `round_trips`: the served app's
+    round-trip counts, read before and after the phase."""
+    trips_before = round_trip_counts(round_trips)
     tallies = [Tally() for _ in clients]
     gate = threading.Barrier(len(clients) + 1)
     window = {}
@@ -462,6 +517,8 @@ def run_phase(name: str, clients: list[Client], turn, seconds: float, processes:
     cpu = {label: sum(t - cpu_before[label].get(pid, 0.0) for pid, t in _cpu_seconds(pids()).items())
            for label, pids in processes.items()}
     cpu["clients"] = used.ru_utime + used.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime
+    trips = round_trip_counts(round_trips)
+    trips.subtract(trips_before)
     latencies = [x for t in tallies for x in t.latencies]
     outcome_latencies = [x for t in tallies for x in t.outcome_latencies]
     return Phase(name=name, requests=len(latencies), http_requests=len(latencies) + len(outcome_latencies),
@@ -469,7 +526,7 @@ def run_phase(name: str, clients: list[Client], turn, seconds: float, processes:
                  p99_ms=_quantile_ms(latencies, 0.99), outcome_p50_ms=_quantile_ms(outcome_latencies, 0.5),
                  outcome_p99_ms=_quantile_ms(outcome_latencies, 0.99),
                  outcomes=sum((t.outcomes for t in tallies), Counter()),
-                 unexpected=[u for t in tallies for u in t.unexpected], cpu_s=cpu)
+                 unexpected=[u for t in tallies for u in t.unexpected], cpu_s=cpu, round_trips=+trips)
 
 
 # ---- breaches -------------------------------------------------------------------------------------------------------
@@ -559,7 +616,7 @@ def main() -> int:
     os.environ["REDIS_URL"] = redis_url
 
     now = datetime.now(timezone.utc)
-    zones = daytime_zones(now, timedelta(minutes=10) + timedelta(seconds=2 * (SECONDS + SOLO_SECONDS) + WARMUP_SECONDS))
+    zones = daytime_zones(now, timedelta(minutes=10) + timedelta(seconds=3 * (SECONDS + SOLO_SECONDS) + WARMUP_SECONDS))
     if not zones:
         raise RuntimeError(f"no candidate zone is in daytime at {now:%H:%M} UTC: add one to ZONES")
     persons = people(zones)
@@ -584,8 +641,9 @@ def main() -> int:
                       f"of {LENDERS} lenders with {AGENCIES} agencies; served as {role.current_user} "
                       f"(superuser={role.rolsuper}, bypassrls={role.rolbypassrls})", flush=True)
 
-                log = _tmp / "gunicorn.log"
-                server, port = start_gunicorn(served_as.render_as_string(hide_password=False), redis_url, log)
+                log, counted = _tmp / "gunicorn.log", _tmp / "round_trips"
+                server, port = start_gunicorn(served_as.render_as_string(hide_password=False), redis_url, log,
+                                              counted)
                 processes = {"gunicorn": lambda: _server_pids(server.pid),
                              "PostgreSQL": lambda: _backend_pids(owner_engine, name)}
                 print(f"gunicorn -c deploy/gunicorn.conf.py: {len(_server_pids(server.pid)) - 1} workers, "
@@ -593,12 +651,15 @@ def main() -> int:
                       f"{os.getloadavg()[0]:.1f} (other processes on this machine share its {os.cpu_count()} cores)",
                       flush=True)
                 clients = [Client(i, port, seeded.agencies[i % AGENCIES]) for i in range(CLIENTS)]
-                run_phase("warm-up /me", clients, trivial_turn, WARMUP_SECONDS / 2, {})
-                run_phase("warm-up attempts", clients, attempt_turn, WARMUP_SECONDS / 2, {})
+                run_phase("warm-up /healthz", clients, noio_turn, WARMUP_SECONDS / 3, {})
+                run_phase("warm-up /me", clients, trivial_turn, WARMUP_SECONDS / 3, {})
+                run_phase("warm-up attempts", clients, attempt_turn, WARMUP_SECONDS / 3, {})
                 alone = [run_phase(f"one client, {what}", clients[:1], turn, SOLO_SECONDS, {})
-                         for what, turn in (("GET /api/v1/me", trivial_turn), ("contact attempts", attempt_turn))]
-                trivial = run_phase("GET /api/v1/me", clients, trivial_turn, SECONDS, processes)
-                attempts = run_phase("contact attempts", clients, attempt_turn, SECONDS, processes)
+                         for what, turn in (("GET /healthz", noio_turn), ("GET /api/v1/me", trivial_turn),
+                                            ("contact attempts", attempt_turn))]
+                noio = run_phase("GET /healthz (no I/O)", clients, noio_turn, SECONDS, processes, counted)
+                trivial = run_phase("GET /api/v1/me", clients, trivial_turn, SECONDS, processes, counted)
+                attempts = run_phase("contact attempts", clients, attempt_turn, SECONDS, processes, counted)
                 for client in clients:
                     client.connection.close()
                 stop_gunicorn(server)
@@ -607,16 +668,22 @@ def main() -> int:
                     f"{phase.name.removeprefix('one client, ')} p50 {phase.p50_ms or 0:.1f} ms, "
                     f"p99 {phase.p99_ms or 0:.1f} ms"
                     for phase in alone))
-                for phase in (trivial, attempts):
+                for phase in (noio, trivial, attempts):
                     print(phase.summary(), flush=True)
                 outcomes = sum(v for k, v in attempts.outcomes.items() if k.startswith("outcome"))
                 print(f"outcome requests beside the attempts: {outcomes}, p50 {attempts.outcome_p50_ms or 0:.1f} ms, "
                       f"p99 {attempts.outcome_p99_ms or 0:.1f} ms; load average after: {os.getloadavg()[0]:.1f}")
                 print("attempt answers: " + ", ".join(f"{k} {v}" for k, v in sorted(attempts.outcomes.items())))
-                unexpected = [u for phase in (*alone, trivial, attempts) for u in phase.unexpected]
+                print(f"gunicorn CPU per attempt request: {attempts.cpu_ms_per_request():.1f} ms (with the "
+                      f"{outcomes / max(1, attempts.requests):.2f} outcome requests that follow each); "
+                      f"per /me {trivial.cpu_ms_per_request():.2f} ms, per /healthz {noio.cpu_ms_per_request():.2f} ms")
+                print("round trips to PostgreSQL per request, counted by the served app (attempts phase):")
+                print("\n".join(attempts.round_trip_lines() + ["  GET /me phase:"] + trivial.round_trip_lines()
+                                 + ["  GET /healthz phase:"] + noio.round_trip_lines()))
+                unexpected = [u for phase in (*alone, noio, trivial, attempts) for u in phase.unexpected]
                 if unexpected:
                     print(f"UNEXPECTED ANSWERS: {len(unexpected)}, e.g.:\n  " + "\n  ".join(unexpected[:5]))
-                if not (trivial.requests and attempts.requests):
+                if not (noio.requests and trivial.requests and attempts.requests):
                     raise RuntimeError(f"a phase answered nothing; gunicorn's log:\n{log.read_text()[-3000:]}")
 
                 found, facts = count_breaches(owner_engine)
@@ -640,9 +707,13 @@ def main() -> int:
 
     breaches = sum(found.values())
     ratio = attempts.per_s / trivial.per_s
+    round_trips = attempts.round_trips_per(ALLOWED_ATTEMPT)
     print(f"RESULT attempts_per_s={attempts.per_s:.0f} attempt_p50_ms={attempts.p50_ms:.1f} "
           f"attempt_p99_ms={attempts.p99_ms:.1f} trivial_per_s={trivial.per_s:.0f} trivial_p50_ms={trivial.p50_ms:.1f} "
-          f"trivial_p99_ms={trivial.p99_ms:.1f} ratio={ratio:.2f} breaches={breaches} clients={CLIENTS}")
+          f"trivial_p99_ms={trivial.p99_ms:.1f} ratio={ratio:.2f} breaches={breaches} clients={CLIENTS} "
+          f"round_trips_per_attempt={'-' if round_trips is None else f'{round_trips:.1f}'} "
+          f"cpu_ms_per_attempt={attempts.cpu_ms_per_request():.1f} noio_per_s={noio.per_s:.0f} "
+          f"noio_ratio={attempts.per_s / noio.per_s:.3f}")
     return 1 if breaches or unexpected else 0
 
 

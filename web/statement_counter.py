@@ -17,6 +17,7 @@ import threading
 import time
 from collections import defaultdict
 
+from flask import request
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
@@ -27,11 +28,12 @@ _current = threading.local()  # the request this thread serves (gthread: one at 
 
 
 class _Request:
-    __slots__ = ("round_trips", "connects")
+    __slots__ = ("round_trips", "connects", "rule")
 
     def __init__(self):
         self.round_trips = 0
         self.connects = 0
+        self.rule = "<unmatched>"
 
 
 def _request() -> _Request | None:
@@ -136,10 +138,16 @@ class _CountingMiddleware:
             return self.wsgi_app(environ, recording_start_response)
         finally:
             _current.request = None
-            request = environ.get("werkzeug.request")  # Flask's request object, kept in the environ by werkzeug
-            rule = request.url_rule.rule if request is not None and request.url_rule is not None else "<unmatched>"
-            kind = f"{environ['REQUEST_METHOD']} {rule} {status[0] if status else '-'}"
+            kind = f"{environ['REQUEST_METHOD']} {counted.rule} {status[0] if status else '-'}"
             self.writer.for_this_process().add(kind, counted)
+
+
+def _remember_rule(_endpoint, _values) -> None:
+    """Flask runs URL value preprocessors first on every request, matched or not, before any before_request hook
+    can refuse it."""
+    counting = _request()
+    if counting is not None and request.url_rule is not None:
+        counting.rule = request.url_rule.rule
 
 
 def install(app, engine, folder: str) -> None:
@@ -159,6 +167,7 @@ def install(app, engine, folder: str) -> None:
         return ping(dbapi_connection)
 
     engine.dialect.do_ping = counted_ping
+    app.url_value_preprocessor(_remember_rule)
     app.wsgi_app = _CountingMiddleware(app.wsgi_app, _Writer(folder))
 
 
