@@ -1,5 +1,14 @@
 """What the import pipeline costs: a realistic portfolio imported end to end (upload, whole-file check, validation,
-encryption, blind indexes, upsert) vs. PostgreSQL's COPY of the same file into a bare table of text columns.
+encryption, blind indexes, upsert), against three floors measured in the same run:
+
+* text COPY: PostgreSQL's COPY of the same file (UTF-8) into a bare table of text columns — the physical floor of
+  moving the bytes, with none of the work a valid row demands;
+* validation alone: the GBK file decoded and parsed by the import's own reader and every row validated, on one
+  core, no database (validate_rows_per_s counts only the time spent in validate_row);
+* database floor: COPY of the rows the import wrote (accounts already encrypted and blind-indexed, their phones
+  and contacts) into copies of the real tables with their indexes, unique and check constraints and foreign keys
+  (CREATE TABLE … (LIKE … INCLUDING ALL) plus the foreign keys). COPY cannot write under row-level security, so
+  the floor runs as the owner with it lifted: the import pays for the policies, the floor does not.
 
 Needs PostgreSQL: DATABASE_URL and MIGRATION_DATABASE_URL (`bash .ci/run --setup-only` prints the exports). The
 bench creates its own temporary database with the owner's URL, migrates it, and drops it at the end; the app
@@ -13,10 +22,13 @@ as UTF-8 and as GBK. The GBK file is imported (what most Chinese lenders' system
 one. The import runs in a child process so its peak RSS (ru_maxrss) is the import's alone.
 
 Ends with: RESULT import_rows_per_s=… copy_rows_per_s=… ratio=… peak_mb=… rows=… failed_rows=…
+validate_rows_per_s=… db_floor_rows_per_s=… floor_ratio=… workers=… (ratio: import / text COPY; floor_ratio:
+import / database floor; workers: import worker processes that ran).
 """
 import csv
 import os
 import random
+import re
 import resource
 import shutil
 import sys
@@ -37,13 +49,14 @@ os.environ.setdefault("RECOVERLY_INSTANCE_DIR", str(_tmp / "instance"))
 os.environ.setdefault("RECOVERLY_ENV", "development")  # derived keys: nothing here is real data
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789abcdef0123456789")
 
-from _postgres import database_urls, migrate, serving_role, temporary_database  # noqa: E402
+from _postgres import database_urls, migrate, serving_role, temporary_database, unfence_owner  # noqa: E402
 from _postgres import libpq as _libpq  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from tenants.demo_data import CN_HEADER, cn_account_rows  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_ROWS", "100000"))
+WORKERS = 1  # one process runs the whole import: imports.run_import takes no line range
 BROKEN = max(3, ROWS // 200)  # 0.5%
 SEED = 2026
 
@@ -111,7 +124,7 @@ def import_in_child(database_url: str, path: str) -> dict:
     return result
 
 
-# ---- the baseline --------------------------------------------------------------------------------------------
+# ---- the baselines -------------------------------------------------------------------------------------------
 
 def copy_baseline(owner_url, path: Path) -> float:
     import psycopg
@@ -130,6 +143,82 @@ def copy_baseline(owner_url, path: Path) -> float:
         copied = conn.execute("SELECT count(*) FROM bench_copy").fetchone()[0]
     assert copied == ROWS, f"COPY loaded {copied} rows, expected {ROWS}"
     return ROWS / elapsed
+
+
+def validation_baseline(path: Path) -> tuple[float, float]:
+    """(rows/s of validate_row alone, rows/s of decoding + parsing + validating) over the GBK file, on one core,
+    no database: the import's own reader, the mapping it would suggest, the lender's defaults."""
+    from datetime import date
+
+    from tenants.portfolios.fields import suggest_mapping
+    from tenants.portfolios.parsing import CsvSource
+    from tenants.portfolios.rows import RowContext, validate_row
+
+    def chunks():
+        with open(path, "rb") as stream:
+            while block := stream.read(1024 * 1024):
+                yield block
+
+    ctx = RowContext(currency="CNY", default_region="CN", default_time_zone="Asia/Shanghai", today=date.today(),
+                     country="CN")
+    start = time.perf_counter()
+    source = CsvSource(chunks(), max_bytes=path.stat().st_size)
+    mapping = suggest_mapping(list(source.header))
+    validating = 0.0
+    rows = 0
+    clock = time.perf_counter
+    for _, raw in source:
+        before = clock()
+        validate_row(raw, mapping, ctx)
+        validating += clock() - before
+        rows += 1
+    total = time.perf_counter() - start
+    assert rows == ROWS, f"validated {rows} rows, expected {ROWS}"
+    return rows / validating, rows / total
+
+
+FLOOR_TABLES = ("accounts", "account_phones", "third_party_contacts")
+
+
+def database_floor(owner_url) -> tuple[float, dict, str]:
+    """COPY of the rows the import wrote into indexed, constrained copies of their tables; (file rows/s, rows per
+    table, what the copies hold). The rows are exported first (untimed) in COPY's own format, so the timing holds
+    only the load."""
+    import psycopg
+
+    unfence_owner(owner_url)  # the owner exports every tenant's rows; the copies below have no policies
+    exported, counts = {}, {}
+    with psycopg.connect(_libpq(owner_url)) as conn:
+        for table in FLOOR_TABLES:
+            exported[table] = _tmp / f"{table}.copy"
+            with conn.cursor() as cur, open(exported[table], "wb") as sink, \
+                    cur.copy(f"COPY {table} TO STDOUT") as copy:
+                for block in copy:
+                    sink.write(block)
+            counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            conn.execute(f"CREATE TABLE floor_{table} (LIKE {table} INCLUDING ALL)")
+            # LIKE copies indexes, unique and check constraints but no foreign keys: add them, pointing at the
+            # floor's own accounts where the real ones point at accounts.
+            foreign_keys = conn.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                                        "WHERE conrelid = %s::regclass AND contype = 'f'", (table,)).fetchall()
+            for name, definition in foreign_keys:
+                definition = re.sub(r"REFERENCES (public\.)?accounts\(", "REFERENCES floor_accounts(", definition)
+                conn.execute(f"ALTER TABLE floor_{table} ADD CONSTRAINT floor_{name} {definition}")
+        conn.commit()
+        floors = [f"floor_{table}" for table in FLOOR_TABLES]
+        indexes, foreign_keys = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_indexes WHERE tablename = ANY(%(t)s)), "
+            "(SELECT count(*) FROM pg_constraint WHERE conrelid::regclass::text = ANY(%(t)s) AND contype = 'f')",
+            {"t": floors}).fetchone()
+        start = time.perf_counter()
+        with conn.cursor() as cur:
+            for table in FLOOR_TABLES:
+                with open(exported[table], "rb") as source, cur.copy(f"COPY floor_{table} FROM STDIN") as copy:
+                    while block := source.read(1024 * 1024):
+                        copy.write(block)
+        conn.commit()
+        elapsed = time.perf_counter() - start
+    return ROWS / elapsed, counts, f"{indexes} indexes, {foreign_keys} foreign keys"
 
 
 # ---- the run ---------------------------------------------------------------------------------------------------
@@ -190,8 +279,18 @@ def main() -> int:
                   flush=True)
 
             copy_rate = copy_baseline(bench_url, utf8)
-            print(f"COPY FROM STDIN of the UTF-8 file into {len(CN_HEADER)} text columns: {ROWS / copy_rate:.1f} s",
+            print(f"text COPY FROM STDIN of the UTF-8 file into {len(CN_HEADER)} text columns: "
+                  f"{ROWS / copy_rate:.1f} s", flush=True)
+
+            floor_rate, floor_rows, floor_shape = database_floor(bench_url)
+            loaded = ", ".join(f"{count} {table}" for table, count in floor_rows.items())
+            print(f"database floor, COPY of the import's prepared rows ({loaded}) into copies of the tables with "
+                  f"their constraints ({floor_shape}), no row-level security: {ROWS / floor_rate:.1f} s",
                   flush=True)
+
+            validate_rate, read_and_validate_rate = validation_baseline(gbk)
+            print(f"validation alone, one core, no database: {ROWS / validate_rate:.1f} s in validate_row "
+                  f"({ROWS / read_and_validate_rate:.1f} s with decoding and parsing the GBK file)", flush=True)
     finally:
         if redis_server is not None:
             redis_server.stop()
@@ -200,8 +299,13 @@ def main() -> int:
     peak_mb = imported["peak_kb"] / 1024  # Linux reports ru_maxrss in KiB
     print(f"peak RSS of the import process: {peak_mb:.0f} MB "
           f"({imported['rss_before_kb'] / 1024:.0f} MB after start-up, before the import)")
+    print(f"import {import_rate:,.0f} rows/s with {WORKERS} worker process: {import_rate / copy_rate:.3f} x the text "
+          f"COPY ({copy_rate:,.0f}), {import_rate / floor_rate:.2f} x the database floor ({floor_rate:,.0f}), "
+          f"{import_rate / validate_rate:.2f} x the validation alone on one core ({validate_rate:,.0f})")
     print(f"RESULT import_rows_per_s={import_rate:.0f} copy_rows_per_s={copy_rate:.0f} "
-          f"ratio={import_rate / copy_rate:.2g} peak_mb={peak_mb:.0f} rows={ROWS} failed_rows={imported['failed']}")
+          f"ratio={import_rate / copy_rate:.2g} peak_mb={peak_mb:.0f} rows={ROWS} failed_rows={imported['failed']} "
+          f"validate_rows_per_s={validate_rate:.0f} db_floor_rows_per_s={floor_rate:.0f} "
+          f"floor_ratio={import_rate / floor_rate:.2g} workers={WORKERS}")
     return 0
 
 
