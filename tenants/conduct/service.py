@@ -4,11 +4,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from tenants import audit, clock, references
 from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
-from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
+from tenants.conduct.models import AccountConsent, AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset
 from tenants.conduct.rulebook import Rulebook, tighten
 from tenants.context import current_tenant_id, may_write
@@ -69,6 +69,17 @@ def _placement_of(account: Account) -> Placement | None:
                                                      Placement.status == PlacementStatus.ACTIVE))
 
 
+def _case_of(account: Account) -> tuple[Tenant, Placement | None, AccountConsent | None]:
+    """The account's lender, its active placement and the debtor's consent, in one statement (each through the
+    tenant's read rules, as separate reads would be)."""
+    return tuple(db.session.execute(
+        select(Tenant, Placement, AccountConsent).select_from(Account)
+        .join(Tenant, Tenant.id == Account.tenant_id)
+        .outerjoin(Placement, and_(Placement.account_id == Account.id, Placement.status == PlacementStatus.ACTIVE))
+        .outerjoin(AccountConsent, AccountConsent.account_id == Account.id)
+        .where(Account.id == account.id)).one())
+
+
 @dataclass(frozen=True)
 class AttemptRequest:
     channel: str
@@ -127,8 +138,7 @@ def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uu
             return earlier, None
     account = get_account(account_id)
     references.member(collector_user_id, field="collector_user_id")
-    lender = db.session.get(Tenant, account.tenant_id)
-    placement = _placement_of(account)
+    lender, placement, consent_row = _case_of(account)
     acting_as_agency = current_tenant_id() != account.tenant_id
     if acting_as_agency and (placement is None or placement.agency_tenant_id != current_tenant_id()):
         raise NotFound(code="account.not_found")
@@ -137,7 +147,8 @@ def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uu
     agency_placement = placement if acting_as_agency else None
     approval = (approvals.usable(ask.approval_id, account_id=account.id, channel=ask.channel, target=ask.target)
                 if ask.approval_id else None)
-    debtor_consent, consent_until = consent.of(account)
+    debtor_consent, consent_until = ((consent.engine_view(consent_row), consent_row.consent_until) if consent_row
+                                     else (engine.Consent(), None))
     request = _contact_request(account, ask, agency_placement=agency_placement, approved=approval is not None,
                                consent_until=consent_until)
     book = rulebook_for(lender, agency_placement)
