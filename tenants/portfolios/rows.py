@@ -45,6 +45,7 @@ Rules worth knowing
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -222,7 +223,32 @@ def _strip_unit(text: str, currency: str) -> str:
     return text
 
 
+@lru_cache(maxsize=64)
+def _plain_decimal(currency: str) -> re.Pattern:
+    """An amount written as bare digits with at most the currency's decimals and below MAX_MINOR minor units."""
+    digits = minor_digits(currency)
+    fraction = rf"(?:\.([0-9]{{1,{digits}}}))?" if digits else ""
+    return re.compile(rf"([0-9]{{1,{15 - digits}}}){fraction}")
+
+
+def _plain_amount(text: str, currency: str) -> int | None:
+    """Minor units of an amount most files write (``465.43``) without Money.parse's Decimal (~5 µs of an
+    import's row, four times over), else None. Its pattern admits only what Money.parse reads as exactly
+    these digits, valid, non-negative and in range, so it never changes a verdict (see
+    tests/unit/test_row_validation_equivalence.py)."""
+    match = _plain_decimal(currency).fullmatch(text)
+    if match is None:
+        return None
+    if match.lastindex == 2:
+        digits = minor_digits(currency)
+        return int(match[1]) * 10**digits + int(match[2].ljust(digits, "0"))
+    return int(match[1]) * 10**minor_digits(currency)
+
+
 def _amount(text: str, currency: str, *, check_precision: bool = True) -> int | tuple[str, str]:
+    plain = _plain_amount(text, currency)
+    if plain is not None:
+        return plain
     try:
         minor = Money.parse(_strip_unit(text, currency), currency).minor
     except ValidationFailed as exc:
