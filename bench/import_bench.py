@@ -280,12 +280,12 @@ def main() -> int:
 
             copy_rate = copy_baseline(bench_url, utf8)
             print(f"text COPY FROM STDIN of the UTF-8 file into {len(CN_HEADER)} text columns: "
-                  f"{ROWS / copy_rate:.1f} s", flush=True)
+                  f"{ROWS / copy_rate:.2f} s", flush=True)
 
             floor_rate, floor_rows, floor_shape = database_floor(bench_url)
             loaded = ", ".join(f"{count} {table}" for table, count in floor_rows.items())
             print(f"database floor, COPY of the import's prepared rows ({loaded}) into copies of the tables with "
-                  f"their constraints ({floor_shape}), no row-level security: {ROWS / floor_rate:.1f} s",
+                  f"their constraints ({floor_shape}), no row-level security: {ROWS / floor_rate:.2f} s",
                   flush=True)
 
             validate_rate, read_and_validate_rate = validation_baseline(gbk)
