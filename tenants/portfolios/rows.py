@@ -232,8 +232,8 @@ def _plain_decimal(currency: str) -> re.Pattern:
 
 
 def _plain_amount(text: str, currency: str) -> int | None:
-    """Minor units of an amount most files write (``465.43``) without Money.parse's Decimal (~5 µs of an
-    import's row, four times over), else None. Its pattern admits only what Money.parse reads as exactly
+    """Minor units of an amount as most files write it (``465.43``) without Money.parse's Decimal (0.8 instead
+    of 2 µs, for four or more amounts a row), else None. Its pattern admits only what Money.parse reads as exactly
     these digits, valid, non-negative and in range, so it never changes a verdict (see
     tests/unit/test_row_validation_equivalence.py)."""
     match = _plain_decimal(currency).fullmatch(text)
