@@ -448,6 +448,7 @@ class Phase:
     unexpected: list[str]
     cpu_s: dict[str, float]
     round_trips: Counter  # (kind, measure) -> count during the phase, see round_trip_counts
+    gunicorn_cpu_s: list[float]  # per process, busiest first: how evenly the connections spread
 
     @property
     def per_s(self) -> float:
@@ -472,8 +473,11 @@ class Phase:
         cores = ", ".join(f"{label} {used / self.seconds:.2f}" for label, used in self.cpu_s.items())
         per_request = ", ".join(f"{label} {1000 * used / self.http_requests:.1f} ms"
                                 for label, used in self.cpu_s.items() if label != "clients")
+        spread = " / ".join(f"{used / self.seconds:.2f}" for used in self.gunicorn_cpu_s
+                            if used >= 0.005 * self.seconds)  # the master barely moves
         return (f"{self.name}: {self.requests} in {self.seconds:.1f} s = {self.per_s:.0f}/s, p50 {self.p50_ms:.1f} ms, "
-                f"p99 {self.p99_ms:.1f} ms; CPU cores used: {cores}; CPU per HTTP request: {per_request}")
+                f"p99 {self.p99_ms:.1f} ms; CPU cores used: {cores} (gunicorn per process: {spread}); "
+                f"CPU per HTTP request: {per_request}")
 
 
 def _quantile_ms(values: list[float], q: float) -> float | None:
@@ -514,8 +518,10 @@ def run_phase(name: str, clients: list[Client], turn, seconds: float, processes:
         thread.join()
     elapsed = max(t.finished_at for t in tallies) - start
     used = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = {label: sum(t - cpu_before[label].get(pid, 0.0) for pid, t in _cpu_seconds(pids()).items())
-           for label, pids in processes.items()}
+    cpu_after = {label: _cpu_seconds(pids()) for label, pids in processes.items()}
+    by_process = {label: sorted((t - cpu_before[label].get(pid, 0.0) for pid, t in cpu_after[label].items()),
+                                reverse=True) for label in processes}
+    cpu = {label: sum(used) for label, used in by_process.items()}
     cpu["clients"] = used.ru_utime + used.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime
     trips = round_trip_counts(round_trips)
     trips.subtract(trips_before)
@@ -526,7 +532,8 @@ def run_phase(name: str, clients: list[Client], turn, seconds: float, processes:
                  p99_ms=_quantile_ms(latencies, 0.99), outcome_p50_ms=_quantile_ms(outcome_latencies, 0.5),
                  outcome_p99_ms=_quantile_ms(outcome_latencies, 0.99),
                  outcomes=sum((t.outcomes for t in tallies), Counter()),
-                 unexpected=[u for t in tallies for u in t.unexpected], cpu_s=cpu, round_trips=+trips)
+                 unexpected=[u for t in tallies for u in t.unexpected], cpu_s=cpu, round_trips=+trips,
+                 gunicorn_cpu_s=by_process.get("gunicorn", []))
 
 
 # ---- breaches -------------------------------------------------------------------------------------------------------
