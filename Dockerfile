@@ -1,18 +1,22 @@
 # syntax=docker/dockerfile:1
 #
-# Recoverly: one image, three roles (see deploy/docker-entrypoint.sh):
+# Recoverly: one image, three roles (see deploy/docker-entrypoint.sh and README "Deploying at scale"):
 #
-#   docker run IMAGE web       gunicorn on :8000 (default)
-#   docker run IMAGE worker    background worker + scheduler
-#   docker run IMAGE migrate   flask db upgrade (run as the *owner* role:
-#                              DATABASE_URL / MIGRATION_DATABASE_URL must point
-#                              at recoverly_owner; the web/worker containers
-#                              connect as recoverly_app)
+#   docker run IMAGE web       gunicorn on :8000 (default), deploy/gunicorn.conf.py: one gthread process per core
+#                              the container may use (WEB_CONCURRENCY), 4 threads each (GUNICORN_THREADS),
+#                              keep-alive off (the proxy in front holds the clients' connections and TLS). Give
+#                              it --cpus/cpuset: the process count follows them.
+#   docker run IMAGE worker    rq worker + scheduler on WORKER_QUEUES (default "default imports billing"); one
+#                              process per container, so scale a queue by running more containers of it
+#                              (`worker imports`: one per core of an import machine; `worker billing`: one)
+#   docker run IMAGE migrate   flask db upgrade (run as the *owner* role, straight to PostgreSQL, not through
+#                              PgBouncer: DATABASE_URL / MIGRATION_DATABASE_URL must point at recoverly_owner;
+#                              the web/worker containers connect as recoverly_app, through PgBouncer)
 #   docker run IMAGE <cmd...>  anything else is executed as-is (flask shell, bash)
 #
-# No HEALTHCHECK is baked in because the same image also runs the worker and
-# the migrate job. For the web service, configure one in the orchestrator, e.g.
-# docker compose:
+# No HEALTHCHECK is baked in because the same image also runs the worker and the migrate job. For the web
+# service, point the balancer and the orchestrator at GET /healthz: it touches neither PostgreSQL nor Redis, needs
+# no token and counts against no rate limit. E.g. docker compose:
 #
 #   healthcheck:
 #     test: ["CMD", "python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=5).status == 200 else 1)"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Container entry point for the Recoverly image (see Dockerfile).
 #
-#   web      gunicorn on 0.0.0.0:8000 ($WEB_CONCURRENCY workers, default 4)
+#   web      gunicorn on 0.0.0.0:8000 (deploy/gunicorn.conf.py: $WEB_CONCURRENCY
+#            processes, default the container's cores, × $GUNICORN_THREADS)
 #   worker   background worker with scheduler; queues from $WORKER_QUEUES
 #            (default: "default imports billing")
 #   migrate  flask db upgrade
@@ -15,7 +16,7 @@ cmd=${1:-web}
 
 case "$cmd" in
     web)
-        # deploy/gunicorn.conf.py: one process per core (WEB_CONCURRENCY), gthread, no keep-alive.
+        # deploy/gunicorn.conf.py: one process per core (WEB_CONCURRENCY), gthread, keep-alive off.
         exec gunicorn -c /app/deploy/gunicorn.conf.py --access-logfile - "$@" 'web:create_app()'
         ;;
     worker)
