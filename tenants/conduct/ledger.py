@@ -2,19 +2,24 @@
 
 On PostgreSQL every call goes through SECURITY DEFINER functions (migration 0003): the application role cannot
 read the table, and reading a person's history first takes a transaction-level advisory lock on that person, so
-check-and-record is atomic per subject across every web node and agency. SQLite (the demo) has one writer at a
-time; an in-process lock per subject covers the threads of the one web server.
+check-and-record is atomic per subject across every web node and agency. Recording an attempt (its entry, the
+attempt and its audit event) is one call there (`conduct_record_attempt`, migration 0014). SQLite (the demo) has one
+writer at a time; an in-process lock per subject covers the threads of the one web server.
 """
+import json
 import threading
 import uuid
 from collections import defaultdict
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import inspect, select, text, update
+from sqlalchemy.orm import make_transient_to_detached
 
+from tenants import audit
 from tenants.conduct.engine import PastAttempt
-from tenants.conduct.models import LedgerEntry
+from tenants.conduct.models import ContactAttempt, LedgerEntry
 from tenants.db import db
 from tenants.pii import blind_index
 
@@ -96,20 +101,81 @@ def history_many(subjects: set[str], now: datetime) -> dict[str, list[PastAttemp
     return found
 
 
-def append(*, subject_key: str, debt_key: str, number_key: str | None, third_party_key: str | None,
-           channel: str, target: str, at: datetime) -> uuid.UUID:
-    entry_id = uuid.uuid4()
-    if _postgres():
-        db.session.execute(text("SELECT conduct_ledger_append(:id, :subject, :debt, :number, :third, :channel, "
-                                ":target, :at)"),
-                           {"id": entry_id, "subject": subject_key, "debt": debt_key, "number": number_key,
-                            "third": third_party_key, "channel": channel, "target": target, "at": at})
-    else:
-        db.session.add(LedgerEntry(id=entry_id, subject_key=subject_key, debt_key=debt_key, number_key=number_key,
-                                   third_party_key=third_party_key, channel=channel, target=target, at=at,
-                                   connected=False, conversation=False, pending=True))
+@dataclass(frozen=True)
+class Entry:
+    """A new entry: an attempt under way, pending until its outcome settles it."""
+
+    subject_key: str
+    debt_key: str
+    number_key: str | None
+    third_party_key: str | None
+    channel: str
+    target: str
+    at: datetime
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+_RECORD_SQL = text(
+    "SELECT * FROM conduct_record_attempt(CAST(:ledger_id AS uuid), :subject, :debt, :number, :third, :channel, "
+    f":target, :at, CAST(:attempt AS json), {audit.APPEND_ARGUMENTS})")
+
+
+def record_attempt(attempt: ContactAttempt, entry: Entry | None, event: audit.AuditEvent) -> None:
+    """Store a decided attempt (with `id` set), its ledger entry if it goes ahead, and its unlinked audit event.
+    On PostgreSQL in one call, the tenant's audit chain locked from there to the commit; the attempt and the event
+    are inserted as the application (row-level security applies) and held by the session as stored rows."""
+    attempt.ledger_id = entry.id if entry else None
+    if not _postgres():
+        if entry:
+            _sqlite_append(entry)
+        db.session.add(attempt)
         db.session.flush()
-    return entry_id
+        audit.append(event)
+        return
+    db.session.flush()
+    row = _complete_row(attempt)
+    link = db.session.execute(_RECORD_SQL, {
+        "ledger_id": entry.id if entry else None, "subject": entry and entry.subject_key,
+        "debt": entry and entry.debt_key, "number": entry and entry.number_key,
+        "third": entry and entry.third_party_key, "channel": entry and entry.channel,
+        "target": entry and entry.target, "at": entry and entry.at,
+        "attempt": json.dumps(row, default=_json_scalar, ensure_ascii=False), **audit.append_parameters(event),
+    }).one()
+    make_transient_to_detached(attempt)
+    db.session.add(attempt)
+    audit.linked(event, link)
+
+
+def _complete_row(attempt: ContactAttempt) -> dict:
+    """Every column of the attempt, its defaults applied as a flush would: the row the database stores and the
+    session holds as loaded (an attribute left unset would cost a read when first used)."""
+    row = {}
+    for prop in inspect(ContactAttempt).column_attrs:
+        column = prop.columns[0]
+        value = getattr(attempt, prop.key)
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+        setattr(attempt, prop.key, value)
+        row[column.name] = value
+    return row
+
+
+def _json_scalar(value):
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store aware datetimes only")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value the attempt stores")
+
+
+def _sqlite_append(entry: Entry) -> None:
+    db.session.add(LedgerEntry(id=entry.id, subject_key=entry.subject_key, debt_key=entry.debt_key,
+                               number_key=entry.number_key, third_party_key=entry.third_party_key,
+                               channel=entry.channel, target=entry.target, at=entry.at, connected=False,
+                               conversation=False, pending=True))
+    db.session.flush()
 
 
 def settle(entry_id: uuid.UUID, *, connected: bool, conversation: bool) -> None:

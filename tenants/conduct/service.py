@@ -182,7 +182,7 @@ def _record(account, placement, ask, request, decision, now, collector_user_id, 
     status = {"block": AttemptStatus.BLOCKED, "needs_approval": AttemptStatus.NEEDS_APPROVAL}.get(
         decision.outcome, AttemptStatus.PENDING)
     record = ContactAttempt(
-        tenant_id=current_tenant_id(), lender_tenant_id=account.tenant_id, account_id=account.id,
+        id=uuid.uuid4(), tenant_id=current_tenant_id(), lender_tenant_id=account.tenant_id, account_id=account.id,
         placement_id=placement.id if placement else None,
         channel=ask.channel, target=ask.target, third_party_id=ask.third_party_id, number_key=request.number_key,
         status=status, decision=decision.outcome, rulebook_version=decision.rulebook_version,
@@ -190,16 +190,18 @@ def _record(account, placement, ask, request, decision, now, collector_user_id, 
         earliest_allowed_at=decision.earliest_allowed_at, collector_user_id=collector_user_id,
         idempotency_key=idempotency_key,
     )
+    entry = None
     if status == AttemptStatus.PENDING:
-        record.ledger_id = ledger.append(subject_key=request.subject_key, debt_key=request.debt_id,
-                                         number_key=request.number_key, third_party_key=request.third_party_id,
-                                         channel=request.channel, target=request.target, at=now)
+        entry = ledger.Entry(subject_key=request.subject_key, debt_key=request.debt_id, number_key=request.number_key,
+                             third_party_key=request.third_party_id, channel=request.channel, target=request.target,
+                             at=now)
+    event = audit.unlinked("contact.decided", object_type="contact_attempt", object_id=record.id,
+                           after={"channel": record.channel, "target": record.target, "decision": record.decision,
+                                  "rules": [h["rule_id"] for h in record.hits],
+                                  "rulebook": record.rulebook_version})
+    ledger.record_attempt(record, entry, event)
+    if entry:
         windows.invalidate_subject(request.subject_key)
-    db.session.add(record)
-    db.session.flush()
-    audit.record("contact.decided", object_type="contact_attempt", object_id=record.id,
-                 after={"channel": record.channel, "target": record.target, "decision": record.decision,
-                        "rules": [h["rule_id"] for h in record.hits], "rulebook": record.rulebook_version})
     return record
 
 

@@ -103,3 +103,38 @@ def test_flask_audit_verify_names_the_broken_tenant_and_fails(app, committed_cha
     result = runner.invoke(args=["audit", "verify", "--tenant", slug])
     assert result.exit_code == 1
     assert "first broken link at event 2 (event 2 is missing)" in result.output
+
+
+def _version_one_events(tenant, n):
+    """Events as written before migration 0014: the hash covers the whole event's canonical JSON, link included."""
+    previous = audit.GENESIS
+    with tenant_scope(tenant.id):
+        for seq in range(1, n + 1):
+            event = audit.unlinked("legacy.changed", object_type="thing", object_id=seq, after={"v": seq})
+            event.seq, event.prev_hash, event.hash_version = seq, previous, 1
+            event.hash = previous = event.compute_hash()
+            db.session.add(event)
+        db.session.flush()
+
+
+def test_events_hashed_before_the_database_linked_them_stay_verifiable(app):
+    """Version-1 events keep their hash; new ones link onto them with version 2, and tampering with an old one is
+    still found."""
+    from tests.factories import Factory
+
+    with app.app_context():
+        tenant = Factory(db.session).tenant()
+        _version_one_events(tenant, 3)
+        with tenant_scope(tenant.id):
+            audit.record("thing.changed", object_type="thing", object_id=4, after={"v": "四"})
+        db.session.commit()
+        tenant_id = tenant.id
+        db.session.remove()
+    with app.app_context(), tenant_scope(tenant_id):
+        versions = db.session.scalars(select(AuditEvent.hash_version).order_by(AuditEvent.seq)).all()
+        assert versions == [1, 1, 1, audit.HASH_VERSION]
+        assert verify_chain(tenant_id) == audit.ChainReport(ok=True, checked=4)
+    _tamper(app, tenant_id, "UPDATE audit_events SET after = '{\"v\": 99}' WHERE tenant_id = :t AND seq = 2")
+    with app.app_context(), tenant_scope(tenant_id):
+        report = verify_chain(tenant_id)
+    assert (report.ok, report.first_broken_seq) == (False, 2)

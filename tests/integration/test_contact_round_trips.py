@@ -12,9 +12,9 @@ from tests.round_trips import counting_round_trips
 pytestmark = pytest.mark.postgres
 
 SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
-# The token and tenant read in the request's transaction, the case (lender, placement, consent) in one read; phones,
-# holds and the recording (five statements) still apart.
-MOST_ROUND_TRIPS = 15
+# The token and tenant read in the request's transaction, the case (lender, placement, consent) in one read, the
+# recording (ledger entry, attempt, audit event) in one call; the account, phones and holds still apart.
+MOST_ROUND_TRIPS = 11
 
 
 @pytest.fixture
