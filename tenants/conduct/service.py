@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tenants import audit, clock, references
 from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
@@ -17,7 +18,7 @@ from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from tenants.pii import blind_index
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.accounts import get_account
-from tenants.portfolios.models import Account, ThirdPartyContact
+from tenants.portfolios.models import Account, AccountPhone, ThirdPartyContact
 from tenants.tenancy.models import Tenant
 
 FLAG_HOLDS = {"disputed": "dispute", "cease_requested": "cease", "attorney": "attorney", "bankrupt": "bankruptcy",
@@ -53,12 +54,16 @@ def _overrides(placement: Placement | None) -> dict:
     return (placement.conduct_overrides or {}) if placement else {}
 
 
-def active_holds(account: Account, now: datetime) -> list[engine.Hold]:
+def active_holds(account: Account, now: datetime, open_rows: list[ConductHold] | None = None) -> list[engine.Hold]:
+    """The lender's flags and the account's open holds in force at `now` (`open_rows`: its unresolved hold rows,
+    when the caller has read them)."""
     holds = [engine.Hold(type=kind, debt_id=ledger.debt_key(account), starts_at=account.created_at,
                          reason=f"account flagged {flag.replace('_', ' ')} by the lender")
              for flag, kind in FLAG_HOLDS.items() if getattr(account, flag)]
-    for hold in db.session.scalars(select(ConductHold).where(ConductHold.account_id == account.id,
-                                                             ConductHold.resolved_at.is_(None))):
+    if open_rows is None:
+        open_rows = db.session.scalars(select(ConductHold).where(ConductHold.account_id == account.id,
+                                                                 ConductHold.resolved_at.is_(None))).all()
+    for hold in open_rows:
         holds.append(engine.Hold(type=hold.type, debt_id=ledger.debt_key(account), starts_at=hold.starts_at,
                                  ends_at=hold.ends_at, allow=frozenset(hold.allow or []), reason=hold.reason))
     return [h for h in holds if h.ends_at is None or h.ends_at > now]
@@ -78,6 +83,19 @@ def _case_of(account: Account) -> tuple[Tenant, Placement | None, AccountConsent
         .outerjoin(Placement, and_(Placement.account_id == Account.id, Placement.status == PlacementStatus.ACTIVE))
         .outerjoin(AccountConsent, AccountConsent.account_id == Account.id)
         .where(Account.id == account.id)).one())
+
+
+def _phones_and_open_holds(account: Account) -> list[ConductHold]:
+    """The account's phones (set as `account.phones`) and its unresolved holds, in one statement: a row per phone
+    and hold pair, both lists short. Read under the person's lock (see `attempt`)."""
+    rows = db.session.execute(
+        select(AccountPhone, ConductHold).select_from(Account)
+        .outerjoin(AccountPhone, AccountPhone.account_id == Account.id)
+        .outerjoin(ConductHold, and_(ConductHold.account_id == Account.id, ConductHold.resolved_at.is_(None)))
+        .where(Account.id == account.id).order_by(AccountPhone.position, ConductHold.starts_at, ConductHold.id)).all()
+    phones = list(dict.fromkeys(phone for phone, _ in rows if phone is not None))
+    set_committed_value(account, "phones", sorted(phones, key=lambda phone: phone.position))
+    return list(dict.fromkeys(hold for _, hold in rows if hold is not None))
 
 
 @dataclass(frozen=True)
@@ -149,16 +167,18 @@ def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uu
                 if ask.approval_id else None)
     debtor_consent, consent_until = ((consent.engine_view(consent_row), consent_row.consent_until) if consent_row
                                      else (engine.Consent(), None))
-    request = _contact_request(account, ask, agency_placement=agency_placement, approved=approval is not None,
-                               consent_until=consent_until)
     book = rulebook_for(lender, agency_placement)
-    with ledger.serialised(request.subject_key):
-        history = ledger.history(request.subject_key, clock.now())  # waits for the person's lock
+    subject_key = ledger.person_key(account)
+    with ledger.serialised(subject_key):
+        history = ledger.history(subject_key, clock.now())  # waits for the person's lock
         # After the lock, and never before an entry of the history: whoever held the lock meanwhile (or a web node
         # whose clock runs ahead) may have recorded an attempt later than an instant read before the lock, and the
-        # engine counts only attempts up to `now`.
+        # engine counts only attempts up to `now`. Holds too are read after it (a hold opened meanwhile, under the
+        # same lock, is seen), and the phones with them in the same statement.
         now = max([clock.now(), *(h.at for h in history)])
-        holds = active_holds(account, now)
+        holds = active_holds(account, now, _phones_and_open_holds(account))
+        request = _contact_request(account, ask, agency_placement=agency_placement, approved=approval is not None,
+                                   consent_until=consent_until)
         decision = engine.decide(request, history, holds, debtor_consent, book, now)
         inputs = replay.capture(request, history, holds, debtor_consent, preset_code=jurisdiction(lender),
                                 overrides=_overrides(agency_placement))

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.postgres
 
 SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 # The token and tenant read in the request's transaction, the case (lender, placement, consent) in one read, the
-# recording (ledger entry, attempt, audit event) in one call; the account, phones and holds still apart.
-MOST_ROUND_TRIPS = 11
+# phones and holds in one read under the person's lock, the recording (ledger entry, attempt, audit event) in one
+# call; the account still read apart.
+MOST_ROUND_TRIPS = 10
 
 
 @pytest.fixture
