@@ -179,6 +179,7 @@ POLICY: dict[str, Access] = {
     "import_jobs": OWNED,
     "import_file_chunks": OWNED,
     "import_row_errors": OWNED,
+    "import_ranges": OWNED,
     "accounts": Access(read=OWNER | holds_account("id"), write=OWNER),
     "account_phones": Access(read=OWNER | HOLDER, write=OWNER),
     "third_party_contacts": Access(read=OWNER | HOLDER, write=OWNER),

@@ -63,6 +63,23 @@ def run_import(tenant_id: str, import_id: str) -> dict:
             "error_code": job.error_code}
 
 
+def run_import_range(tenant_id: str, import_id: str, range_id: str) -> dict:
+    """One line range of a split import (tenants.portfolios.imports.run_range); safe to rerun, and to run beside
+    the other ranges on any worker. Fails the import like `run_import` does, except when another worker holds the
+    range: then this job fails and is retried (rq, the outbox sweeper) until the range is done."""
+    from rq.timeouts import JobTimeoutException
+
+    from tenants.portfolios.imports import RangeBusy, mark_failed, run_range
+
+    try:
+        job = run_range(uuid.UUID(import_id), uuid.UUID(range_id))
+    except (JobTimeoutException, RangeBusy):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any error: recorded on the import, logged in full by mark_failed
+        job = mark_failed(uuid.UUID(import_id), exc)
+    return {"status": job.status, "processed": job.rows_processed, "error_code": job.error_code}
+
+
 def expire_placements() -> int:
     """Daily: active placements past their period go back to their lenders."""
     from tenants.placements.services import expire_due

@@ -55,10 +55,11 @@ def write(job: ImportJob, records: list[AccountRecord], now) -> Written:
 
 def account_row(job: ImportJob, record: AccountRecord, now) -> dict:
     row = {name: getattr(record, name) for name in ACCOUNT_FIELDS}
+    id_number_index = blind_index(f"id:{record.id_type}", record.id_number) if record.id_number else None
     row.update(
         id=uuid.uuid4(), tenant_id=job.tenant_id, external_ref=record.external_ref, portfolio_id=job.portfolio_id,
-        last_import_id=job.id, subject_key=subject_key(record), status=AccountStatus.OPEN,
-        id_number_index=blind_index(f"id:{record.id_type}", record.id_number) if record.id_number else None,
+        last_import_id=job.id, subject_key=id_number_index or subject_key(record), status=AccountStatus.OPEN,
+        id_number_index=id_number_index,
         outstanding_minor=record.principal_minor + record.interest_minor + record.fees_minor + record.penalty_minor,
         created_at=now, updated_at=now,
     )

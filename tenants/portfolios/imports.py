@@ -22,12 +22,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from tenants import audit, clock, outbox
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
-from tenants.errors import DomainError, ValidationFailed
+from tenants.errors import DomainError, NotFound, ValidationFailed
 from tenants.portfolios import bulk, limits
 from tenants.portfolios.error_file import error_csv
 from tenants.portfolios.fields import FIELDS, check_mapping, parse_target, slot_name, suggest_mapping
@@ -35,6 +35,7 @@ from tenants.portfolios.models import (
     ColumnMapping,
     ImportFileChunk,
     ImportJob,
+    ImportRange,
     ImportRowError,
     ImportStatus,
     Portfolio,
@@ -46,6 +47,10 @@ from tenants.tenancy.models import Tenant
 CHUNK_SIZE = 1024 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # a stored workbook or JSON file is rebuilt on disk beyond this
 BATCH_SIZE = 500
+# A file of more rows than this is split into ranges of about this many, each a job any worker may take, so an
+# import scales by adding workers (tenants.portfolios.models.ImportRange).
+RANGE_ROWS = 25_000
+RANGE_MARK_EVERY = 500  # while counting, every this-many-th row's line is noted: where a range may start
 FINISHED = (ImportStatus.COMPLETED, ImportStatus.FAILED)
 DEFAULT_MAPPING = "default"
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".json": "json"}
@@ -182,8 +187,10 @@ def _prepare(job: ImportJob) -> None:
         if isinstance(source, XlsxSource):
             job.rows_total = source.count_rows(limits.MAX_ROWS)
             return
-        count = 0
-        for _ in source:
+        count, marks, last_line = 0, [], 0
+        for last_line, _ in source:
+            if count % RANGE_MARK_EVERY == 0:
+                marks.append(last_line)
             count += 1
             if count > limits.MAX_ROWS:
                 raise FileRejected(f"The file has more than {limits.MAX_ROWS:,} rows, the most one import takes. "
@@ -192,6 +199,29 @@ def _prepare(job: ImportJob) -> None:
         if isinstance(source, CsvSource):
             job.encoding, job.delimiter = source.encoding, source.delimiter
         job.rows_total = count
+        _split(job, marks, last_line)
+
+
+def _split(job: ImportJob, marks: list[int], last_line: int) -> None:
+    """Ranges of about RANGE_ROWS rows each (a file that fits in one is left whole), each scheduled through the
+    outbox: the ranges in the database say what must run, a lost job is found again by the sweeper. (A workbook
+    is never split: its rows are counted without being read.)"""
+    parts = min(len(marks), -(-(job.rows_total or 0) // RANGE_ROWS))
+    if parts < 2:
+        return
+    starts = [marks[len(marks) * n // parts] for n in range(parts)]
+    for first, next_first in zip(starts, [*starts[1:], last_line + 1]):
+        part = ImportRange(tenant_id=job.tenant_id, import_id=job.id, first_line=first, last_line=next_first - 1,
+                           checkpoint_line=first - 1, status=ImportStatus.QUEUED)
+        db.session.add(part)
+        db.session.flush()
+        outbox.schedule("workers.jobs.run_import_range", queue="imports", import_id=str(job.id),
+                        range_id=str(part.id))
+
+
+def ranges_of(job: ImportJob) -> list[ImportRange]:
+    return list(db.session.scalars(select(ImportRange).where(ImportRange.import_id == job.id)
+                                   .order_by(ImportRange.first_line)))
 
 
 def _settle_mapping(job: ImportJob, headers: list[str]) -> None:
@@ -307,6 +337,8 @@ def run_import(import_id: uuid.UUID) -> ImportJob:
         if job.rows_total is None:
             _prepare(job)
         db.session.commit()
+        if ranges_of(job):
+            return job  # split: its ranges are jobs of their own (`run_range`)
         ctx = row_context(db.session.get(Tenant, job.tenant_id))
         with _open_source(job) as source:
             rows = ((line, raw) for line, raw in source if line > job.checkpoint_line)
@@ -314,12 +346,67 @@ def run_import(import_id: uuid.UUID) -> ImportJob:
                 _commit_batch(job, batch, ctx)
     except DomainError as exc:
         return mark_failed(import_id, exc)
+    _complete(job)
+    db.session.commit()
+    return job
+
+
+class RangeBusy(Exception):
+    """Another worker moved this range's checkpoint first. Not a failure of the import: the job is retried later
+    (its outbox task stays pending) and then finds the range done, or resumes it if that worker died."""
+
+
+def run_range(import_id: uuid.UUID, range_id: uuid.UUID) -> ImportJob:
+    """One range of a split import, resumed after its own checkpoint; idempotent like `run_import`. Ranges run at
+    once by several workers (or one range twice: a job the sweeper brought back while the first still ran) never
+    write a row twice: each batch first moves its range's checkpoint from where it read it, and gives up if
+    another worker moved it first. The import ends `completed` when the last range does, `failed` as soon as one
+    fails (the others stop at their next batch). Raises RangeBusy when another worker holds the range."""
+    job = get_import(import_id)
+    part = db.session.get(ImportRange, range_id)
+    if part is None or part.import_id != job.id:
+        raise NotFound(code="import.not_found")
+    if job.status in FINISHED or part.status in FINISHED:
+        return job
+    try:
+        part.status = ImportStatus.RUNNING
+        db.session.commit()
+        ctx = row_context(db.session.get(Tenant, job.tenant_id))
+        checkpoint, last = part.checkpoint_line, part.last_line
+        with _open_source(job) as source:
+            rows = itertools.takewhile(lambda row: row[0] <= last,
+                                       ((line, raw) for line, raw in source if line > checkpoint))
+            while batch := list(itertools.islice(rows, BATCH_SIZE)):
+                if job.status in FINISHED:
+                    return job
+                if not _commit_batch(job, batch, ctx, claim=(part.id, checkpoint)):
+                    raise RangeBusy(f"range {part.id} of import {job.id} is being run by another worker")
+                checkpoint = batch[-1][0]
+    except DomainError as exc:
+        return mark_failed(import_id, exc)
+    _finish_range(job, part)
+    return job
+
+
+def _finish_range(job: ImportJob, part: ImportRange) -> None:
+    """Ranges finishing at the same moment take turns on the import's row: the last one sees every other range
+    done and completes the import."""
+    db.session.execute(select(ImportJob.id).where(ImportJob.id == job.id).with_for_update())
+    db.session.refresh(job)
+    part.status = ImportStatus.COMPLETED
+    db.session.flush()
+    open_ranges = db.session.scalar(select(func.count()).select_from(ImportRange).where(
+        ImportRange.import_id == job.id, ImportRange.status != ImportStatus.COMPLETED))
+    if job.status not in FINISHED and open_ranges == 0:
+        _complete(job)
+    db.session.commit()
+
+
+def _complete(job: ImportJob) -> None:
     job.status, job.finished_at = ImportStatus.COMPLETED, clock.now()
     audit.record("import.finished", object_type="import", object_id=job.id,
                  after={"status": job.status, "created": job.rows_created, "updated": job.rows_updated,
                         "failed": job.rows_failed})
-    db.session.commit()
-    return job
 
 
 def mark_failed(import_id: uuid.UUID, error: Exception) -> ImportJob:
@@ -333,9 +420,9 @@ def mark_failed(import_id: uuid.UUID, error: Exception) -> ImportJob:
     else:
         log.error("import %s failed after line %s", import_id, job.checkpoint_line, exc_info=error)
         code = "import.failed"
-        message = (f"The import stopped after line {job.checkpoint_line} on an internal error "
-                   f"({type(error).__name__}); the rows before it were imported. Upload the file again to finish: "
-                   "imported rows are updated, not duplicated.")
+        where = "in one of its ranges" if ranges_of(job) else f"after line {job.checkpoint_line}"
+        message = (f"The import stopped {where} on an internal error ({type(error).__name__}); the rows before "
+                   "it were imported. Upload the file again to finish: imported rows are updated, not duplicated.")
     job.status, job.finished_at = ImportStatus.FAILED, clock.now()
     job.error_code, job.error_message = code[:50], limits.excerpt(message, 1000)
     audit.record("import.failed", object_type="import", object_id=job.id,
@@ -345,9 +432,14 @@ def mark_failed(import_id: uuid.UUID, error: Exception) -> ImportJob:
     return job
 
 
-def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext) -> None:
-    """Validate a batch and write it set-wise (tenants.portfolios.bulk), commit it together with the checkpoint:
-    a batch lands whole or not at all."""
+def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext,
+                  claim: tuple[uuid.UUID, int] | None = None) -> bool:
+    """Validate a batch and write it set-wise (tenants.portfolios.bulk), commit it together with the checkpoint
+    (for a split import, its range's: `claim` names the range and the checkpoint this worker read): a batch lands
+    whole or not at all. False when another worker had already moved the range's checkpoint: nothing is written."""
+    if claim is not None and not _claim(*claim, through_line=batch[-1][0]):
+        db.session.rollback()
+        return False
     failed: list[tuple[int, dict, list[CellError]]] = []
     records: dict[str, tuple[int, dict, AccountRecord]] = {}
     for line, raw in batch:
@@ -367,12 +459,25 @@ def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext
         db.session.add(ImportRowError(tenant_id=job.tenant_id, import_id=job.id, line=line,
                                       errors=[e.__dict__ for e in errors],
                                       raw=json.dumps(raw, ensure_ascii=False, default=str)))
-    job.rows_created += sum(1 for _, created in written.values() if created)
-    job.rows_updated += sum(1 for _, created in written.values() if not created)
-    job.rows_failed += len(failed)
-    job.rows_processed += len(batch)
-    job.checkpoint_line = batch[-1][0]
+    # Added in the database, not in Python: the ranges of a split import count into the same row at once.
+    job.rows_created = ImportJob.rows_created + sum(1 for _, created in written.values() if created)
+    job.rows_updated = ImportJob.rows_updated + sum(1 for _, created in written.values() if not created)
+    job.rows_failed = ImportJob.rows_failed + len(failed)
+    job.rows_processed = ImportJob.rows_processed + len(batch)
+    if claim is None:
+        job.checkpoint_line = batch[-1][0]
     db.session.commit()
+    return True
+
+
+def _claim(range_id: uuid.UUID, checkpoint: int, through_line: int) -> bool:
+    """Move the range's checkpoint from where this worker read it to the batch's last line, first thing in the
+    batch's transaction: the row stays locked until the batch commits, so a second worker on the same range waits
+    here, then finds the checkpoint moved and stops."""
+    moved = db.session.execute(update(ImportRange).where(ImportRange.id == range_id,
+                                                         ImportRange.checkpoint_line == checkpoint)
+                               .values(checkpoint_line=through_line).execution_options(synchronize_session=False))
+    return moved.rowcount == 1
 
 
 def _duplicate(job: ImportJob, raw: dict, ref: str) -> CellError:

@@ -71,6 +71,21 @@ class ImportJob(UuidPrimaryKey, TenantScoped, db.Model):
         return self.rows_created + self.rows_updated
 
 
+class ImportRange(UuidPrimaryKey, TenantScoped, db.Model):
+    """A slice of a large import's rows, lines `first_line` to `last_line`, run as a job of its own by any worker
+    on any machine, with its own checkpoint. The import's counters are the sum of its ranges' work, and it ends
+    `completed` when every range has (`failed` as soon as one fails)."""
+
+    __tablename__ = "import_ranges"
+    __table_args__ = (UniqueConstraint("import_id", "first_line", name="uq_import_ranges_import_first_line"),)
+
+    import_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("import_jobs.id"), index=True)
+    first_line: Mapped[int] = mapped_column(Integer)
+    last_line: Mapped[int] = mapped_column(Integer)
+    checkpoint_line: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=ImportStatus.QUEUED)
+
+
 class ImportFileChunk(TenantScoped, db.Model):
     """The uploaded file, in chunks: any worker on any machine can stream it back in bounded memory. Encrypted
     with the PII key ring: a portfolio file is nothing but personal data."""
