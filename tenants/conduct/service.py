@@ -8,6 +8,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tenants import audit, clock, references
+from tenants.casework import own_cases
 from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
 from tenants.conduct.models import AccountConsent, AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset
@@ -74,15 +75,29 @@ def _placement_of(account: Account) -> Placement | None:
                                                      Placement.status == PlacementStatus.ACTIVE))
 
 
-def _case_of(account: Account) -> tuple[Tenant, Placement | None, AccountConsent | None]:
-    """The account's lender, its active placement and the debtor's consent, in one statement (each through the
-    tenant's read rules, as separate reads would be)."""
-    return tuple(db.session.execute(
-        select(Tenant, Placement, AccountConsent).select_from(Account)
+@dataclass(frozen=True)
+class Case:
+    """An account as the viewer sees it, with what deciding a contact reads of it before the person's lock."""
+
+    account: Account
+    lender: Tenant
+    placement: Placement | None  # the active one
+    consent: AccountConsent | None
+
+
+def case_of(account_id: uuid.UUID) -> Case:
+    """The account, its lender, its active placement and the debtor's consent in one statement, each through the
+    tenant's read rules as separate reads would be. An account the viewer does not see is the same 404 as
+    `get_account`'s."""
+    found = db.session.execute(
+        select(Account, Tenant, Placement, AccountConsent)
         .join(Tenant, Tenant.id == Account.tenant_id)
         .outerjoin(Placement, and_(Placement.account_id == Account.id, Placement.status == PlacementStatus.ACTIVE))
         .outerjoin(AccountConsent, AccountConsent.account_id == Account.id)
-        .where(Account.id == account.id)).one())
+        .where(Account.id == account_id)).one_or_none()
+    if found is None or own_cases.hides(found[0]):
+        raise NotFound(code="account.not_found")
+    return Case(*found)
 
 
 def _phones_and_open_holds(account: Account) -> list[ConductHold]:
@@ -146,17 +161,18 @@ def third_party_of(account: Account, third_party_id: uuid.UUID | None) -> ThirdP
     return contact
 
 
-def attempt(account_id: uuid.UUID, ask: AttemptRequest, *, collector_user_id: uuid.UUID | None,
+def attempt(account_or_case: uuid.UUID | Case, ask: AttemptRequest, *, collector_user_id: uuid.UUID | None,
             idempotency_key: str | None = None, note: str | None = None) -> tuple[ContactAttempt, engine.Decision]:
     """Decide an outbound contact and record it (blocked ones too). Commits; raises ConductBlocked if refused.
-    A decision needing approval opens an approval request for the lender (`note` tells the approver why)."""
+    A decision needing approval opens an approval request for the lender (`note` tells the approver why).
+    `account_or_case`: the account's id, or its `case_of` when the caller has read it."""
     if idempotency_key:
         earlier = db.session.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == idempotency_key))
         if earlier is not None:
             return earlier, None
-    account = get_account(account_id)
+    case = account_or_case if isinstance(account_or_case, Case) else case_of(account_or_case)
+    account, lender, placement, consent_row = case.account, case.lender, case.placement, case.consent
     references.member(collector_user_id, field="collector_user_id")
-    lender, placement, consent_row = _case_of(account)
     acting_as_agency = current_tenant_id() != account.tenant_id
     if acting_as_agency and (placement is None or placement.agency_tenant_id != current_tenant_id()):
         raise NotFound(code="account.not_found")

@@ -12,10 +12,10 @@ from tests.round_trips import counting_round_trips
 pytestmark = pytest.mark.postgres
 
 SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
-# The token and tenant read in the request's transaction, the case (lender, placement, consent) in one read, the
-# phones and holds in one read under the person's lock, the recording (ledger entry, attempt, audit event) in one
-# call; the account still read apart.
-MOST_ROUND_TRIPS = 10
+# The token and tenant read in the request's transaction, the account with its case (lender, placement, consent) in
+# one read, phones and holds in one read under the person's lock, the recording (ledger entry, attempt, audit event)
+# in one call.
+MOST_ROUND_TRIPS = 9
 
 
 @pytest.fixture

@@ -190,12 +190,12 @@ class ResolveIn(Schema):
 @blp.route("/accounts/<uuid:account_id>/contact-attempts", methods=["POST"])
 @lenders_and_agencies
 @require_capability(Capability.CONTACT_ATTEMPT)
-@loads(_account, "account_id", "found")
+@loads(conduct.case_of, "account_id", "found")  # the account read with what the decision reads of it
 @blp.arguments(AttemptIn)
 @blp.response(201, AttemptCreatedOut)
 @blp.alt_response(422, description="Refused by the conduct rules (code conduct.<rule>; details: attempt_id, "
                                    "earliest_allowed_at, hits), or invalid fields")
-def create_attempt(data, found: Account):
+def create_attempt(data, found: conduct.Case):
     """Decide an outbound contact before making it, and record it.
 
     Allowed (with warnings) or needing approval: 201 with the attempt and the decision. Refused: the attempt is
@@ -205,18 +205,18 @@ def create_attempt(data, found: Account):
     if key:
         earlier = _by_idempotency_key(key)
         if earlier is not None:
-            return _replay(earlier, found)
+            return _replay(earlier, found.account)
     try:
         collector = data.pop("collector_user_id")
         note = data.pop("note")
-        record, _ = conduct.attempt(found.id, conduct.AttemptRequest(**data), collector_user_id=collector,
+        record, _ = conduct.attempt(found, conduct.AttemptRequest(**data), collector_user_id=collector,
                                     idempotency_key=key, note=note)
     except IntegrityError:  # the same key raced in from a parallel retry: answer with the winner
         db.session.rollback()
         earlier = _by_idempotency_key(key) if key else None
         if earlier is None:
             raise
-        return _replay(earlier, _account(found.id))
+        return _replay(earlier, _account(found.account.id))
     return _created(record)
 
 
