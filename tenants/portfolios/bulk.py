@@ -138,7 +138,9 @@ def _stage(connection, table: Table, columns: tuple[str, ...], values: list[list
 def _upsert_accounts_sql() -> str:
     names = ", ".join(ACCOUNT_COLUMNS)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in UPDATED_ON_CONFLICT)
-    return (f"INSERT INTO accounts ({names}) SELECT {names} FROM import_stage_accounts "
+    # In the order of the unique key: ranges of one import upserting at once lock rows in the same order, so a
+    # reference in two of them makes one wait for the other, never a deadlock.
+    return (f"INSERT INTO accounts ({names}) SELECT {names} FROM import_stage_accounts ORDER BY external_ref "
             f"ON CONFLICT (tenant_id, external_ref) DO UPDATE SET {updates} "
             "WHERE accounts.last_import_id IS DISTINCT FROM %(import_id)s RETURNING id, external_ref")
 
