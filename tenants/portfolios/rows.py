@@ -224,11 +224,11 @@ def _strip_unit(text: str, currency: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def _plain_decimal(currency: str) -> re.Pattern:
-    """An amount written as bare digits with at most the currency's decimals and below MAX_MINOR minor units."""
+def _plain_decimal(currency: str) -> tuple[re.Pattern, int]:
+    """(bare digits with at most the currency's decimals and below MAX_MINOR minor units, those decimals)."""
     digits = minor_digits(currency)
     fraction = rf"(?:\.([0-9]{{1,{digits}}}))?" if digits else ""
-    return re.compile(rf"([0-9]{{1,{15 - digits}}}){fraction}")
+    return re.compile(rf"([0-9]{{1,{15 - digits}}}){fraction}"), digits
 
 
 def _plain_amount(text: str, currency: str) -> int | None:
@@ -236,13 +236,12 @@ def _plain_amount(text: str, currency: str) -> int | None:
     of 2 µs, for four or more amounts a row), else None. Its pattern admits only what Money.parse reads as exactly
     these digits, valid, non-negative and in range, so it never changes a verdict (see
     tests/unit/test_row_validation_equivalence.py)."""
-    match = _plain_decimal(currency).fullmatch(text)
+    pattern, digits = _plain_decimal(currency)
+    match = pattern.fullmatch(text)
     if match is None:
         return None
-    if match.lastindex == 2:
-        digits = minor_digits(currency)
-        return int(match[1]) * 10**digits + int(match[2].ljust(digits, "0"))
-    return int(match[1]) * 10**minor_digits(currency)
+    fraction = match[2] if digits else None
+    return int(match[1]) * 10**digits + (int(fraction.ljust(digits, "0")) if fraction else 0)
 
 
 def _amount(text: str, currency: str, *, check_precision: bool = True) -> int | tuple[str, str]:
