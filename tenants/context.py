@@ -80,14 +80,29 @@ def deactivate(token) -> None:
 
 
 def hand_over_to_tenant(platform_token, tenant) -> object:
-    """Leave platform work (entered with `platform_token`) straight for the tenant whose own row it read: the open
-    transaction hears only the tenant (`app_enter_tenant` also ends platform work there), and that row counts as
-    read under the tenant's context, since a tenant always sees itself (tenants.access_policy) — so the bearer
-    lookup costs no second statement and no second read. Returns the token `deactivate` needs."""
+    """Leave platform work (entered with `platform_token`) for the tenant whose own row it read, which the open
+    transaction already acts for: the statement that read the row entered the tenant itself (app_enter_bearer,
+    tenants.tenancy.tokens), so nothing more is sent. That row counts as read under the tenant's context, since a
+    tenant always sees itself (tenants.access_policy). Returns the token `deactivate` needs."""
     _current.reset(platform_token)
-    token = activate(TenantContext(tenant_id=tenant.id))
+    token = _current.set(TenantContext(tenant_id=tenant.id))
     inspect(tenant).info["context"] = _current.get()
     return token
+
+
+_entered_by_statement: ContextVar[bool] = ContextVar("recoverly_entered_by_statement", default=False)
+
+
+@contextmanager
+def entered_by_statement():
+    """A transaction begun inside the block sets no context at its start: its first statement enters one itself,
+    through a SECURITY DEFINER function that checks DB_LOCK_KEY (app_enter_bearer). Until then it acts for nobody:
+    the tokens are transaction-local, and one left in a session-level setting is worthless in a new transaction."""
+    flag = _entered_by_statement.set(True)
+    try:
+        yield
+    finally:
+        _entered_by_statement.reset(flag)
 
 
 @contextmanager
@@ -119,6 +134,13 @@ def configure(lock_key: str | None) -> None:
     platform work (tenants/database_lock.py)."""
     global _lock_key
     _lock_key = lock_key
+
+
+def lock_key() -> str:
+    """DB_LOCK_KEY, for a statement that enters a context itself (`entered_by_statement`)."""
+    if not _lock_key:
+        raise TenantIsolationError("the database lock needs DB_LOCK_KEY")
+    return _lock_key
 
 
 _TENANT_SQL = text("SELECT app_enter_tenant(:tenant, :key)")
@@ -196,7 +218,8 @@ def _touches_tenant_data(orm_execute_state) -> bool:
 
 @event.listens_for(Session, "after_begin")
 def _set_transaction_tenant(session, transaction, connection):
-    _apply_database_setting(connection)
+    if not _entered_by_statement.get():
+        _apply_database_setting(connection)
 
 
 @event.listens_for(Session, "do_orm_execute")

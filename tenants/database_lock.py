@@ -80,6 +80,43 @@ CREATE OR REPLACE FUNCTION app_platform() RETURNS boolean
                            FROM public.platform_keys k WHERE k.id = 1), false) $$;
 """
 
+# The API's bearer lookup in one call (migration 0014): the key checked, the platform entered only for the lookup
+# (the owner is bound by the forced policies too), then the token's own tenant entered exactly as app_enter_tenant
+# would; nothing is entered when no token has this hash. The caller refuses a revoked token, an inactive creator or
+# a suspended tenant, and then leaves the tenant again.
+ENTER_BEARER = f"""
+CREATE OR REPLACE FUNCTION app_enter_bearer(p_token_hash text, key text)
+    RETURNS TABLE (token api_tokens, tenant tenants, creator_role text)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
+    AS $$
+DECLARE
+    hit record;
+    known boolean;
+BEGIN{CHECK_KEY}
+    PERFORM set_config('app.tenant_id', '', true);
+    PERFORM set_config('app.tenant_token', '', true);
+    PERFORM set_config('app.platform', (SELECT {_token("'platform'")} FROM public.platform_keys k WHERE k.id = 1),
+                       true);
+    SELECT t AS token, n AS tenant,
+           (SELECT m.role::text FROM public.memberships m JOIN public.users u ON u.id = m.user_id
+            WHERE m.tenant_id = t.tenant_id AND m.user_id = t.created_by_user_id AND m.is_active AND u.is_active)
+           AS creator_role
+      INTO hit
+      FROM public.api_tokens t JOIN public.tenants n ON n.id = t.tenant_id
+     WHERE t.token_hash = p_token_hash;
+    known := FOUND;
+    PERFORM set_config('app.platform', '', true);
+    IF NOT known THEN
+        RETURN;
+    END IF;
+    PERFORM set_config('app.tenant_id', (hit.token).tenant_id::text, true);
+    PERFORM set_config('app.tenant_token', (SELECT {_token("(hit.token).tenant_id::text")}
+                                            FROM public.platform_keys k WHERE k.id = 1), true);
+    RETURN QUERY SELECT hit.token, hit.tenant, hit.creator_role;
+END $$;
+"""
+DROP_ENTER_BEARER = "DROP FUNCTION IF EXISTS app_enter_bearer(text, text);"
+
 DROP_FUNCTIONS = """
 DROP FUNCTION IF EXISTS app_enter_platform(text);
 DROP FUNCTION IF EXISTS app_enter_tenant(uuid, text);

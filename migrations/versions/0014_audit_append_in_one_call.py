@@ -1,4 +1,4 @@
-"""audit chain links made by the database; a contact attempt recorded in one call
+"""audit chain links made by the database; a contact attempt recorded in one call; the bearer lookup in one call
 
 Revision ID: 0014
 Revises: 0013
@@ -9,11 +9,14 @@ of the whole event) and stay verifiable as they are; new events are version 2 (t
 PostgreSQL can make itself. `audit_append` takes the tenant's chain lock, reads the head and inserts the event;
 `conduct_record_attempt` appends the ledger entry (through the SECURITY DEFINER function of migration 0003), inserts
 the attempt and appends its audit event, in one round trip. Both run as the caller (SECURITY INVOKER): row-level
-security decides the attempt and the event as it would an INSERT from the application.
+security decides the attempt and the event as it would an INSERT from the application. `app_enter_bearer`
+(tenants/database_lock.py) resolves an API token and enters its tenant in one call.
 
 """
 import sqlalchemy as sa
 from alembic import op
+
+from tenants import database_lock
 
 revision = "0014"
 down_revision = "0013"
@@ -77,9 +80,11 @@ def upgrade():
     op.add_column("audit_events", sa.Column("hash_version", sa.SmallInteger(), server_default="1", nullable=False))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(FUNCTIONS)
+        op.execute(database_lock.ENTER_BEARER)
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
+        op.execute(database_lock.DROP_ENTER_BEARER)
         op.execute(DROP_FUNCTIONS)
     op.drop_column("audit_events", "hash_version")

@@ -12,10 +12,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import String, column, select, text
 
 from tenants import audit, clock
-from tenants.context import TenantContext, activate, current_tenant_id, deactivate, hand_over_to_tenant
+from tenants.context import (
+    TenantContext,
+    activate,
+    current_tenant_id,
+    deactivate,
+    entered_by_statement,
+    hand_over_to_tenant,
+    lock_key,
+)
 from tenants.db import commit_keeping_state, db, get_visible
 from tenants.errors import TenantSuspended, Unauthenticated, ValidationFailed
 from tenants.tenancy.models import ApiToken, Membership, Tenant, User
@@ -101,21 +109,46 @@ def _creator_role():
 def enter_bearer(secret: str):
     """Resolve a bearer secret and enter its tenant's context in the request's own transaction: the token, its
     tenant and its creator's role in one platform read (the tenant is not known before it), then straight on to the
-    tenant. Returns the Bearer and the context token `tenants.context.deactivate` needs."""
+    tenant — on PostgreSQL all in one call, `app_enter_bearer` (tenants.database_lock). Returns the Bearer and the
+    context token `tenants.context.deactivate` needs."""
     if not secret.startswith(PREFIX):
         raise Unauthenticated("The bearer token is not valid.", code="auth.invalid_token")
     platform = activate(TenantContext(tenant_id=None, platform_reason="API bearer token lookup"))
     try:
         bearer = _resolve(secret)
     except BaseException:
-        deactivate(platform)
+        deactivate(platform)  # the open transaction leaves the tenant the lookup may have entered
         raise
     return bearer, hand_over_to_tenant(platform, bearer.tenant)
 
 
+def _lookup(token_hash: str):
+    """(token, tenant, creator role) for a token hash, or None. On PostgreSQL the transaction then acts for the
+    token's tenant: `app_enter_bearer` checks DB_LOCK_KEY, reads as the platform and enters the tenant."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return db.session.execute(select(ApiToken, Tenant, _creator_role())
+                                  .join(Tenant, Tenant.id == ApiToken.tenant_id)
+                                  .where(ApiToken.token_hash == token_hash)).first()
+    with entered_by_statement():
+        return db.session.execute(select(ApiToken, Tenant, column("creator_role", String)).from_statement(_BEARER_SQL),
+                                  {"token_hash": token_hash, "key": lock_key()}).first()
+
+
+def _bearer_sql():
+    """app_enter_bearer's row, column by column as the models map them (the composite columns named, not expanded
+    with *, so the order is the models' whatever order the table's columns were added in)."""
+    token_columns, tenant_columns = ApiToken.__table__.c, Tenant.__table__.c
+    names = ([f"(b.token).{c.name}" for c in token_columns] + [f"(b.tenant).{c.name}" for c in tenant_columns]
+             + ["b.creator_role"])
+    return (text(f"SELECT {', '.join(names)} FROM app_enter_bearer(:token_hash, :key) b")
+            .columns(*token_columns, *tenant_columns, column("creator_role", String)))
+
+
+_BEARER_SQL = _bearer_sql()
+
+
 def _resolve(secret: str) -> Bearer:
-    found = db.session.execute(select(ApiToken, Tenant, _creator_role()).join(Tenant, Tenant.id == ApiToken.tenant_id)
-                               .where(ApiToken.token_hash == _hash(secret))).first()
+    found = _lookup(_hash(secret))
     if found is None or not found[0].is_active:
         raise Unauthenticated("The bearer token is not valid or was revoked.", code="auth.invalid_token")
     token, tenant, creator_role = found

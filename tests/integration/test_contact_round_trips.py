@@ -12,10 +12,10 @@ from tests.round_trips import counting_round_trips
 pytestmark = pytest.mark.postgres
 
 SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
-# The token and tenant read in the request's transaction, the account with its case (lender, placement, consent) in
-# one read, phones and holds in one read under the person's lock, the recording (ledger entry, attempt, audit event)
-# in one call.
-MOST_ROUND_TRIPS = 9
+# BEGIN; the token read and its tenant entered in one call (app_enter_bearer); the account with its lender, active
+# placement and consent in one read; the person's history (and lock); phones and holds in one read under that lock;
+# the ledger entry, attempt and audit event in one call; COMMIT.
+MOST_ROUND_TRIPS = 7
 
 
 @pytest.fixture

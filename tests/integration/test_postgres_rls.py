@@ -165,3 +165,43 @@ def test_raw_sql_shows_conduct_rows_to_the_maker_and_the_lender_only(app_engine,
                                     "RETURNING id"), {"id": objects["attempt_id"]}).one()
         assert "row-level security" in str(exc.value) or "No row was found" in str(exc.value), \
             "the lender reads its agency's attempts but cannot rewrite them"
+
+
+@pytest.fixture
+def token_hash_committed(app):
+    """A committed tenant with an API token, and the hash the API looks the token up by."""
+    from tenants.tenancy.tokens import _hash
+    from tests.factories import Factory
+
+    with app.app_context():
+        factory = Factory(db.session)
+        tenant, other = factory.tenant(), factory.tenant()
+        _, secret = factory.token(tenant)
+        db.session.commit()
+        ids = (tenant.id, other.id)
+        db.session.remove()
+    return ids, _hash(secret)
+
+
+def _context(connection):
+    return tuple(connection.execute(text("SELECT app_tenant(), app_platform()")).one())
+
+
+def test_the_bearer_lookup_enters_the_tokens_own_tenant_and_nothing_else(app_engine, token_hash_committed):
+    """app_enter_bearer resolves a token and enters its tenant in one call: as app_enter_tenant would, with the
+    key checked; an unknown token enters nothing, and no call leaves platform work on."""
+    from tests.conftest import DB_LOCK_KEY
+
+    (tenant, other), token_hash = token_hash_committed
+    lookup = text("SELECT (b.token).tenant_id, (b.tenant).id FROM app_enter_bearer(:hash, :key) b")
+    with app_engine.begin() as connection:
+        assert tuple(connection.execute(lookup, {"hash": token_hash, "key": DB_LOCK_KEY}).one()) == (tenant, tenant)
+        assert _context(connection) == (tenant, False)
+        assert {row.id for row in connection.execute(text("SELECT id FROM tenants"))} == {tenant}
+    with app_engine.begin() as connection:
+        act_as(connection, other)
+        assert connection.execute(lookup, {"hash": "0" * 64, "key": DB_LOCK_KEY}).all() == []
+        assert _context(connection) == (None, False)
+    with app_engine.begin() as connection, pytest.raises(Exception) as refused:
+        connection.execute(lookup, {"hash": token_hash, "key": "guessed"})
+    assert "database lock key refused" in str(refused.value)
