@@ -312,13 +312,15 @@ def stop_gunicorn(server: subprocess.Popen) -> None:
 
 
 def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system time of each process and of the children it has reaped: a gunicorn worker that exits during a
+    phase (only with GUNICORN_MAX_REQUESTS set) still counts, its whole life over, in its master's figure."""
     found = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        found[pid] = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     return found
 
 
