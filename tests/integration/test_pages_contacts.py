@@ -72,10 +72,10 @@ def test_three_connected_calls_then_the_fourth_is_refused_with_rule_and_next_tim
     assert "not by waiting" not in page.split('id="conduct-refusal"')[1].split("</div>")[0]
     # the refusal is recorded for compliance and shown in the history; the panel shows when calls may resume
     with tenant_scope(agency.id):
-        statuses = [a.status for a in db_session.scalars(select(ContactAttempt)
-                                                         .where(ContactAttempt.account_id == account.id)
-                                                         .order_by(ContactAttempt.decided_at))]
-    assert statuses.count("completed") == 3 and statuses[-1] == "blocked"
+        statuses = sorted(a.status for a in db_session.scalars(select(ContactAttempt)
+                                                               .where(ContactAttempt.account_id == account.id)))
+    # The clock is frozen: the four attempts share one decided_at, so their order is not the point.
+    assert statuses == ["blocked", "completed", "completed", "completed"]
     page = client.get(f"/t/{agency.slug}/cases/{account.id}").get_data(as_text=True)
     history = page.split('id="contact-history"')[1].split("</table>")[0]
     assert "next at" in page and history.count("Spoke to the debtor") == 3
