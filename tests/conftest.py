@@ -146,6 +146,29 @@ def pg_scalar(connection, sql, **params):
     return connection.execute(text(sql), params).scalar()
 
 
+@pytest.fixture
+def rotate_pii_keys(app):
+    """`flask pii rotate` to a new first key, then the old keys retired: returns the command's output. The key ring
+    in force before the test comes back after it."""
+    from cryptography.fernet import Fernet
+
+    from tenants import pii
+
+    previous = pii.keyring()
+
+    def rotate() -> str:
+        rotating = previous.with_new_key(Fernet.generate_key())
+        pii.configure(rotating)
+        result = app.test_cli_runner().invoke(args=["pii", "rotate"])
+        assert result.exit_code == 0, result.output
+        pii.configure(rotating.retiring_old_keys())
+        return result.output
+
+    rotate.previous = previous
+    yield rotate
+    pii.configure(previous)
+
+
 def act_as(connection, tenant_id) -> None:
     """What the app does when a tenant's transaction starts (tenants.context): raw SQL tests of the database lock
     go through the same door."""

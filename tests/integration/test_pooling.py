@@ -3,12 +3,11 @@ transactions of many clients in turn, so whatever a transaction tells the databa
 physical connection (pool_size=1) serves tenant A, tenant B, nobody, a transaction rolled back mid-way, platform
 work and a replayed token in turn, and each sees only what its own transaction was entitled to."""
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tenants.context import platform_scope, tenant_scope
 from tenants.db import db
-from tests.conftest import DATABASE_URL
 
 pytestmark = pytest.mark.postgres
 
@@ -17,14 +16,6 @@ SETTINGS = text("SELECT current_setting('app.tenant_id', true) AS tenant_id, "
                 "current_setting('app.tenant_token', true) AS tenant_token, "
                 "current_setting('app.platform', true) AS platform, app_tenant() AS app_tenant, "
                 "app_platform() AS app_platform")
-
-
-@pytest.fixture
-def one_server_connection():
-    """The app role's pool shrunk to one connection: every transaction below runs on the same backend."""
-    engine = create_engine(DATABASE_URL, pool_size=1, max_overflow=0)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
@@ -68,9 +59,9 @@ def _untouched_next_transaction(engine, backend: int) -> None:
         assert settings.app_tenant is None and settings.app_platform is False
 
 
-def test_one_server_connection_serves_each_transaction_only_its_own_tenant(one_server_connection,
+def test_one_server_connection_serves_each_transaction_only_its_own_tenant(app_engine,
                                                                           two_lenders_committed):
-    engine, (a, b) = one_server_connection, two_lenders_committed
+    engine, (a, b) = app_engine, two_lenders_committed
     with tenant_scope(a), Session(bind=engine) as session:
         assert _counts(session) == (2, 1)
         backend = _backend(session)
@@ -82,8 +73,8 @@ def test_one_server_connection_serves_each_transaction_only_its_own_tenant(one_s
     _untouched_next_transaction(engine, backend)
 
 
-def test_a_transaction_rolled_back_mid_way_leaves_nothing_behind(one_server_connection, two_lenders_committed):
-    engine, (a, _b) = one_server_connection, two_lenders_committed
+def test_a_transaction_rolled_back_mid_way_leaves_nothing_behind(app_engine, two_lenders_committed):
+    engine, (a, _b) = app_engine, two_lenders_committed
     with tenant_scope(a), Session(bind=engine) as session:
         assert _counts(session) == (2, 1)
         backend = _backend(session)
@@ -95,8 +86,8 @@ def test_a_transaction_rolled_back_mid_way_leaves_nothing_behind(one_server_conn
         assert _counts(session) == (0, 0), "the ORM session of a request without a tenant sees nothing either"
 
 
-def test_platform_work_ends_with_its_transaction(one_server_connection, two_lenders_committed):
-    engine = one_server_connection
+def test_platform_work_ends_with_its_transaction(app_engine, two_lenders_committed):
+    engine = app_engine
     with platform_scope("test: pooled platform work"), Session(bind=engine) as session:
         accounts, members = _counts(session)
         assert accounts >= 5 and members >= 3
@@ -105,10 +96,10 @@ def test_platform_work_ends_with_its_transaction(one_server_connection, two_lend
     _untouched_next_transaction(engine, backend)
 
 
-def test_a_token_read_in_one_transaction_opens_nothing_in_the_next(one_server_connection, two_lenders_committed):
+def test_a_token_read_in_one_transaction_opens_nothing_in_the_next(app_engine, two_lenders_committed):
     """The next client on the same backend replays the previous transaction's tenant and token: refused, the token
     belongs to the transaction that minted it."""
-    engine, (a, _b) = one_server_connection, two_lenders_committed
+    engine, (a, _b) = app_engine, two_lenders_committed
     with tenant_scope(a), Session(bind=engine) as session:
         token = session.execute(text("SELECT current_setting('app.tenant_token')")).scalar()
         backend = _backend(session)
