@@ -15,11 +15,9 @@ from limits import parse_many
 
 from tenants.errors import ServiceUnavailable, ValidationFailed
 from tenants.tenancy.services import email_index
+from web.api import PREFIX, bearer_secret, needs_token
 from web.errors import error_response
 from web.extensions import limiter
-
-API_PREFIX = "/api/v1/"
-API_PUBLIC_PATHS = {"/api/v1/openapi.json"}
 
 # Setting → (environment variable, default). Failed logins only count towards the two login limits.
 LIMITS = {
@@ -52,11 +50,8 @@ def _configured(setting: str):
 # ---- who a request counts against ------------------------------------------------------------------------
 
 def _bearer_key() -> str:
-    scheme, _sep, secret = request.headers.get("Authorization", "").partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret:
-        return ""
-    return "token:" + hashlib.sha256(secret.encode()).hexdigest()
+    secret = bearer_secret()
+    return "token:" + hashlib.sha256(secret.encode()).hexdigest() if secret else ""
 
 
 def _session_user_key() -> str:
@@ -67,7 +62,7 @@ def _session_user_key() -> str:
 
 
 def _is_api_call() -> bool:
-    return request.path.startswith(API_PREFIX) and request.path not in API_PUBLIC_PATHS and bool(_bearer_key())
+    return needs_token() and bool(bearer_secret())
 
 
 def _is_upload() -> bool:
@@ -75,7 +70,7 @@ def _is_upload() -> bool:
 
 
 def _uploader_key() -> str:
-    return _bearer_key() if request.path.startswith(API_PREFIX) else _session_user_key()
+    return _bearer_key() if request.path.startswith(PREFIX) else _session_user_key()
 
 
 def _login_account_key() -> str:

@@ -10,13 +10,23 @@ PREFIX = "/api/v1/"
 PUBLIC_PATHS = {"/api/v1/openapi.json"}
 
 
-def authenticate_request():
-    if not request.path.startswith(PREFIX) or request.path in PUBLIC_PATHS:
-        return
+def needs_token() -> bool:
+    return request.path.startswith(PREFIX) and request.path not in PUBLIC_PATHS
+
+
+def bearer_secret() -> str:
+    """The request's API token, or "" when it sends none."""
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    return secret.strip() if scheme.lower() == "bearer" else ""
+
+
+def authenticate_request():
+    if not needs_token():
+        return
+    secret = bearer_secret()
+    if not secret:
         raise Unauthenticated("Send an API token as 'Authorization: Bearer <token>'.", code="auth.missing_token")
-    bearer, context_token = enter_bearer(secret.strip())
+    bearer, context_token = enter_bearer(secret)
     entered_tenant(bearer.tenant, context_token)
     g.role = bearer.role
     set_viewer(bearer.token.created_by_user_id, bearer.role)  # a collector's token works its creator's cases
