@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from tenants import audit, clock
-from tenants.context import platform_scope, tenant_scope
+from tenants.context import current_tenant_id, platform_scope, tenant_scope
 from tenants.db import db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, Unauthenticated, ValidationFailed
 from tenants.identifiers import normalize_email
@@ -31,7 +31,10 @@ def email_index(email: str) -> str:
 
 
 def get_tenant(tenant_id: uuid.UUID) -> Tenant:
-    """A lender or agency by id; the platform tenant itself is not administered like one."""
+    """A lender or agency by id, for the platform operator (who reads it past the lock); the platform tenant itself
+    is not administered like one. Anyone else gets the same 404 as for a missing id."""
+    if db.session.get(Tenant, current_tenant_id()).kind != TenantKind.PLATFORM:
+        raise NotFound(code="tenant.not_found")
     with platform_scope("platform console: a tenant by id"):
         tenant = db.session.get(Tenant, tenant_id)
     if tenant is None or tenant.kind == TenantKind.PLATFORM:
