@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 
 from tenants import audit, clock, outbox
 from tenants.context import current_tenant_id
@@ -219,6 +219,10 @@ def _split(job: ImportJob, marks: list[int], last_line: int) -> None:
                         range_id=str(part.id))
 
 
+def is_split(job: ImportJob) -> bool:
+    return bool(db.session.scalar(select(exists().where(ImportRange.import_id == job.id))))
+
+
 def ranges_of(job: ImportJob) -> list[ImportRange]:
     return list(db.session.scalars(select(ImportRange).where(ImportRange.import_id == job.id)
                                    .order_by(ImportRange.first_line)))
@@ -337,7 +341,7 @@ def run_import(import_id: uuid.UUID) -> ImportJob:
         if job.rows_total is None:
             _prepare(job)
         db.session.commit()
-        if ranges_of(job):
+        if is_split(job):
             return job  # split: its ranges are jobs of their own (`run_range`)
         ctx = row_context(db.session.get(Tenant, job.tenant_id))
         with _open_source(job) as source:
@@ -420,7 +424,7 @@ def mark_failed(import_id: uuid.UUID, error: Exception) -> ImportJob:
     else:
         log.error("import %s failed after line %s", import_id, job.checkpoint_line, exc_info=error)
         code = "import.failed"
-        where = "in one of its ranges" if ranges_of(job) else f"after line {job.checkpoint_line}"
+        where = "in one of its ranges" if is_split(job) else f"after line {job.checkpoint_line}"
         message = (f"The import stopped {where} on an internal error ({type(error).__name__}); the rows before "
                    "it were imported. Upload the file again to finish: imported rows are updated, not duplicated.")
     job.status, job.finished_at = ImportStatus.FAILED, clock.now()
