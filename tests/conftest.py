@@ -185,6 +185,14 @@ def app_engine():
 
 
 @pytest.fixture
+def owner_engine():
+    """The schema owner (migrations' role): row-level security is forced on it too."""
+    engine = create_engine(os.environ["MIGRATION_DATABASE_URL"], pool_size=1, max_overflow=0)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def placed_committed(app):
     from tenants.context import tenant_scope
     from tenants.placements.models import Placement

@@ -1,9 +1,8 @@
 """The one declaration (tenants/access_policy.py) against the live database, and the platform lock the app role
 cannot lift."""
-import os
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from tenants import access_policy, database_lock
 from tenants.context import platform_scope, tenant_scope
@@ -15,13 +14,6 @@ POLICY_SQL = ("SELECT tablename, policyname, cmd, qual, with_check FROM pg_polic
               "WHERE schemaname = current_schema() ORDER BY 1, 2")
 TABLE_SQL = ("SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
              "WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace")
-
-
-@pytest.fixture
-def owner_engine():
-    engine = create_engine(os.environ["MIGRATION_DATABASE_URL"], pool_size=1, max_overflow=0)
-    yield engine
-    engine.dispose()
 
 
 def test_every_mapped_table_is_declared(app):

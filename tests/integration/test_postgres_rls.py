@@ -1,9 +1,8 @@
 """The database lock: row-level security binds the application role even for raw SQL."""
-import os
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from tenants import audit
 from tenants.context import platform_scope, tenant_scope
@@ -101,18 +100,14 @@ def test_the_orm_session_sets_the_tenant_per_transaction(app, two_tenants_commit
         db.session.remove()
 
 
-def test_audit_events_are_append_only_even_for_the_owner(app, two_tenants_committed):
-    owner = create_engine(os.environ["MIGRATION_DATABASE_URL"])
-    try:
-        with owner.connect() as connection:
-            transaction = connection.begin()
-            connection.execute(text("SELECT app_enter_platform(:key)"), {"key": app.config["DB_LOCK_KEY"]})
-            with pytest.raises(Exception) as exc:
-                connection.execute(text("UPDATE audit_events SET action = 'forged'"))
-            assert "append-only" in str(exc.value)
-            transaction.rollback()
-    finally:
-        owner.dispose()
+def test_audit_events_are_append_only_even_for_the_owner(app, owner_engine, two_tenants_committed):
+    with owner_engine.connect() as connection:
+        transaction = connection.begin()
+        connection.execute(text("SELECT app_enter_platform(:key)"), {"key": app.config["DB_LOCK_KEY"]})
+        with pytest.raises(Exception) as exc:
+            connection.execute(text("UPDATE audit_events SET action = 'forged'"))
+        assert "append-only" in str(exc.value)
+        transaction.rollback()
 
 
 def test_raw_sql_shows_an_agency_only_the_accounts_it_actively_holds(app_engine, placed_committed):
