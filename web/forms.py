@@ -86,6 +86,14 @@ def submit(form: FlaskForm, schema, action):
     return result, 200
 
 
+def switch_setting(tenant, key: str, *, on: str, off: str) -> bool:
+    """A tenant setting's on/off switch posted from a page (`enabled=1` turns it on); refusals are flashed."""
+    from tenants.tenancy.settings import update_settings
+
+    enabled = request.form.get("enabled") == "1"
+    return run_and_flash(lambda: update_settings(tenant, {key: enabled}), on if enabled else off)
+
+
 def run_and_flash(action, success: str) -> bool:
     """Run a service call behind a small form and commit. A refusal rolls back and is flashed — the conduct rules
     that refused it, or the message with its fields; a foreign id stays a 404."""

@@ -27,9 +27,8 @@ from tenants.portfolios import accounts as account_service
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
-from tenants.tenancy.settings import update_settings
 from web.access import allowed, require_capability
-from web.forms import ActionForm, ContactForm, OutcomeForm, attach_errors
+from web.forms import ActionForm, ContactForm, OutcomeForm, attach_errors, switch_setting
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
 from web.tenant.casework_legal import legal_panel
@@ -57,11 +56,8 @@ def offers():
 @agency_page
 @require_capability(Capability.SETTINGS_MANAGE)
 def offers_auto_accept():
-    enabled = request.form.get("enabled") == "1"
-    update_settings(g.tenant, {"auto_accept_placements": enabled})
-    db.session.commit()
-    flash(_("New placements are accepted automatically.") if enabled
-          else _("New placements wait for your answer."), "success")
+    switch_setting(g.tenant, "auto_accept_placements", on=_("New placements are accepted automatically."),
+                   off=_("New placements wait for your answer."))
     return redirect(url_for("tenant.offers"))
 
 

@@ -29,9 +29,8 @@ from tenants.money import Money
 from tenants.placements.models import AgencyRelationship, Placement
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
 from tenants.portfolios.models import Account
-from tenants.tenancy.settings import update_settings
 from web.access import allowed, require_capability
-from web.forms import CHANNEL_CHOICES, OUTCOME_CHOICES, ActionForm, MultiCheckboxField
+from web.forms import CHANNEL_CHOICES, OUTCOME_CHOICES, ActionForm, MultiCheckboxField, switch_setting
 from web.tenant import bp
 from web.tenant.conduct_views import DECISION_LABELS
 from web.tenant.portfolios import agency_page, parse_uuid
@@ -208,12 +207,8 @@ def team_assign():
 @agency_page
 @require_capability(Capability.SETTINGS_MANAGE)
 def team_own_cases():
-    if ActionForm().validate_on_submit():
-        enabled = request.form.get("enabled") == "1"
-        update_settings(g.tenant, {own_cases.SETTING: enabled})
-        db.session.commit()
-        flash(_("Collectors now see only the cases assigned to them.") if enabled
-              else _("Collectors can open every case of the agency again."), "success")
+    switch_setting(g.tenant, own_cases.SETTING, on=_("Collectors now see only the cases assigned to them."),
+                   off=_("Collectors can open every case of the agency again."))
     return redirect(url_for("tenant.team_assign"))
 
 
