@@ -17,7 +17,9 @@ from web.tenant import bp
 
 def _form() -> NewTokenForm:
     form = NewTokenForm()
-    form.role.choices = [(role, str(ROLE_LABELS.get(role, role))) for role in roles_up_to(g.tenant.kind, g.role)]
+    # Least powerful first, so the role a token gets unless someone chooses is the narrowest.
+    form.role.choices = [(role, str(ROLE_LABELS.get(role, role)))
+                         for role in reversed(roles_up_to(g.tenant.kind, g.role))]
     return form
 
 
