@@ -5,7 +5,9 @@ API
 ``FileRejected(ValidationFailed)``
     A problem with the file as a whole; ``.code`` is one of ``import.empty_file``, ``import.undecodable``,
     ``import.too_large``, ``import.missing_columns``, ``import.bad_format``, ``import.no_header``;
-    ``.details`` carries specifics (``line``, ``tried``, ``duplicates``, ``missing`` …).
+    ``.details`` carries specifics (``line``, ``tried``, ``duplicates``, ``missing`` …), which are also the
+    parameters the web layer renders the refusal with in the reader's language (``variant`` picks the message
+    where one code has several).
 ``detect_encoding(head: bytes) -> str``
     ``'utf-8-sig'`` (UTF-8 BOM), ``'utf-16'`` (UTF-16 BOM, Excel's "Unicode text"), ``'utf-8'`` or ``'gb18030'``.
 ``CsvSource(chunks, *, max_bytes)``
@@ -59,7 +61,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from tenants.errors import ValidationFailed
-from tenants.portfolios.limits import MAX_HEADER_CHARS, excerpt
+from tenants.portfolios.limits import MAX_HEADER_CHARS, MIB, excerpt
 
 EXTRA_KEY = "__extra__"
 SAMPLE_BYTES = 64 * 1024
@@ -144,7 +146,7 @@ def header_names(cells: list[str]) -> list[str]:
                 "import.bad_format",
                 f"Column {position}'s name is longer than {MAX_HEADER_CHARS} characters ({excerpt(name)}); "
                 "is the first row really the header?",
-                column=position, name=excerpt(name),
+                column=position, name=excerpt(name), limit=MAX_HEADER_CHARS, variant="long_header",
             )
     seen: set[str] = set()
     duplicates: dict[str, None] = {}
@@ -157,6 +159,7 @@ def header_names(cells: list[str]) -> list[str]:
             "import.bad_format",
             f"Column names must be unique; repeated: {excerpt(', '.join(duplicates))}.",
             duplicates=[excerpt(name) for name in list(duplicates)[:20]],
+            names=excerpt(", ".join(duplicates)), variant="duplicate_headers",
         )
     return names
 
@@ -221,7 +224,7 @@ class CsvSource:
             first, more_blank = _first_non_blank(lines)
             blank_before += 1 + more_blank
         if first is None:
-            raise _reject("import.empty_file", "The file has no rows, only blank lines.")
+            raise _reject("import.empty_file", "The file has no rows, only blank lines.", variant="blank_lines")
         self.delimiter = declared.group(1) if declared else sniff_delimiter(first.replace("\ufeff", ""))
         self._line_offset = blank_before
         self._reader = csv.reader(itertools.chain([first], lines), delimiter=self.delimiter, strict=False)
@@ -240,7 +243,7 @@ class CsvSource:
             raise _reject(
                 "import.too_large",
                 f"The file is larger than the limit of {self._max_bytes:,} bytes. Split it and upload the parts.",
-                max_bytes=self._max_bytes,
+                max_bytes=self._max_bytes, limit_mb=round(self._max_bytes / MIB, 1),
             )
         return bytes(chunk)
 
@@ -258,6 +261,7 @@ class CsvSource:
             "preferably CSV UTF-8.",
             line=line,
             encoding=self.encoding,
+            variant="line",
             tried=list(ENCODINGS_TRIED),
         )
 
@@ -309,7 +313,7 @@ class CsvSource:
             raise _reject(
                 "import.bad_format",
                 f"The row starting on line {line} cannot be read ({exc}); check for an unbalanced quote (\").",
-                line=line,
+                line=line, variant="unreadable_row",
             ) from None
 
     # -- rows
@@ -343,7 +347,7 @@ class CsvSource:
                     "import.bad_format",
                     f"A quote (\") opened on line {start} or earlier is never closed, so the rest of the file "
                     "would be read as one value. Fix the quote and upload again.",
-                    line=start,
+                    line=start, variant="unclosed_quote",
                 )
             yield start, row
 
@@ -354,7 +358,8 @@ def csv_header_sample(head: bytes, *, truncated: bool) -> CsvSource:
 
     def beyond_the_sample():
         raise _reject("import.bad_format",
-                      f"The header row is longer than {SAMPLE_BYTES // 1024} KB; is the first row really the header?")
+                      f"The header row is longer than {SAMPLE_BYTES // 1024} KB; is the first row really the header?",
+                      kb=SAMPLE_BYTES // 1024, variant="header_too_long")
         yield  # a generator: raises only if the header needs more than the sample
 
     head = head[:SAMPLE_BYTES]
@@ -430,11 +435,11 @@ class XlsxSource:
             raise _reject(
                 "import.bad_format",
                 "The file is not a readable Excel workbook (.xlsx). Old .xls files must be saved as .xlsx or CSV.",
-                reason=type(exc).__name__,
+                reason=type(exc).__name__, variant="not_xlsx",
             ) from None
         try:
             if not self._workbook.worksheets:
-                raise _reject("import.empty_file", "The workbook has no worksheets.")
+                raise _reject("import.empty_file", "The workbook has no worksheets.", variant="no_sheets")
             self._rows = enumerate(self._workbook.worksheets[0].iter_rows(min_row=1, values_only=True), start=1)
             for number, cells in self._rows:
                 values = [cell_text(v) for v in cells]
@@ -443,7 +448,7 @@ class XlsxSource:
                     self.header_row = number
                     break
             else:
-                raise _reject("import.empty_file", "The first worksheet is empty.")
+                raise _reject("import.empty_file", "The first worksheet is empty.", variant="empty_sheet")
         except BaseException:
             self.close()
             raise
@@ -480,16 +485,17 @@ class JsonSource:
 
     def __init__(self, data):
         if not isinstance(data, list):
-            raise _reject("import.bad_format", "A JSON import must be a list of objects, one per account.")
+            raise _reject("import.bad_format", "A JSON import must be a list of objects, one per account.",
+                          variant="json_not_list")
         if not data:
-            raise _reject("import.empty_file", "The JSON list is empty.")
+            raise _reject("import.empty_file", "The JSON list is empty.", variant="empty_list")
         header: dict[str, None] = {}
         for index, record in enumerate(data, start=1):
             if not isinstance(record, dict):
                 raise _reject(
                     "import.bad_format",
                     f"Record {index} is not an object; a JSON import must be a list of objects.",
-                    line=index,
+                    line=index, variant="json_record",
                 )
             header.update(dict.fromkeys(record))
         self._data = data

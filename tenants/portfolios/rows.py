@@ -3,7 +3,7 @@
 API
 ---
 ``RowContext(currency, default_region, default_time_zone, today, country)``: the lender's defaults.
-``ThirdParty(name, phone, relationship)``, ``AccountRecord(...)``, ``CellError(column, code, message)``.
+``ThirdParty(name, phone, relationship)``, ``AccountRecord(...)``, ``CellError(column, code, message, params)``.
 ``validate_row(raw, mapping, ctx) -> (AccountRecord | None, list[CellError])``.
 Each value is checked by a plain function of ``values.py`` (one per kind of field); this module holds the rules
 spanning several values (amounts against the row's currency, the ID against its type, phones against the
@@ -120,9 +120,14 @@ class AccountRecord:
 
 @dataclass
 class CellError:
+    """``message`` is English (the API's and the audit's); ``params`` are its variables, plus ``variant`` where one
+    code has several messages, so a page renders the error in its reader's language from ``code`` and ``params``
+    (web/domain_messages.py). Errors stored before ``params`` existed have none."""
+
     column: str
     code: str
     message: str
+    params: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------- time zones
@@ -244,7 +249,7 @@ def _plain_amount(text: str, currency: str) -> int | None:
     return int(match[1]) * 10**digits + (int(fraction.ljust(digits, "0")) if fraction else 0)
 
 
-def _amount(text: str, currency: str, *, check_precision: bool = True) -> int | tuple[str, str]:
+def _amount(text: str, currency: str, *, check_precision: bool = True) -> int | tuple[str, str, dict]:
     plain = _plain_amount(text, currency)
     if plain is not None:
         return plain
@@ -255,13 +260,15 @@ def _amount(text: str, currency: str, *, check_precision: bool = True) -> int | 
             if not check_precision:
                 return 0
             return ("money.too_precise",
-                    f"{text!r} has more than {minor_digits(currency)} decimal places, the most {currency} allows.")
+                    f"{text!r} has more than {minor_digits(currency)} decimal places, the most {currency} allows.",
+                    {"value": text, "digits": minor_digits(currency), "currency": currency})
         return ("money.invalid", (f"{text!r} is not an amount; write a number such as 1234.50 "
-                                  "(thousands separators and a currency symbol are allowed)."))
+                                  "(thousands separators and a currency symbol are allowed)."), {"value": text})
     if minor < 0:
-        return ("money.negative", f"{text!r} is negative; amounts owed must be zero or more.")
+        return ("money.negative", f"{text!r} is negative; amounts owed must be zero or more.", {"value": text})
     if minor > MAX_MINOR:
-        return ("money.invalid", f"{text!r} is implausibly large for one account; check the amount.")
+        return ("money.invalid", f"{text!r} is implausibly large for one account; check the amount.",
+                {"value": text, "variant": "too_large"})
     return minor
 
 
@@ -287,14 +294,14 @@ def validate_row(raw: dict, mapping: dict[str, str], ctx: RowContext) -> tuple[A
             if value:
                 values[slot] = value
 
-    problems: list[tuple[str, str, str]] = []  # (slot or "", code, message)
+    problems: list[tuple[str, str, str, dict]] = []  # (slot or "", code, message, params)
     extra = raw.get(EXTRA_KEY)
     if extra:
         problems.append(("", "row.extra_values",
                          (f"This row has more cells than there are column headers (extra: {extra!r}); "
-                          "remove them or give the column a header.")))
+                          "remove them or give the column a header."), {"extra": str(extra)}))
     data = _convert(values, plan, problems)
-    bad_slots = {slot for slot, _, _ in problems}
+    bad_slots = {problem[0] for problem in problems}
 
     # Currency and amounts.
     currency_text = data.get("currency")
@@ -306,7 +313,7 @@ def validate_row(raw: dict, mapping: dict[str, str], ctx: RowContext) -> tuple[A
             check_precision = False
             problems.append(("currency", "money.unknown_currency",
                              (f"{currency_text!r} is not a currency code; use an ISO 4217 code such as CNY, USD, "
-                              "GBP or INR.")))
+                              "GBP or INR."), {"value": currency_text, "variant": "import"}))
     amounts: dict[str, int | None] = {}
     for name in MONEY_FIELDS:
         text = data.get(name)
@@ -330,7 +337,8 @@ def validate_row(raw: dict, mapping: dict[str, str], ctx: RowContext) -> tuple[A
         try:
             id_number = normalize_cn_resident_id(id_number)
         except ValidationFailed as exc:
-            problems.append(("id_number", exc.code, f"{exc.message} {_CN_ID_HINTS.get(exc.code, '')}".strip()))
+            problems.append(("id_number", exc.code, f"{exc.message} {_CN_ID_HINTS.get(exc.code, '')}".strip(),
+                             {"variant": "import"}))
 
     # Phones.
     phones: dict[str, None] = {}
@@ -342,7 +350,7 @@ def validate_row(raw: dict, mapping: dict[str, str], ctx: RowContext) -> tuple[A
             try:
                 phones[normalize_phone(piece, ctx.default_region)] = None
             except ValidationFailed:
-                problems.append((slot, "phone.invalid", _bad_phone(piece, ctx)))
+                problems.append((slot, "phone.invalid", *_bad_phone(piece, ctx)))
 
     third_parties = _third_parties(data, plan, ctx, problems)
 
@@ -409,24 +417,27 @@ def _convert(values: dict, plan: _Plan, problems: list) -> dict:
         try:
             data[slot] = convert[slot](value)
         except ValidationFailed as exc:
-            problems.append((slot, exc.code, exc.message))
+            problems.append((slot, exc.code, exc.message, exc.details))
     for slot in _REQUIRED_SLOTS:
         if slot not in values:
-            problems.append((slot, "required", f"This row has no {slot.replace('_', ' ')}, which is required."))
+            problems.append((slot, "required", f"This row has no {slot.replace('_', ' ')}, which is required.",
+                             {"field": slot}))
     if "due_date" not in values and "days_past_due" not in values:
         slot = "days_past_due" if ("days_past_due" in plan.header_of
                                    and "due_date" not in plan.header_of) else "due_date"
-        problems.append((slot, "required", "This row has neither a due date nor days past due; one is required."))
+        problems.append((slot, "required", "This row has neither a due date nor days past due; one is required.",
+                         {"variant": "due"}))
     loan, due = data.get("loan_date"), data.get("due_date")
     if loan and due and due < loan:
         problems.append(("due_date", "date.order",
-                         f"The due date {due.isoformat()} is before the loan date {loan.isoformat()}."))
+                         f"The due date {due.isoformat()} is before the loan date {loan.isoformat()}.",
+                         {"due": due.isoformat(), "loan": loan.isoformat()}))
     return data
 
 
-def _bad_phone(value: str, ctx: RowContext) -> str:
+def _bad_phone(value: str, ctx: RowContext) -> tuple[str, dict]:
     return (f"{value!r} is not a valid phone number for {ctx.default_region}; check the digits, or start a "
-            "foreign number with + and its country code.")
+            "foreign number with + and its country code.", {"value": value, "region": ctx.default_region})
 
 
 def _contact(name, phone, relationship, ctx, problems, slots) -> ThirdParty | None:
@@ -438,14 +449,16 @@ def _contact(name, phone, relationship, ctx, problems, slots) -> ThirdParty | No
         try:
             e164 = normalize_phone(phone.lstrip("'"), ctx.default_region)
         except ValidationFailed:
-            problems.append((phone_slot, "phone.invalid", _bad_phone(phone, ctx)))
+            problems.append((phone_slot, "phone.invalid", *_bad_phone(phone, ctx)))
     if relationship and len(relationship) > TEXT_LIMITS["third_party_relationship"]:
         limit = TEXT_LIMITS["third_party_relationship"]
         problems.append((relationship_slot, "text.too_long",
-                         f"This value has {len(relationship)} characters; at most {limit} are allowed."))
+                         f"This value has {len(relationship)} characters; at most {limit} are allowed.",
+                         {"length": len(relationship), "limit": limit}))
     if not name:
         problems.append((name_slot, "required",
-                         "This contact has a phone number or relationship but no name; a contact needs a name."))
+                         "This contact has a phone number or relationship but no name; a contact needs a name.",
+                         {"variant": "contact_name"}))
         return None
     return ThirdParty(name=name, phone=e164, relationship=relationship or "")
 
@@ -467,7 +480,8 @@ def _third_parties(data: dict, plan: _Plan, ctx: RowContext, problems: list) -> 
                 value = cell_text(item.get(key))
                 if not isinstance(value, str):
                     problems.append(("third_parties", "type.invalid",
-                                     f"A contact's {key} must be a single value, not a list or object."))
+                                     f"A contact's {key} must be a single value, not a list or object.",
+                                     {"key": key, "variant": "contact_value"}))
                     value = ""
                 texts.append(clean(value))
             contact = _contact(*texts, ctx, problems, ("third_parties",) * 3)
@@ -476,13 +490,14 @@ def _third_parties(data: dict, plan: _Plan, ctx: RowContext, problems: list) -> 
     return contacts
 
 
-def _cell_errors(problems: list[tuple[str, str, str]], plan: _Plan) -> list[CellError]:
+def _cell_errors(problems: list[tuple[str, str, str, dict]], plan: _Plan) -> list[CellError]:
     errors = []
-    for slot, code, message in problems:
+    for slot, code, message, params in problems:
         column = plan.header_of.get(slot, "")
         if code == "required" and slot and not column and slot in _ALWAYS:
             label = "due_date or days_past_due" if slot in ("due_date", "days_past_due") else slot
             message = f"No column is mapped to {label}, which is required."
-        errors.append((plan.order.get(slot, -1) if column else -1, CellError(column, code, message)))
+            params = {"field": label, "variant": "unmapped"}
+        errors.append((plan.order.get(slot, -1) if column else -1, CellError(column, code, message, params)))
     errors.sort(key=lambda pair: pair[0])
     return [error for _, error in errors]

@@ -1,5 +1,6 @@
-"""One value of an imported row into its typed form, or a ``ValidationFailed`` carrying the row error's code and
-message: plain functions, one per kind of field, which ``rows.validate_row`` calls for every mapped value.
+"""One value of an imported row into its typed form, or a ``ValidationFailed`` carrying the row error's code,
+English message and, in ``details``, the message's parameters: plain functions, one per kind of field,
+which ``rows.validate_row`` calls for every mapped value.
 
 API
 ---
@@ -40,8 +41,10 @@ _DAY_MONTH = re.compile(r"\d{1,2}([-/.])\d{1,2}\1\d{2,4}(?:[ T].*)?")
 ISO_HINT = "write it as YYYY-MM-DD, e.g. 2024-03-05 (2024/3/5, 20240305 and 2024年3月5日 also work)"
 
 
-def _fail(code: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, code=code)
+def _fail(code: str, message: str, params: dict | None = None) -> ValidationFailed:
+    """``params`` are the message's variables (and ``variant`` where one code has several messages): the web layer
+    renders the error from its code and these in the reader's language (web/domain_messages.py)."""
+    return ValidationFailed(message, code=code, details=params)
 
 
 def clean(text: str) -> str:
@@ -51,21 +54,22 @@ def clean(text: str) -> str:
 
 
 @lru_cache(maxsize=8192)
-def date_or_problem(text: str) -> date | tuple[str, str]:
+def date_or_problem(text: str) -> date | tuple[str, str, dict]:
     match = _YMD.fullmatch(text) or _COMPACT.fullmatch(text) or _CHINESE.fullmatch(text)
     if match is None:
         if _DAY_MONTH.fullmatch(text):
             return ("date.ambiguous",
-                    f"{text!r} could be read day-first or month-first; {ISO_HINT}.")
-        return ("date.invalid", f"{text!r} is not a date; {ISO_HINT}.")
+                    f"{text!r} could be read day-first or month-first; {ISO_HINT}.", {"value": text})
+        return ("date.invalid", f"{text!r} is not a date; {ISO_HINT}.", {"value": text})
     groups = [g for g in match.groups() if g and g.isdigit()]
     year, month, day = (int(g) for g in groups)
     try:
         value = date(year, month, day)
     except ValueError:
-        return ("date.invalid", f"{text!r} is not a real calendar date; {ISO_HINT}.")
+        return ("date.invalid", f"{text!r} is not a real calendar date; {ISO_HINT}.",
+                {"value": text, "variant": "not_real"})
     if not 1900 <= year <= 2199:
-        return ("date.invalid", f"{text!r} has an implausible year; {ISO_HINT}.")
+        return ("date.invalid", f"{text!r} has an implausible year; {ISO_HINT}.", {"value": text, "variant": "year"})
     return value
 
 
@@ -86,7 +90,8 @@ def parse_flag(text: str) -> bool:
         return True
     if key in _FALSE:
         return False
-    raise _fail("flag.invalid", f"{text!r} is not a yes/no value; use 1/0, yes/no, true/false or 是/否.")
+    raise _fail("flag.invalid", f"{text!r} is not a yes/no value; use 1/0, yes/no, true/false or 是/否.",
+                {"value": text})
 
 
 _PHONE_SEPARATORS = re.compile(r"[;,/、|\n\r]+")
@@ -127,7 +132,8 @@ def _text(limit: int | None) -> Callable:
         if not isinstance(value, str):
             raise _fail("type.invalid", "Expected a single value here, not a list or object.")
         if limit and len(value) > limit:
-            raise _fail("text.too_long", f"This value has {len(value)} characters; at most {limit} are allowed.")
+            raise _fail("text.too_long", f"This value has {len(value)} characters; at most {limit} are allowed.",
+                        {"length": len(value), "limit": limit})
         return value
     return text
 
@@ -137,12 +143,12 @@ def _phones(value):
         return value
     if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
         return [clean(str(v)) for v in value]
-    raise _fail("type.invalid", "Expected phone numbers as text or a list of text.")
+    raise _fail("type.invalid", "Expected phone numbers as text or a list of text.", {"variant": "phones"})
 
 
 def _date(value):
     if not isinstance(value, str):
-        raise _fail("date.invalid", f"Expected one date; {ISO_HINT}.")
+        raise _fail("date.invalid", f"Expected one date; {ISO_HINT}.", {"variant": "one"})
     result = date_or_problem(value)
     if isinstance(result, tuple):
         raise _fail(*result)
@@ -154,7 +160,7 @@ def _days(value):
     text = text.removesuffix(".0")  # 30.0 written by a spreadsheet
     if not text.isdigit() or not text.isascii() or int(text) > MAX_DAYS_PAST_DUE:
         raise _fail("number.invalid", f"{value!r} is not a number of days; use a whole number from 0 to "
-                                      f"{MAX_DAYS_PAST_DUE}.")
+                                      f"{MAX_DAYS_PAST_DUE}.", {"value": str(value), "max": MAX_DAYS_PAST_DUE})
     return int(text)
 
 
@@ -165,7 +171,7 @@ def _flag(value):
 def _time_zone(value):
     if not isinstance(value, str) or not zone_ok(value):
         raise _fail("timezone.invalid", f"{value!r} is not an IANA time zone; use a name such as "
-                                        "Asia/Shanghai, America/New_York or Europe/London.")
+                                        "Asia/Shanghai, America/New_York or Europe/London.", {"value": str(value)})
     return value
 
 
@@ -173,13 +179,15 @@ def _email(value):
     try:
         return normalize_email(value if isinstance(value, str) else "")
     except ValidationFailed:
-        raise _fail("email.invalid", f"{value!r} is not an email address; expected name@example.com.") from None
+        raise _fail("email.invalid", f"{value!r} is not an email address; expected name@example.com.",
+                    {"value": str(value), "variant": "import"}) from None
 
 
 def _id_type(value):
     key = _ID_TYPE_SEPARATORS.sub("_", value.strip().lower()) if isinstance(value, str) else ""
     if key not in _ID_TYPE_ALIASES:
-        raise _fail("id_type.invalid", f"{value!r} is not an ID type; use one of {', '.join(ID_TYPES)}.")
+        raise _fail("id_type.invalid", f"{value!r} is not an ID type; use one of {', '.join(ID_TYPES)}.",
+                    {"value": str(value), "types": ", ".join(ID_TYPES)})
     return _ID_TYPE_ALIASES[key]
 
 
@@ -187,7 +195,7 @@ def _contacts(value):
     if isinstance(value, list) and all(isinstance(item, dict) for item in value):
         return value
     raise _fail("type.invalid", "Expected a list of contacts like "
-                                '[{"name": "…", "phone": "…", "relationship": "…"}].')
+                                '[{"name": "…", "phone": "…", "relationship": "…"}].', {"variant": "contacts"})
 
 
 _BY_KIND = {"date": _date, "int": _days, "flag": _flag, "time_zone": _time_zone, "email": _email,

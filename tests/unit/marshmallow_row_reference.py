@@ -32,9 +32,10 @@ _ID_TYPE_ALIASES = {
 }
 
 
-def _problem(code: str, message: str) -> ValidationError:
-    # A list holding one {code, message} dict: marshmallow concatenates lists, so several can pile up per slot.
-    return ValidationError([{"code": code, "message": message}])
+def _problem(code: str, message: str, params: dict | None = None) -> ValidationError:
+    # A list holding one {code, message, params} dict: marshmallow concatenates lists, so several can pile up per
+    # slot.
+    return ValidationError([{"code": code, "message": message, "params": params or {}}])
 
 
 class _Text(fields.Field):
@@ -47,7 +48,8 @@ class _Text(fields.Field):
             raise _problem("type.invalid", "Expected a single value here, not a list or object.")
         if self.max_length and len(value) > self.max_length:
             raise _problem("text.too_long", f"This value has {len(value)} characters; at most "
-                                            f"{self.max_length} are allowed.")
+                                            f"{self.max_length} are allowed.",
+                           {"length": len(value), "limit": self.max_length})
         return value
 
 
@@ -57,13 +59,13 @@ class _TextOrList(fields.Field):
             return value
         if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
             return [clean(str(v)) for v in value]
-        raise _problem("type.invalid", "Expected phone numbers as text or a list of text.")
+        raise _problem("type.invalid", "Expected phone numbers as text or a list of text.", {"variant": "phones"})
 
 
 class _Date(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
-            raise _problem("date.invalid", f"Expected one date; {ISO_HINT}.")
+            raise _problem("date.invalid", f"Expected one date; {ISO_HINT}.", {"variant": "one"})
         result = date_or_problem(value)
         if isinstance(result, tuple):
             raise _problem(*result)
@@ -76,7 +78,7 @@ class _Days(fields.Field):
         text = text.removesuffix(".0")
         if not text.isdigit() or not text.isascii() or int(text) > MAX_DAYS_PAST_DUE:
             raise _problem("number.invalid", f"{value!r} is not a number of days; use a whole number from 0 to "
-                                             f"{MAX_DAYS_PAST_DUE}.")
+                                             f"{MAX_DAYS_PAST_DUE}.", {"value": str(value), "max": MAX_DAYS_PAST_DUE})
         return int(text)
 
 
@@ -85,14 +87,15 @@ class _Flag(fields.Field):
         try:
             return parse_flag(value if isinstance(value, str) else "?")
         except ValidationFailed as exc:
-            raise _problem(exc.code, exc.message) from None
+            raise _problem(exc.code, exc.message, exc.details) from None
 
 
 class _TimeZone(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str) or not zone_ok(value):
             raise _problem("timezone.invalid", f"{value!r} is not an IANA time zone; use a name such as "
-                                               "Asia/Shanghai, America/New_York or Europe/London.")
+                                               "Asia/Shanghai, America/New_York or Europe/London.",
+                           {"value": str(value)})
         return value
 
 
@@ -101,14 +104,16 @@ class _Email(fields.Field):
         try:
             return normalize_email(value if isinstance(value, str) else "")
         except ValidationFailed:
-            raise _problem("email.invalid", f"{value!r} is not an email address; expected name@example.com.") from None
+            raise _problem("email.invalid", f"{value!r} is not an email address; expected name@example.com.",
+                           {"value": str(value), "variant": "import"}) from None
 
 
 class _IdType(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         key = re.sub(r"[\s\-]+", "_", value.strip().lower()) if isinstance(value, str) else ""
         if key not in _ID_TYPE_ALIASES:
-            raise _problem("id_type.invalid", f"{value!r} is not an ID type; use one of {', '.join(ID_TYPES)}.")
+            raise _problem("id_type.invalid", f"{value!r} is not an ID type; use one of {', '.join(ID_TYPES)}.",
+                           {"value": str(value), "types": ", ".join(ID_TYPES)})
         return _ID_TYPE_ALIASES[key]
 
 
@@ -117,7 +122,7 @@ class _Contacts(fields.Field):
         if isinstance(value, list) and all(isinstance(item, dict) for item in value):
             return value
         raise _problem("type.invalid", "Expected a list of contacts like "
-                                       '[{"name": "…", "phone": "…", "relationship": "…"}].')
+                                       '[{"name": "…", "phone": "…", "relationship": "…"}].', {"variant": "contacts"})
 
 
 _KIND_FIELD = {"date": _Date, "int": _Days, "flag": _Flag, "time_zone": _TimeZone, "email": _Email,
@@ -134,7 +139,8 @@ def _schema_field(base: str) -> fields.Field:
         return _TextOrList(load_default=None)
     if spec.required:
         return _Text(required=True, max_length=TEXT_LIMITS.get(base), error_messages={"required": [{
-            "code": "required", "message": f"This row has no {base.replace('_', ' ')}, which is required."}]})
+            "code": "required", "message": f"This row has no {base.replace('_', ' ')}, which is required.",
+            "params": {"field": base}}]})
     return _Text(load_default=None, max_length=TEXT_LIMITS.get(base))
 
 
@@ -148,12 +154,14 @@ class _RowSchema(Schema):
             slot = "days_past_due" if ("days_past_due" in self.mapped_slots
                                        and "due_date" not in self.mapped_slots) else "due_date"
             problems[slot] = [{"code": "required",
-                               "message": "This row has neither a due date nor days past due; one is required."}]
+                               "message": "This row has neither a due date nor days past due; one is required.",
+                               "params": {"variant": "due"}}]
         loan, due = data.get("loan_date"), data.get("due_date")
         if loan and due and due < loan:
             problems.setdefault("due_date", []).append({
                 "code": "date.order",
-                "message": f"The due date {due.isoformat()} is before the loan date {loan.isoformat()}."})
+                "message": f"The due date {due.isoformat()} is before the loan date {loan.isoformat()}.",
+                "params": {"due": due.isoformat(), "loan": loan.isoformat()}})
         if problems:
             raise ValidationError(problems)
 
@@ -174,5 +182,6 @@ def convert(values: dict, plan, problems: list) -> dict:
     except ValidationError as exc:
         for slot, messages in exc.messages.items():
             for message in messages if isinstance(messages, list) else [messages]:
-                problems.append((slot if slot != "_schema" else "", message["code"], message["message"]))
+                problems.append((slot if slot != "_schema" else "", message["code"], message["message"],
+                                 message["params"]))
         return exc.valid_data or {}
