@@ -18,8 +18,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from tenants.db import db
 from tenants.pii import blind_index
-from tenants.portfolios import contacts
-from tenants.portfolios.models import Account, AccountPhone, AccountStatus, ImportJob, ThirdPartyContact
+from tenants.portfolios import contacts, regions
+from tenants.portfolios.models import Account, AccountPhone, AccountStatus, ImportJob, Portfolio, ThirdPartyContact
 from tenants.portfolios.rows import AccountRecord
 
 ACCOUNTS = Account.__table__
@@ -53,8 +53,21 @@ def write(job: ImportJob, records: list[AccountRecord], now) -> Written:
     return _statement_path(job, records, rows)
 
 
+def held_elsewhere(job: ImportJob, refs: list[str]) -> dict[str, str]:
+    """Which of these references the lender already holds in a portfolio other than the import's: reference →
+    that portfolio's name. One indexed read per batch (the lender's unique key on external_ref)."""
+    if not refs:
+        return {}
+    return dict(db.session.execute(
+        select(ACCOUNTS.c.external_ref, Portfolio.name).join(Portfolio, Portfolio.id == ACCOUNTS.c.portfolio_id)
+        .where(ACCOUNTS.c.tenant_id == job.tenant_id, ACCOUNTS.c.external_ref.in_(refs),
+               ACCOUNTS.c.portfolio_id != job.portfolio_id)).all())
+
+
 def account_row(job: ImportJob, record: AccountRecord, now) -> dict:
     row = {name: getattr(record, name) for name in ACCOUNT_FIELDS}
+    if not record.region:  # most Chinese files have no region column: the ID or the mobile names the province
+        row["region"] = regions.derive(record.id_type, record.id_number, record.phones)
     id_number_index = blind_index(f"id:{record.id_type}", record.id_number) if record.id_number else None
     row.update(
         id=uuid.uuid4(), tenant_id=job.tenant_id, external_ref=record.external_ref, portfolio_id=job.portfolio_id,

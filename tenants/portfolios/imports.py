@@ -19,15 +19,15 @@ import json
 import logging
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Text, cast, exists, func, select, update
 
 from tenants import audit, clock, outbox
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
-from tenants.errors import DomainError, NotFound, ValidationFailed
+from tenants.errors import Conflict, DomainError, NotFound, ValidationFailed
 from tenants.portfolios import bulk, limits
 from tenants.portfolios.error_file import error_csv
 from tenants.portfolios.fields import FIELDS, check_mapping, parse_target, slot_name, suggest_mapping
@@ -54,6 +54,9 @@ RANGE_MARK_EVERY = 500  # while counting, every this-many-th row's line is noted
 FINISHED = (ImportStatus.COMPLETED, ImportStatus.FAILED)
 DEFAULT_MAPPING = "default"
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".json": "json"}
+# A row refused because its account is in another of the lender's portfolios: the one row error the lender can
+# clear by answering a question (`move_accounts`) instead of editing the file.
+ELSEWHERE = "account.in_other_portfolio"
 COUNTRY_BY_CURRENCY = {"CNY": "CN", "USD": "US", "GBP": "GB", "INR": "IN", "EUR": "IE"}
 
 log = logging.getLogger(__name__)
@@ -76,13 +79,18 @@ def create_import(*, portfolio: Portfolio, filename: str, stream, mapping: dict 
     Without a `mapping`, the saved one is used where it fits, else (or with `use_saved_mapping` off) the columns
     are matched afresh by name."""
     fmt = file_format(filename)
+    check_size(stream.seek(0, io.SEEK_END), max_bytes)
+    stream.seek(0)
     job = _stored(portfolio, filename, fmt, stream, uploaded_by, max_bytes)
     stream.seek(0)
     if fmt == "csv":
         head = stream.read(SAMPLE_BYTES)
-        sample = csv_header_sample(head, truncated=bool(stream.read(1)))
+        truncated = bool(stream.read(1))
+        sample = csv_header_sample(head, truncated=truncated)
         job.encoding, job.delimiter = sample.encoding, sample.delimiter
         headers = sample.header
+        if not truncated:  # the sample is the whole file: a header alone is refused here, with nothing kept
+            _require_rows(csv_header_sample(head, truncated=False))
     elif fmt == "xlsx":
         from tenants.portfolios.workbook import sample_header
 
@@ -127,6 +135,23 @@ def _map_and_queue(job: ImportJob, headers: list[str] | None, mapping: dict | No
     _queue(job)
 
 
+def check_size(size: int, max_bytes: int) -> None:
+    """Refuse a file over the upload limit, naming both sizes (the same limit as the web request's)."""
+    if size > max_bytes:
+        raise FileRejected(f"The file is {limits.megabytes(size, round_up=True)}; the limit is "
+                           f"{limits.megabytes(max_bytes)}. "
+                           "Split it and upload the parts.", code="import.too_large",
+                           details={"size_bytes": size, "max_bytes": max_bytes,
+                                    "size_mb": limits.in_megabytes(size), "limit_mb": limits.in_megabytes(max_bytes),
+                                    "size": limits.megabytes(size, round_up=True),
+                                    "limit": limits.megabytes(max_bytes)})
+
+
+def _require_rows(source) -> None:
+    if next(iter(source), None) is None:
+        raise FileRejected("The file has a header but no rows: nothing was imported.", code="import.no_rows")
+
+
 def _store_chunks(import_id: uuid.UUID, stream, max_bytes: int) -> int:
     size, seq = 0, 0
     while True:
@@ -134,9 +159,7 @@ def _store_chunks(import_id: uuid.UUID, stream, max_bytes: int) -> int:
         if not block:
             return size
         size += len(block)
-        if size > max_bytes:
-            raise FileRejected(f"The file is larger than the limit of {limits.megabytes(max_bytes)}; split it and "
-                               "upload the parts.", code="import.too_large", details={"max_bytes": max_bytes})
+        check_size(size, max_bytes)  # a stream that grew after it was measured
         db.session.add(ImportFileChunk(tenant_id=current_tenant_id(), import_id=import_id, seq=seq, data=block))
         seq += 1
         db.session.flush()
@@ -186,6 +209,8 @@ def _prepare(job: ImportJob) -> None:
         _settle_mapping(job, list(source.header))
         if isinstance(source, XlsxSource):
             job.rows_total = source.count_rows(limits.MAX_ROWS)
+            if not job.rows_total:
+                _require_rows(())
             return
         count, marks, last_line = 0, [], 0
         for last_line, _ in source:
@@ -196,6 +221,8 @@ def _prepare(job: ImportJob) -> None:
                 raise FileRejected(f"The file has more than {limits.MAX_ROWS:,} rows, the most one import takes. "
                                    "Split it and upload the parts.", code="import.too_many_rows",
                                    details={"max_rows": limits.MAX_ROWS})
+        if not count:
+            _require_rows(())
         if isinstance(source, CsvSource):
             job.encoding, job.delimiter = source.encoding, source.delimiter
         job.rows_total = count
@@ -440,7 +467,11 @@ def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext
                   claim: tuple[uuid.UUID, int] | None = None) -> bool:
     """Validate a batch and write it set-wise (tenants.portfolios.bulk), commit it together with the checkpoint
     (for a split import, its range's: `claim` names the range and the checkpoint this worker read): a batch lands
-    whole or not at all. False when another worker had already moved the range's checkpoint: nothing is written."""
+    whole or not at all. False when another worker had already moved the range's checkpoint: nothing is written.
+
+    An account the lender already holds in another portfolio is not moved by an upload: its row is refused
+    (`account.in_other_portfolio`, naming that portfolio) and the account left exactly as it was, until the lender
+    answers the import page's question (`move_accounts`)."""
     if claim is not None and not _claim(*claim, through_line=batch[-1][0]):
         db.session.rollback()
         return False
@@ -454,6 +485,9 @@ def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext
             failed.append((line, raw, errors))
         else:
             records[record.external_ref] = (line, raw, record)
+    for ref, portfolio_name in bulk.held_elsewhere(job, list(records)).items():
+        line, raw, _record = records.pop(ref)
+        failed.append((line, raw, [_elsewhere(job, ref, portfolio_name)]))
     now = clock.now()
     written = bulk.write(job, [record for _, _, record in records.values()], now)
     for ref, (line, raw, _record) in records.items():
@@ -484,6 +518,12 @@ def _claim(range_id: uuid.UUID, checkpoint: int, through_line: int) -> bool:
     return moved.rowcount == 1
 
 
+def _elsewhere(job: ImportJob, ref: str, portfolio_name: str) -> CellError:
+    return CellError(_ref_column(job.mapping), ELSEWHERE,
+                     f"{ref} is in the portfolio {portfolio_name!r}; it was left there (the import page offers to "
+                     "move it).", params={"ref": ref, "portfolio": portfolio_name})
+
+
 def _duplicate(job: ImportJob, raw: dict, ref: str) -> CellError:
     return CellError(_ref_column(job.mapping), "external_ref.duplicate_in_file",
                      f"{ref} appears earlier in this file; each account once.")
@@ -493,6 +533,57 @@ def _ref_column(mapping: dict) -> str:
     return next((h for h, t in mapping.items() if t == "external_ref"), "external_ref")
 
 
+# ---- accounts the file found in another portfolio -------------------------------------------------------------
+
+def _elsewhere_rows():
+    # Such a row carries that one error (its values were valid), so its errors' text names the code.
+    return cast(ImportRowError.errors, Text).like(f"%{ELSEWHERE}%")
+
+
+def held_elsewhere_count(job: ImportJob) -> int:
+    """How many of the import's rows were refused because their account is in another portfolio."""
+    if not job.rows_failed:
+        return 0
+    return db.session.scalar(select(func.count()).select_from(ImportRowError).where(
+        ImportRowError.import_id == job.id, _elsewhere_rows())) or 0
+
+
+def move_accounts(job: ImportJob) -> int:
+    """The lender's explicit answer to "these accounts are in another portfolio — move them?": the refused rows
+    are written now (the file's values, like any re-import), which moves their accounts into this import's
+    portfolio; their row errors go. Answers how many accounts moved (0 when nothing waits: a second answer)."""
+    if job.status != ImportStatus.COMPLETED:
+        raise Conflict("Wait until the import has finished.", code="import.not_finished")
+    ctx = row_context(db.session.get(Tenant, job.tenant_id))
+    moved, sources, after_line = 0, {}, 0
+    while batch := list(db.session.scalars(select(ImportRowError).where(
+            ImportRowError.import_id == job.id, ImportRowError.line > after_line, _elsewhere_rows())
+            .order_by(ImportRowError.line).limit(BATCH_SIZE))):
+        after_line = batch[-1].line
+        pending = {}
+        for row in batch:
+            record, errors = validate_row(json.loads(row.raw), job.mapping, ctx)
+            if record is None:  # no longer valid on today's date: it stays refused, for what it is now
+                row.errors = [e.__dict__ for e in errors]
+                continue
+            pending[record.external_ref] = (row, record)
+            for error in row.errors:
+                name = (error.get("params") or {}).get("portfolio")
+                if name:
+                    sources[name] = sources.get(name, 0) + 1
+        written = bulk.write(job, [record for _, record in pending.values()], clock.now())
+        for ref in written:
+            db.session.delete(pending[ref][0])
+        moved += len(written)
+        db.session.flush()
+    if moved:
+        job.rows_failed -= moved
+        job.rows_updated += moved
+        audit.record("import.accounts_moved", object_type="import", object_id=job.id,
+                     after={"portfolio_id": str(job.portfolio_id), "moved": moved, "from": sources})
+    return moved
+
+
 # ---- results -------------------------------------------------------------------------------------------------
 
 def row_errors(job: ImportJob, limit: int | None = None) -> list[ImportRowError]:
@@ -500,12 +591,13 @@ def row_errors(job: ImportJob, limit: int | None = None) -> list[ImportRowError]
     return list(db.session.scalars(query.limit(limit) if limit else query))
 
 
-def error_file(job: ImportJob) -> Iterator[bytes]:
+def error_file(job: ImportJob, describe: Callable[[CellError], str] | None = None) -> Iterator[bytes]:
+    """The error file; `describe` words each error for the reader (see error_file.error_csv)."""
     def rows():
         for row in row_errors(job):
             yield row.line, json.loads(row.raw), [CellError(**e) for e in row.errors]
 
-    return error_csv(rows(), list(job.headers or []))
+    return error_csv(rows(), list(job.headers or []), describe)
 
 
 def get_or_create_portfolio(name: str) -> Portfolio:

@@ -1,6 +1,7 @@
 """The limits an uploaded portfolio file is held to, in one place: the web request enforces the size, the worker
 the rest. The upload size is the default of the app's UPLOAD_MAX_BYTES setting (web/config.py), which also sets
 the request size the web server accepts, so both refuse at the same limit."""
+import math
 
 MIB = 1024 * 1024
 
@@ -23,9 +24,17 @@ MAX_HEADER_CHARS = 100
 EXCERPT_CHARS = 80
 
 
-def megabytes(size: int) -> str:
-    """64 MB — how a limit is named in a message."""
-    return f"{size / MIB:,.0f} MB" if size % MIB == 0 else f"{size / MIB:,.1f} MB"
+def megabytes(size: int, *, round_up: bool = False) -> str:
+    """64 MB — how a limit is named in a message. A file's size is rounded up (`round_up`), so a file just over
+    the limit never reads as the limit itself ("2.1 MB; the limit is 2 MB")."""
+    if size % MIB == 0:
+        return f"{size // MIB:,} MB"
+    return f"{in_megabytes(size) if round_up else round(size / MIB, 1):,.1f} MB"
+
+
+def in_megabytes(size: int) -> int | float:
+    """The number `megabytes` names for a file (rounded up to a tenth), for a message's parameters."""
+    return size // MIB if size % MIB == 0 else math.ceil(size * 10 / MIB) / 10
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

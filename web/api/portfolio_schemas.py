@@ -21,6 +21,7 @@ from tenants.errors import NotFound, ValidationFailed
 from tenants.money import Money
 from tenants.pii import mask
 from tenants.placements.panel import CHANNELS
+from tenants.portfolios import imports
 from tenants.portfolios.accounts import COMPONENTS
 from tenants.portfolios.fields import parse_target
 from tenants.portfolios.models import AccountStatus, UpdateKind
@@ -188,6 +189,11 @@ class ImportOut(Schema):
     rows_created = fields.Integer()
     rows_updated = fields.Integer()
     rows_failed = fields.Integer()
+    rows_in_other_portfolios = fields.Function(
+        lambda job: imports.held_elsewhere_count(job),
+        metadata={"description": "Of rows_failed, the rows refused because the lender holds their account in "
+                                 "another portfolio (code account.in_other_portfolio): left there until "
+                                 "POST /imports/{id}/move-accounts."})
     encoding = fields.String(allow_none=True)
     delimiter = fields.String(allow_none=True)
     headers = fields.List(fields.String(), allow_none=True)

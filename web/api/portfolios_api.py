@@ -145,6 +145,22 @@ def import_job(import_id: uuid.UUID):
     return imports.get_import(import_id)
 
 
+@blp.route("/imports/<uuid:import_id>/move-accounts", methods=["POST"])
+@require_capability(Capability.PORTFOLIO_IMPORT)
+@blp.response(200, ImportOut)
+def move_accounts(import_id: uuid.UUID):
+    """Move into this import's portfolio the accounts its file found in another portfolio of yours.
+
+    An upload never moves an account between portfolios by itself: such a row is refused with
+    `account.in_other_portfolio` and the account left as it was (`rows_in_other_portfolios` counts them). This is
+    the explicit answer: those rows are written now and their errors cleared. A finished import only (409
+    `import.not_finished` before); a second call moves nothing."""
+    job = imports.get_import(import_id)
+    imports.move_accounts(job)
+    db.session.commit()
+    return job
+
+
 @blp.route("/imports/<uuid:import_id>/errors")
 @blp.arguments(RowErrorArgs, location="query")
 @blp.response(200, RowErrorPage)

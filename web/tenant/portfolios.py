@@ -8,8 +8,17 @@ import uuid
 from functools import wraps
 from urllib.parse import quote
 
-from flask import Response, current_app, g, redirect, render_template, url_for
-from flask_babel import LazyString, format_date, format_number, format_percent, get_locale, pgettext
+from flask import Response, current_app, flash, g, redirect, render_template, url_for
+from flask_babel import (
+    LazyString,
+    force_locale,
+    format_date,
+    format_number,
+    format_percent,
+    get_locale,
+    ngettext,
+    pgettext,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -28,12 +37,14 @@ from tenants.portfolios.models import Account, ImportStatus
 from tenants.portfolios.parsing import FileRejected
 from tenants.tenancy.roles import TenantKind
 from web.access import allowed, require_capability
+from web.domain_messages import describe_cell_error
 from web.forms import (
     ACCOUNT_STATUS_CHOICES,
     CHANNEL_CHOICES,
     COMPONENT_CHOICES,
     HOLD_CHOICES,
     NOT_SUBMITTED,
+    ActionForm,
     ImportUploadForm,
     submit,
 )
@@ -161,7 +172,7 @@ def _portfolios_page(form: ImportUploadForm, rejected: ValidationFailed | None =
         .group_by(Account.portfolio_id)).all())
     rejection = mapping_url = None
     if rejected is not None:
-        rejection = _rejection_text(rejected.code)
+        rejection = _rejection_text(rejected.code, rejected.details)
         headers = rejected.details.get("headers")
         if headers and "tenant.column_mapping" in current_app.view_functions:
             mapping_url = url_for("tenant.column_mapping", header=headers)
@@ -211,13 +222,16 @@ def _client_filename(name: str | None) -> str:
     return "".join(ch for ch in name if ch.isprintable()) or "upload.csv"
 
 
-def _rejection_text(code: str) -> str:
+def _rejection_text(code: str, details: dict | None = None) -> str:
     """Why a file was refused (at upload) or its import failed (in the worker), in the reader's language."""
+    details = details or {}
     return {
         "import.empty_file": _("The file is empty: nothing was imported."),
         "import.undecodable": _("The file's text cannot be read. Save it as UTF-8 or GBK CSV and upload it again."),
-        "import.too_large": _("The file is larger than the limit of %(limit)s. Split it and upload the parts.",
+        "import.too_large": _("The file is %(size)s; the limit is %(limit)s. Split it and upload the parts.",
+                              size=details.get("size") or "?",
                               limit=megabytes(current_app.config["UPLOAD_MAX_BYTES"])),
+        "import.no_rows": _("The file has a header but no rows: nothing was imported."),
         "import.file_too_large_uncompressed": _(
             "The workbook unpacks to far more data than a spreadsheet holds (over %(limit)s, or more than %(ratio)s "
             "times its size), so it was not opened. Save it again from Excel or as CSV.",
@@ -247,19 +261,36 @@ def import_detail(import_id: uuid.UUID):
             mapping_url = url_for("tenant.column_mapping", header=job.headers)
     return render_template("tenant/import.html", job=job, row_errors=imports.row_errors(job, limit=ERRORS_SHOWN),
                            errors_shown=ERRORS_SHOWN, failure=failure, detail=detail, mapping_url=mapping_url,
-                           refreshing=job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING))
+                           refreshing=job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING),
+                           held_elsewhere=imports.held_elsewhere_count(job), move_form=ActionForm())
+
+
+@bp.route("/imports/<uuid:import_id>/move-accounts", methods=["POST"])
+@lender_page
+@require_capability(Capability.PORTFOLIO_IMPORT)
+def import_move_accounts(import_id: uuid.UUID):
+    """The lender's "move them" to accounts the file found in another portfolio (left there until now)."""
+    job = imports.get_import(import_id)
+    if not ActionForm().validate_on_submit():
+        raise ValidationFailed(_("The form expired. Reload the page and try again."), code="csrf.invalid")
+    moved = imports.move_accounts(job)
+    db.session.commit()
+    flash(ngettext("%(num)d account moved into %(portfolio)s.", "%(num)d accounts moved into %(portfolio)s.", moved,
+                   portfolio=job.portfolio.name), "success")
+    return redirect(url_for("tenant.import_detail", import_id=job.id))
 
 
 @bp.route("/imports/<uuid:import_id>/errors.csv")
 @lender_page
 def import_errors_csv(import_id: uuid.UUID):
     job = imports.get_import(import_id)
-    app, tenant_id, job_id = current_app._get_current_object(), g.tenant.id, job.id
+    app, tenant_id, job_id, locale = current_app._get_current_object(), g.tenant.id, job.id, current_locale()
 
     def rows():
-        # The body is read after the view has returned and its contexts are gone: it opens its own.
-        with app.app_context(), tenant_scope(tenant_id):
-            yield from imports.error_file(imports.get_import(job_id))
+        # The body is read after the view has returned and its contexts are gone: it opens its own, in the
+        # language of the person downloading it.
+        with app.app_context(), tenant_scope(tenant_id), force_locale(locale):
+            yield from imports.error_file(imports.get_import(job_id), describe_cell_error)
 
     response = Response(rows(), mimetype="text/csv")
     response.headers["Content-Disposition"] = _attachment(_error_filename(job.filename))
