@@ -1,8 +1,11 @@
-"""Errors: JSON `{"error": {code, message, details}}` under /api/v1, HTML pages elsewhere. Never a bare 500."""
+"""Errors: JSON `{"error": {code, message, details, params}}` under /api/v1, HTML pages elsewhere. Never a bare 500.
+
+A page says what went wrong in its reader's language, from the error's code and parameters (web/domain_messages.py);
+the API keeps the English message — a stable text for integrations — and adds the parameters it was made from."""
 import logging
 
 from flask import Flask, current_app, jsonify, render_template, request
-from flask_babel import gettext as _
+from flask_babel import force_locale
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, fields
 from sqlalchemy.exc import DataError
@@ -11,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from tenants.db import db
 from tenants.errors import DomainError
 from tenants.portfolios.limits import megabytes
+from web.domain_messages import describe, describe_error, params_of
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +34,10 @@ HTTP_CODES = {
 
 class ErrorDetailOut(Schema):
     code = fields.String(required=True, metadata={"description": "Machine code, e.g. conduct.frequency_cap"})
-    message = fields.String(required=True, metadata={"description": "In the reader's language"})
+    message = fields.String(required=True, metadata={"description": "In English; pages render the code and params "
+                                                                     "in the reader's language"})
     details = fields.Dict(required=True, metadata={"description": "e.g. {\"fields\": {name: [messages]}}"})
+    params = fields.Dict(metadata={"description": "The message's parameters (details without fields)"})
 
 
 class ErrorOut(Schema):
@@ -44,17 +50,28 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/billing/")
 
 
-def error_response(status: int, code: str, message: str, details: dict | None = None):
+def error_response(status: int, code: str, message: str | None = None, details: dict | None = None,
+                   params: dict | None = None):
+    """`message` is the English one (a domain error's own); without it, the catalog's for `code` and `params`."""
+    details = details or {}
+    params = params_of(details) if params is None else params
     if wants_json():
-        response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+        if message is None:
+            with force_locale("en"):
+                message = describe(code, params)
+        response = jsonify({"error": {"code": code, "message": message, "details": details, "params": params}})
         response.status_code = status
         return response
-    return render_template("error.html", status=status, code=code, message=message), status
+    return render_template("error.html", status=status, code=code,
+                           message=describe(code, params, message)), status
 
 
 def render_domain_error(error: DomainError):
     db.session.rollback()
-    return error_response(error.status, error.code, error.message, error.details)
+    if wants_json():
+        return error_response(error.status, error.code, error.message, error.details)
+    return render_template("error.html", status=error.status, code=error.code,
+                           message=describe_error(error)), error.status
 
 
 def render_http_exception(error: HTTPException):
@@ -64,11 +81,16 @@ def render_http_exception(error: HTTPException):
     if messages is not None:
         # webargs/flask-smorest validation: a malformed body is 400, invalid fields 422.
         if status == 400:
-            return error_response(400, "request.malformed", _("The request body is not valid JSON."), {})
-        return error_response(status, "validation.failed", _("Some fields are invalid."),
-                              {"fields": _by_field(messages)})
-    code = HTTP_CODES.get(status, f"http.{status}")
-    return error_response(status, code, _default_message(status, error), {})
+            return error_response(400, "request.malformed")
+        return error_response(status, "validation.failed", details={"fields": _by_field(messages)})
+    code = HTTP_CODES.get(status)
+    if code is None:  # a status without a code of ours: werkzeug's English name is the best there is
+        return error_response(status, f"http.{status}", error.description or error.name)
+    params = {}
+    if status == 413:
+        params = {"size": megabytes(request.content_length or 0, round_up=True),
+                  "limit": megabytes(current_app.config["UPLOAD_MAX_BYTES"])}
+    return error_response(status, code, params=params)
 
 
 def _by_field(messages: dict) -> dict:
@@ -80,18 +102,8 @@ def _by_field(messages: dict) -> dict:
     return messages
 
 
-def _default_message(status: int, error: HTTPException) -> str:
-    return {
-        404: _("Not found."),
-        405: _("This method is not allowed here."),
-        413: _("The upload is larger than the limit of %(limit)s.",
-               limit=megabytes(current_app.config["UPLOAD_MAX_BYTES"])),
-    }.get(status, error.description or error.name)
-
-
 def render_csrf_error(error: CSRFError):
-    return error_response(400, "csrf.invalid",
-                          _("The form expired or was already used. Go back, reload the page and try again."))
+    return error_response(400, "csrf.invalid")
 
 
 def render_data_error(error: DataError):
@@ -99,13 +111,13 @@ def render_data_error(error: DataError):
     input, so a 400, not a server error. Schemas should name the field; this is the net under them."""
     log.warning("database refused a value: %s", error.orig)
     db.session.rollback()
-    return error_response(400, "input.invalid_value", _("A value is too long or out of range."))
+    return error_response(400, "input.invalid_value")
 
 
 def render_unexpected(error: Exception):
     log.exception("unhandled error")
     db.session.rollback()
-    return error_response(500, "internal", _("Something went wrong on our side. It has been logged."))
+    return error_response(500, "internal")
 
 
 def init_app(app: Flask) -> None:

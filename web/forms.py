@@ -1,7 +1,5 @@
 """Forms: Flask-WTF for CSRF and rendering; field rules come from the domain's marshmallow schemas."""
 from flask import flash, request
-from flask_babel import get_locale
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
@@ -10,6 +8,7 @@ from wtforms.validators import DataRequired
 from tenants.db import db
 from tenants.errors import DomainError, NotFound
 from tenants.tenancy.schemas import load
+from web.domain_messages import describe_error, field_errors
 
 
 class LoginForm(FlaskForm):
@@ -58,9 +57,9 @@ def validated(form: FlaskForm, schema) -> dict:
 
 
 def attach_errors(form: FlaskForm, details: dict) -> None:
-    for name, messages in (details.get("fields") or {}).items():
+    for name, messages in field_errors(details).items():
         if name in form._fields:
-            form._fields[name].errors = list(messages) if isinstance(messages, list) else [str(messages)]
+            form._fields[name].errors = messages
 
 
 NOT_SUBMITTED = object()
@@ -80,7 +79,7 @@ def submit(form: FlaskForm, schema, action):
         db.session.rollback()
         attach_errors(form, exc.details)
         if not exc.details.get("fields"):
-            flash(exc.message, "danger")
+            flash(describe_error(exc), "danger")
         return NOT_SUBMITTED, exc.status
     db.session.commit()
     return result, 200
@@ -105,15 +104,12 @@ def run_and_flash(action, success: str) -> bool:
         raise
     except ConductBlocked as exc:  # the refused attempt is recorded already
         db.session.rollback()
-        key = "message_zh" if str(get_locale() or "").startswith("zh") else "message_en"
-        hits = [h for h in exc.details.get("hits", []) if h.get("action") in ("BLOCK", "PAUSE")]
-        flash(_("Refused by the conduct rules: %(why)s", why="; ".join(h[key] for h in hits) or exc.message),
-              "danger")
+        flash(describe_error(exc), "danger")
         return False
     except DomainError as exc:
         db.session.rollback()
-        fields = exc.details.get("fields") or {}
-        flash("; ".join([exc.message] + [f"{k}: {' '.join(map(str, v))}" for k, v in fields.items()]), "danger")
+        fields = field_errors(exc.details)
+        flash("; ".join([describe_error(exc)] + [f"{k}: {' '.join(v)}" for k, v in fields.items()]), "danger")
         return False
     db.session.commit()
     flash(success, "success")

@@ -1,8 +1,16 @@
-"""Template helpers: translated labels, the tenant switcher, local times, the billing delinquency banner."""
-from zoneinfo import ZoneInfo
+"""Template helpers: translated labels, the tenant switcher, local times, sizes and domain messages, the billing
+delinquency banner.
 
+Filters every page uses for what differs by reader: `localtime` (a UTC time in the tenant's zone, or a zone given,
+e.g. the debtor's for a rule about the debtor's hours), `filesize` (228 bytes / 228字节), `describe` (a domain
+message from its code and parameters, web/domain_messages.py). Amounts: the `money` filter (web/tenant/portfolios.py,
+babel's currency format for the reader's locale), dates: `day`."""
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.units import format_unit
 from flask import Flask, g
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -12,6 +20,7 @@ from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.services import memberships_of
 from web.access import allowed
 from web.auth.views import landing_url
+from web.domain_messages import describe, field_label
 
 ROLE_LABELS = {
     "platform_admin": _l("Platform admin"),
@@ -45,15 +54,48 @@ def _billing_delinquency():
     return g.billing_delinquency
 
 
-def _localtime(value):
+def _zone(name: str | None) -> ZoneInfo:
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo(g.tenant.time_zone) if g.get("tenant") is not None else ZoneInfo("UTC")
+
+
+def _localtime(value: datetime | None, zone: str | None = None, format: str = "medium") -> str:
+    """A stored (UTC) time in the tenant's zone, or in `zone` (an IANA name, e.g. the debtor's), with the zone
+    named: the reader may sit elsewhere."""
     if value is None:
         return ""
-    zone = ZoneInfo(g.tenant.time_zone) if g.get("tenant") is not None else ZoneInfo("UTC")
-    return format_datetime(value.astimezone(zone), "medium", rebase=False) + " " + zone.key
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=UTC)
+    where = _zone(zone)
+    return format_datetime(value.astimezone(where), format, rebase=False) + " " + where.key
+
+
+_SIZE_UNITS = ("digital-kilobyte", "digital-megabyte", "digital-gigabyte")
+
+
+def _filesize(size: int | None) -> str:
+    """228 bytes / 228字节, 3.4 kB, 12 MB — in the reader's locale (1 kB = 1,024 bytes, as the upload limit)."""
+    locale = str(get_locale() or "en")
+    size = int(size or 0)
+    if size < 1024:
+        return format_unit(size, "digital-byte", length="long", locale=locale)
+    value, unit = size / 1024, _SIZE_UNITS[0]
+    for unit in _SIZE_UNITS:
+        if value < 1024 or unit == _SIZE_UNITS[-1]:
+            break
+        value /= 1024
+    return format_unit(format_decimal(round(value, 1)), unit, length="short", locale=locale)
 
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = _localtime
+    app.jinja_env.filters["filesize"] = _filesize
+    app.jinja_env.filters["describe"] = lambda code, params=None, fallback=None: describe(code, params, fallback)
+    app.jinja_env.filters["field_label"] = field_label
 
     @app.context_processor
     def _helpers():

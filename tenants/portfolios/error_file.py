@@ -2,11 +2,14 @@
 
 API
 ---
-``error_csv(rows, headers) -> Iterator[bytes]``
-    ``rows`` yields ``(line_number, raw_row, [CellError, ...])``; ``headers`` are the file's headers in order.
+``error_csv(rows, headers, describe=None) -> Iterator[bytes]``
+    ``rows`` yields ``(line_number, raw_row, [CellError, ...])``; ``headers`` are the file's headers in order;
+    ``describe(error) -> str`` words an error for the person downloading the file (the web layer renders it in
+    their language from its code and params); without it, the stored English message.
     Produces UTF-8 CSV with a BOM (so Excel shows Chinese correctly), CRLF line endings, one ``bytes`` per row
     (the first also carries the BOM and the header line). Columns: ``line``, the original headers, ``errors``
-    (``"column: code — message"`` joined with ``"; "``; a row-level error has no ``column:`` prefix). Should the
+    (``"column: code — message"`` joined with ``"; "``; a row-level error has no ``column:`` prefix: the code stays
+    the machine's, whatever the language of the message). Should the
     lender's file already have a ``line`` or ``errors`` column, ours are called ``import line``/``import errors``.
     Surplus cells (``row.extra_values``) are not written as cells; the error message quotes them.
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from tenants.portfolios.rows import CellError
 from tenants.spreadsheet import safe_cell
@@ -34,12 +37,18 @@ def _own_name(name: str, headers: list[str]) -> str:
     return name
 
 
-def _describe(error: CellError) -> str:
-    prefix = f"{error.column}: " if error.column else ""
-    return f"{prefix}{error.code} — {error.message}"
+def _english(error: CellError) -> str:
+    return error.message
 
 
-def error_csv(rows: Iterable[tuple[int, dict, list[CellError]]], headers: list[str]) -> Iterator[bytes]:
+def error_csv(rows: Iterable[tuple[int, dict, list[CellError]]], headers: list[str],
+              describe: Callable[[CellError], str] | None = None) -> Iterator[bytes]:
+    describe = describe or _english
+
+    def cell(error: CellError) -> str:
+        prefix = f"{error.column}: " if error.column else ""
+        return f"{prefix}{error.code} — {describe(error)}"
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 
@@ -53,5 +62,5 @@ def error_csv(rows: Iterable[tuple[int, dict, list[CellError]]], headers: list[s
     yield codecs.BOM_UTF8 + flush()
     for line, raw, errors in rows:
         writer.writerow([line, *(safe_cell(raw.get(header, "")) for header in headers),
-                         "; ".join(_describe(e) for e in errors)])
+                         "; ".join(cell(e) for e in errors)])
         yield flush()

@@ -17,6 +17,7 @@ from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.schemas import NewTenantSchema
 from tenants.tenancy.services import create_tenant, get_tenant, set_tenant_status
 from web.access import open_tenant_for_member, require_capability
+from web.domain_messages import describe_error
 from web.forms import NOT_SUBMITTED, ActionForm, NewTenantForm, submit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -74,7 +75,7 @@ def tenant_baseline(tenant_id: uuid.UUID):
         baseline.assign(tenant, request.form.get("baseline", ""), platform_tenant_id=g.tenant.id)
     except DomainError as exc:
         db.session.rollback()
-        flash(exc.message, "danger")
+        flash(describe_error(exc), "danger")
     else:
         db.session.commit()
         flash(_("Conduct baseline assigned."), "success")

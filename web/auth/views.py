@@ -11,6 +11,7 @@ from tenants.tenancy.sessions import end_sessions
 from web import rate_limits
 from web.auth import SessionUser
 from web.auth.redirects import safe_next
+from web.domain_messages import describe_error
 from web.forms import (
     NOT_SUBMITTED,
     AcceptInvitationForm,
@@ -113,7 +114,7 @@ def accept(token):
             invitation = open_invitation(token)  # the rollback expired it
             attach_errors(form, exc.details)
             if not exc.details.get("fields"):
-                flash(exc.message, "danger")
+                flash(describe_error(exc), "danger")
             status = exc.status
         else:
             db.session.commit()
