@@ -210,6 +210,7 @@ POLICY: dict[str, Access] = {
     "case_assignments": OWNED,
     "case_notes": OWNED,
     "callbacks": OWNED,
+    "calls": OWNED,  # click-to-call: the gateway's id and report of each call the agency placed
 
     # Money: the agency's promises and plans, read by the lender. A payment is the lender's; the agency holding
     # the account reports one (pending the lender's confirmation) and reads those of its placements.

@@ -66,6 +66,7 @@ def _register_blueprints(app: Flask) -> None:
     from web.billing_webhook import bp as billing_webhook_bp
     from web.health import bp as health_bp
     from web.i18n import bp as i18n_bp
+    from web.telephony_webhook import bp as telephony_webhook_bp
     from web.tenant import bp as tenant_bp
 
     tenancy.init_app(app)
@@ -74,6 +75,7 @@ def _register_blueprints(app: Flask) -> None:
     input_guard.init_app(app)
     cli.init_app(app)
     templating.init_app(app)
-    for blueprint in (health_bp, auth_bp, i18n_bp, tenant_bp, admin_bp, billing_webhook_bp):
+    for blueprint in (health_bp, auth_bp, i18n_bp, tenant_bp, admin_bp, billing_webhook_bp,
+                      telephony_webhook_bp):
         app.register_blueprint(blueprint)
     register_api(app)

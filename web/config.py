@@ -105,6 +105,12 @@ def build(overrides: dict | None = None) -> dict:
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD"),
         "SMTP_STARTTLS": _flag("SMTP_STARTTLS", False),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Recoverly <no-reply@recoverly.localhost>"),
+        # Click-to-call: "tel" hands the collector's softphone a tel: link; "cti" has the CTI server at
+        # TELEPHONY_CTI_URL place the call (the number never reaches the browser), its requests and callbacks
+        # signed with TELEPHONY_SECRET; "standin" answers in-process (demo, tests).
+        "TELEPHONY_GATEWAY": os.environ.get("TELEPHONY_GATEWAY", "tel"),
+        "TELEPHONY_CTI_URL": os.environ.get("TELEPHONY_CTI_URL"),
+        "TELEPHONY_SECRET": os.environ.get("TELEPHONY_SECRET"),
         **rate_limits.settings(os.environ),
     }
     config.update(overrides or {})
@@ -115,6 +121,10 @@ def build(overrides: dict | None = None) -> dict:
 def _check(config: dict, production: bool) -> None:
     if config["MESSAGE_GATEWAY"] not in ("outbox", "smtp"):
         raise ConfigError("MESSAGE_GATEWAY must be 'outbox' or 'smtp'")
+    if config["TELEPHONY_GATEWAY"] not in ("tel", "standin", "cti"):
+        raise ConfigError("TELEPHONY_GATEWAY must be 'tel', 'standin' or 'cti'")
+    if config["TELEPHONY_GATEWAY"] == "cti" and not (config["TELEPHONY_CTI_URL"] and config["TELEPHONY_SECRET"]):
+        raise ConfigError("TELEPHONY_CTI_URL and TELEPHONY_SECRET must be set for TELEPHONY_GATEWAY=cti")
     bad_limits = rate_limits.invalid_settings(config)
     if bad_limits:
         raise ConfigError(f"{', '.join(bad_limits)}: not a rate limit such as '5 per 15 minutes'")

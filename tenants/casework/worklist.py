@@ -3,11 +3,15 @@ that may be contacted now on at least one channel, in priority order, and the re
 and when they may next be contacted.
 
 Priority, highest first (ties fall through to the next line):
-  1. a promise to pay due today (or overdue within its grace days), then a promise broken in the last 7 days;
-  2. a scheduled callback that has fallen due;
-  3. the larger outstanding balance;
-  4. the more days past due;
-  5. the oldest last contact (never contacted first).
+  1. a promise to pay due today (or overdue within its grace days) that nobody has worked since it fell due;
+  2. a scheduled callback that has fallen due and nobody has called back since;
+  3. a promise broken in the last 7 days with nothing since — no contact, no new promise, no payment;
+  4. a case not worked today (debtor's date) before one that was: a contact made or a promise taken today sends
+     the case below the others for the rest of the day, unless a callback or a promise falls due later;
+  5. the larger outstanding balance;
+  6. the more days past due;
+  7. the oldest last contact (never contacted first).
+Each case says which of these put it where it is (`QueueItem.why`).
 Cases waiting on the rules are listed soonest-permitted first; a case that waiting will not free (a hold, a barred
 debt) comes last, with its rule.
 
@@ -51,6 +55,17 @@ class Scope:
     ALL = (COLLECTOR, TEAM, UNASSIGNED)
 
 
+class Why:
+    """Why a case stands where it does in the queue, highest first."""
+    PROMISE_DUE = "promise_due"
+    CALLBACK_DUE = "callback_due"
+    PROMISE_BROKEN = "promise_broken"
+    NEVER_CONTACTED = "never_contacted"
+    BALANCE = "balance"  # not worked today: by balance, then days past due, then the oldest last contact
+    WORKED_TODAY = "worked_today"
+    ORDER = (PROMISE_DUE, CALLBACK_DUE, PROMISE_BROKEN, NEVER_CONTACTED, BALANCE, WORKED_TODAY)
+
+
 class Status:
     READY = "ready"  # contactable now on at least one channel
     APPROVAL = "approval"  # only with the lender's approval first
@@ -83,9 +98,29 @@ class QueueItem:
     collector_user_id: uuid.UUID | None
     last_contact_at: datetime | None
     callback_at: datetime | None
-    callback_due: bool
-    promise: str | None = None  # "due" or "broken"
+    callback_due: bool  # fallen due and not called back since
+    last_promise_at: datetime | None = None  # the agency's latest promise taken on the case
+    last_payment_at: datetime | None = None  # the latest payment recorded on the case (reversed ones aside)
+    worked_today: bool = False
+    promise: str | None = None  # "due" or "broken", only while nothing was done about it since
     states: dict[str, permitted.ChannelState] = field(default_factory=dict)
+
+    @property
+    def last_worked_at(self) -> datetime | None:
+        times = [t for t in (self.last_contact_at, self.last_promise_at) if t is not None]
+        return max(times) if times else None
+
+    @property
+    def why(self) -> str:
+        if self.promise == "due":
+            return Why.PROMISE_DUE
+        if self.callback_due:
+            return Why.CALLBACK_DUE
+        if self.promise == "broken":
+            return Why.PROMISE_BROKEN
+        if self.worked_today:
+            return Why.WORKED_TODAY
+        return Why.NEVER_CONTACTED if self.last_contact_at is None else Why.BALANCE
 
     @cached_property
     def debtor_name(self) -> str:
@@ -147,12 +182,16 @@ def build(*, scope: str = Scope.COLLECTOR, collector_user_id: uuid.UUID | None =
         if not channels:
             continue
         zones = tuple(_json(row.time_zones) or ())
-        items.append(QueueItem(
+        item = QueueItem(
             account_id=row.id, external_ref=row.external_ref, debtor_cipher=row.debtor_cipher,
             lender_id=row.tenant_id, currency=row.currency, outstanding_minor=row.outstanding_minor,
             days_past_due=row.days_past_due, region=row.region, zone=(zones or (default_zone,))[0],
             collector_user_id=row.collector_user_id, last_contact_at=row.last_contact_at,
-            callback_at=row.callback_at, callback_due=row.callback_at is not None and row.callback_at <= now))
+            callback_at=row.callback_at, callback_due=_callback_due(row.callback_at, row.last_contact_at, now),
+            last_promise_at=row.last_promise_at, last_payment_at=row.last_payment_at)
+        worked = item.last_worked_at
+        item.worked_today = worked is not None and _today(worked, item.zone) == _today(now, item.zone)
+        items.append(item)
         facts.append(permitted.CaseFacts(
             account_id=row.id, lender_id=row.tenant_id, subject_key=row.subject_key,
             time_zones=zones, limitation_date=row.limitation_date,
@@ -171,9 +210,28 @@ def build(*, scope: str = Scope.COLLECTOR, collector_user_id: uuid.UUID | None =
 
 
 def priority(item: QueueItem) -> tuple:
-    promise = {"due": 0, "broken": 1}.get(item.promise, 2)
-    return (promise, not item.callback_due, -item.outstanding_minor, -item.days_past_due,
+    tier = {Why.PROMISE_DUE: 0, Why.CALLBACK_DUE: 1, Why.PROMISE_BROKEN: 2, Why.WORKED_TODAY: 4}.get(item.why, 3)
+    return (tier, -item.outstanding_minor, -item.days_past_due,
             item.last_contact_at is not None, item.last_contact_at or datetime.min, item.external_ref)
+
+
+def _callback_due(callback_at: datetime | None, last_contact_at: datetime | None, now: datetime) -> bool:
+    """Due, and nobody has contacted the debtor since it fell due (the call back was made, only not ticked off)."""
+    return callback_at is not None and callback_at <= now and (last_contact_at is None
+                                                                or last_contact_at < callback_at)
+
+
+def next_case(queue: Queue, *, after: uuid.UUID | None = None, done: uuid.UUID | None = None) -> QueueItem | None:
+    """The case to open next. `after`: the one following it in the queue (skipping ahead; the first if it is not
+    listed). `done`: the first other case not worked today, or due again — what "save and next" opens, so a worked
+    case is not handed back before the rest."""
+    if done is not None:
+        return next((i for i in queue.ready if i.account_id != done and i.why != Why.WORKED_TODAY), None)
+    ids = [i.account_id for i in queue.ready]
+    if after in ids:
+        position = ids.index(after) + 1
+        return queue.ready[position] if position < len(ids) else None
+    return queue.ready[0] if queue.ready else None
 
 
 def _waiting_order(item: QueueItem) -> tuple:
@@ -204,6 +262,7 @@ def _cases_query(scope: str, collector_user_id, filters: QueueFilter, default_re
     t = db.metadata.tables
     accounts, placements, assignments = t["accounts"], t["placements"], t["case_assignments"]
     phones, attempts, callbacks = t["account_phones"], t["contact_attempts"], t["callbacks"]
+    promises, payments = t["promises"], t["payments"]
     agency = current_tenant_id()
     first_phone = (select(phones.c.phone_index).where(phones.c.account_id == accounts.c.id)
                    .order_by(phones.c.position).limit(1).scalar_subquery())
@@ -213,6 +272,11 @@ def _cases_query(scope: str, collector_user_id, filters: QueueFilter, default_re
     next_callback = (select(func.min(callbacks.c.due_at))
                      .where(callbacks.c.account_id == accounts.c.id, callbacks.c.tenant_id == agency,
                             callbacks.c.status == CallbackStatus.SCHEDULED).scalar_subquery())
+    last_promise = (select(func.max(promises.c.created_at))
+                    .where(promises.c.account_id == accounts.c.id, promises.c.tenant_id == agency).scalar_subquery())
+    last_payment = (select(func.max(payments.c.recorded_at))
+                    .where(payments.c.account_id == accounts.c.id, payments.c.agency_tenant_id == agency,
+                           payments.c.status != "reversed").scalar_subquery())
     current = and_(assignments.c.placement_id == placements.c.id, assignments.c.tenant_id == agency,
                    assignments.c.ended_at.is_(None))
     # JSON as its text (a queue repeats a handful of values: parsed once each) and the name still encrypted
@@ -228,6 +292,7 @@ def _cases_query(scope: str, collector_user_id, filters: QueueFilter, default_re
         cast(placements.c.conduct_overrides, Text).label("conduct_overrides"),
         placements.c.debtor_notified_at, assignments.c.collector_user_id, first_phone.label("first_phone_index"),
         last_contact.label("last_contact_at"), next_callback.label("callback_at"),
+        last_promise.label("last_promise_at"), last_payment.label("last_payment_at"),
     )
     if scope == Scope.UNASSIGNED:
         query = query.select_from(placements.outerjoin(assignments, current)).where(assignments.c.id.is_(None))
@@ -265,21 +330,27 @@ def _search(term: str, accounts, phones, default_region: str):
 # ---- promises (tenants.casework.promises, built beside this module) ---------------------------------------------
 
 def promise_flags(items: list[QueueItem], now: datetime) -> dict[uuid.UUID, str]:
-    """"due" for a promise due by the debtor's today, "broken" for one broken in the last week. Until the promises
-    module is installed there are no promises."""
-    try:
-        from tenants.casework import promises
-    except ImportError:
-        return {}
+    """"due" for a promise due by the debtor's today that nobody has worked since the start of its due day;
+    "broken" for one broken in the last week with nothing since (a contact, a new promise, a payment): the case
+    was worked, and it ranks as any other worked case."""
+    from tenants.casework import promises
+
     if not items:
         return {}
-    ids = [i.account_id for i in items]
-    flags = {account_id: "broken" for account_id in
-             promises.broken_since(ids, now - timedelta(days=BROKEN_PROMISE_DAYS))}
+    by_id = {i.account_id: i for i in items}
+    ids = list(by_id)
+    flags = {}
+    for account_id, promise in promises.broken_since(ids, now - timedelta(days=BROKEN_PROMISE_DAYS)).items():
+        item = by_id[account_id]
+        since = [t for t in (item.last_worked_at, item.last_payment_at) if t is not None]
+        if not since or max(since) < promise.resolved_at:
+            flags[account_id] = "broken"
     # One query up to the latest debtor's today, then each case against its own debtor's today.
     today = {i.account_id: _today(now, i.zone) for i in items}
     for account_id, promise in promises.promises_due(ids, max(today.values())).items():
-        if promise.due_on <= today[account_id]:
+        item = by_id[account_id]
+        worked = item.last_worked_at
+        if promise.due_on <= today[account_id] and (worked is None or _today(worked, item.zone) < promise.due_on):
             flags[account_id] = "due"
     return flags
 

@@ -195,7 +195,8 @@ def test_the_case_page_forms_keep_a_file_and_download_it(client, case, factory):
     sent = client.post(f"/t/{slug}/accounts/{account_id}/evidence", content_type="multipart/form-data",
                        data={"kind": "letter", "description": "demand letter",
                              "file": (io.BytesIO(b"Dear debtor"), "letter.txt", "text/plain")})
-    assert sent.status_code == 302 and sent.headers["Location"].endswith(f"/cases/{account_id}#evidence")
+    assert sent.status_code == 302
+    assert sent.headers["Location"].endswith(f"/cases/{account_id}?section=evidence#evidence")
     with tenant_scope(case["agency"].id):
         stored = evidence.for_account(account_id)[0]
     download = client.get(f"/t/{slug}/evidence/{stored.id}")

@@ -138,7 +138,7 @@ def test_the_pages_carry_a_request_to_the_lender_and_back(client, factory, db_se
     account_id = case["account"].id
     sent = client.post(f"/t/{case['agency'].slug}/cases/{account_id}/legal",
                        data={"kind": "filing", "reason": "Refuses to pay."})
-    assert sent.status_code == 302 and sent.headers["Location"].endswith(f"/cases/{account_id}#legal")
+    assert sent.status_code == 302 and sent.headers["Location"].endswith(f"/cases/{account_id}?section=legal#legal")
     with tenant_scope(case["agency"].id):
         escalation = db.session.scalars(select(LegalEscalation)).one()
 

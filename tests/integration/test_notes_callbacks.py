@@ -48,7 +48,7 @@ def test_the_collector_adds_a_note_kept_encrypted_and_audited_without_its_words(
     login(client, case.collector_emails[0])
     words = "债务人说下周一发工资后还款"
     response = client.post(f"/t/{case.agency.slug}/cases/{case.ids[0]}/notes", data={"body": words})
-    assert response.status_code == 302 and response.headers["Location"].endswith("#case-timeline")
+    assert response.status_code == 302 and response.headers["Location"].endswith("?tab=note")
     assert "Note added." in client.get(response.headers["Location"]).get_data(as_text=True)
     with tenant_scope(case.agency.id):
         [entry] = [e for e in timeline.timeline(case.ids[0]) if e.kind == "note"]
@@ -204,7 +204,9 @@ def test_the_case_page_pieces_show_the_desk_masked_and_the_timeline(case, app, d
         # `_render_case` merges this context with its own names and conduct_panel's: none may clash.
         assert not set(context) & (set(conduct_panel(account)) | RENDER_CASE_NAMES)
         html = render_template_string(
-            '{% include "tenant/_case_worklist.html" %}{% include "tenant/_case_timeline.html" %}', **context)
+            '{% from "tenant/_case_worklist.html" import note_tab, callback_tab, reveal_card with context %}'
+            '{{ note_tab() }}{{ callback_tab() }}{{ reveal_card() }}{% include "tenant/_case_timeline.html" %}',
+            **context)
         masked_id = mask("id_number", RESIDENT_ID, "agency_collector")
     assert f"Assigned to {collector.name}" in html
     assert 'id="note-form"' in html and 'id="callback-form"' in html and "Asia/Shanghai" in html

@@ -33,7 +33,7 @@ def _call(client, agency, account):
 
 def _pending_attempt_id(client, agency, account) -> str:
     page = client.get(f"/t/{agency.slug}/cases/{account.id}").get_data(as_text=True)
-    found = re.search(r"/contact-attempts/([0-9a-f-]{36})/outcome", page)
+    found = re.search(r"/contact-attempts/([0-9a-f-]{36})/wrap-up", page)
     assert found, "an allowed call shows an outcome form"
     return found.group(1)
 
@@ -45,7 +45,7 @@ def _call_with_outcome(client, agency, account, outcome="right_party_contact"):
     assert "Go ahead: call allowed (rulebook" in page
     attempt_id = _pending_attempt_id(client, agency, account)
     done = client.post(f"/t/{agency.slug}/contact-attempts/{attempt_id}/outcome", data={"outcome_code": outcome})
-    assert done.status_code == 302 and done.headers["Location"].endswith(f"/cases/{account.id}#contact-history")
+    assert done.status_code == 302 and done.headers["Location"].endswith(f"/cases/{account.id}?tab=contact")
     return attempt_id
 
 

@@ -227,7 +227,7 @@ def test_the_case_page_records_a_payment_and_the_lender_confirms_it_from_its_acc
     posted = client.post(f"/t/{agency.slug}/accounts/{account_id}/payments",
                          data={"payment-amount": "88.50", "payment-received_on": "2026-12-01",
                                "payment-method": "wechat_pay", "payment-reference": "WX-1"})
-    assert posted.status_code == 302 and posted.headers["Location"].endswith(f"/cases/{account_id}#payments")
+    assert posted.status_code == 302 and posted.headers["Location"].endswith(f"/cases/{account_id}?tab=payment")
     with tenant_scope(agency.id):
         db_session.expire_all()
         placement_row = db_session.scalar(select(Placement).where(Placement.account_id == account_id))

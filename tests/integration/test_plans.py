@@ -261,7 +261,7 @@ def test_the_case_page_proposes_and_signs_a_plan(app, client, case, db_session):
                          data={"plan-total": "90.00", "plan-frequency": "weekly", "plan-instalment_count": "1",
                                "plan-first_due_on": "2026-12-02",
                                "plan-schedule": "2026-12-03 40.00\n2026-12-17 50.00"})
-    assert posted.status_code == 302 and posted.headers["Location"].endswith(f"/cases/{account_id}#plans")
+    assert posted.status_code == 302 and posted.headers["Location"].endswith(f"/cases/{account_id}?tab=plan")
     with tenant_scope(agency.id):
         plan = db_session.scalar(select(PaymentPlan))
         assert [(i.due_on, i.amount_minor) for i in plan.instalments] == [

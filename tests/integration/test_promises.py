@@ -232,7 +232,7 @@ def test_the_case_page_takes_and_cancels_a_promise(app, client, case, db_session
     login(client, "collector@promise.test")
     posted = client.post(f"/t/{agency.slug}/cases/{account_id}/promises",
                          data={"promise-amount": "1,000.00", "promise-due_on": "2026-12-06"})
-    assert posted.status_code == 302 and posted.headers["Location"].endswith(f"/cases/{account_id}#promises")
+    assert posted.status_code == 302 and posted.headers["Location"].endswith(f"/cases/{account_id}?tab=promise")
     with app.test_request_context(f"/t/{agency.slug}/cases/{account_id}"), tenant_scope(agency.id):
         g.tenant, g.role = agency, "agency_collector"
         db_session.expire_all()

@@ -299,7 +299,8 @@ def test_the_lender_decides_from_its_page_and_the_agency_offers_from_the_case_pa
     agency_slug, account_id = case["agency"].slug, case["account"].id
     offered = client.post(f"/t/{agency_slug}/cases/{account_id}/settlements",
                           data={"amount": "3500", "deadline": "2026-12-20", "note": "lump sum from family"})
-    assert offered.status_code == 302 and offered.headers["Location"].endswith(f"/cases/{account_id}#settlements")
+    assert offered.status_code == 302
+    assert offered.headers["Location"].endswith(f"/cases/{account_id}?section=agreements#settlements")
     with tenant_scope(case["agency"].id):
         settlement = settlements.for_account(account_id)[0]
     assert settlement.status == SettlementStatus.AWAITING_LENDER

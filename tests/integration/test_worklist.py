@@ -84,14 +84,18 @@ def test_never_contacted_comes_before_the_oldest_contact(factory, frozen_clock):
     assert queue.ready[1].last_contact_at == SHANGHAI_10AM - timedelta(days=1)
 
 
-def test_a_promise_due_today_comes_first(queue_desk):
-    promises = pytest.importorskip("tenants.casework.promises")
+def test_a_promise_falling_due_today_comes_first(queue_desk, frozen_clock):
+    from tenants.casework import promises
+
+    frozen_clock.set(SHANGHAI_10AM - timedelta(days=3))
     with tenant_scope(queue_desk.agency.id):
         promises.take(queue_desk.ids[0], amount="100.00", due_on=date(2026, 12, 1),
                       user_id=queue_desk.collectors[0].id)
         db.session.commit()
+    frozen_clock.set(SHANGHAI_10AM)
     queue = build(queue_desk)
     assert refs(queue.ready)[0] == "A-SMALL" and queue.ready[0].promise == "due"
+    assert queue.ready[0].why == worklist.Why.PROMISE_DUE
 
 
 def test_three_connected_calls_send_the_case_to_the_waiting_list_until_tomorrow(queue_desk):

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 
 os.environ.setdefault("RECOVERLY_ENV", "development")  # the demo's keys are derived, its webhook secret public
+os.environ.setdefault("TELEPHONY_GATEWAY", "standin")  # click-to-call "answers" without a phone system
 
 from web import create_app  # noqa: E402
 from web.config import INSTANCE  # noqa: E402

@@ -49,6 +49,8 @@ from web.tenant import (  # noqa: E402,F401
     performance,
     placements,
     portfolios,
+    telephony,
     tokens,
     worklist,
+    workspace,
 )

@@ -36,7 +36,7 @@ from web.tenant.casework_money import money_panel
 from web.tenant.conduct_views import conduct_panel
 from web.tenant.messaging import templates_for_case
 from web.tenant.portfolios import agency_page, label, parse_uuid
-from web.tenant.worklist import queue_context
+from web.tenant.worklist import back_to_case, queue_context
 
 
 def _active_placements():
@@ -227,7 +227,7 @@ def case_contact(account_id: uuid.UUID):
     else:
         flash(_("Go ahead: %(channel)s allowed (rulebook %(version)s)", channel=channel,
                 version=record.rulebook_version), "success")
-    return redirect(url_for("tenant.case_detail", account_id=account.id, _anchor="contact-history"))
+    return back_to_case(account.id, tab="contact", keep_going=False)
 
 
 @bp.route("/contact-attempts/<uuid:attempt_id>/outcome", methods=["POST"])
@@ -250,7 +250,7 @@ def contact_outcome(attempt_id: uuid.UUID):
         return redirect(url_for("tenant.case_detail", account_id=account_id))
     db.session.commit()
     flash(_("Outcome recorded."), "success")
-    return redirect(url_for("tenant.case_detail", account_id=account_id, _anchor="contact-history"))
+    return back_to_case(account_id, tab="contact", keep_going=False)
 
 
 # ---- the agency dashboard's counts ---------------------------------------------------------------------------------

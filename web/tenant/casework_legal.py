@@ -40,6 +40,7 @@ from web.access import allowed, require_capability
 from web.forms import run_and_flash
 from web.tenant import bp
 from web.tenant.portfolios import agency_page, label, lender_page, parse_uuid
+from web.tenant.worklist import back_to_case
 
 # A file that is ours and holds no script: shown in the browser, sandboxed all the same.
 DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -189,9 +190,14 @@ def _local(value: datetime) -> str:
     return format_datetime(value.astimezone(ZoneInfo(g.tenant.time_zone)), "short", rebase=False)
 
 
+# The case page's section each card sits in (the lender's account page shows them all at once).
+SECTIONS = {"settlements": "agreements", "evidence": "evidence", "disputes": "disputes", "legal": "legal"}
+
+
 def _back(account_id: uuid.UUID, anchor: str):
-    endpoint = "tenant.account_detail" if g.tenant.kind == TenantKind.LENDER else "tenant.case_detail"
-    return redirect(url_for(endpoint, account_id=account_id, _anchor=anchor))
+    if g.tenant.kind == TenantKind.LENDER:
+        return redirect(url_for("tenant.account_detail", account_id=account_id, _anchor=anchor))
+    return back_to_case(account_id, anchor=anchor, section=SECTIONS.get(anchor), keep_going=False)
 
 
 def _posted(form: FlaskForm) -> bool:

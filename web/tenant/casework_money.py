@@ -8,7 +8,7 @@ page) or `lender_money_panel` (account page, through `tenant/_lender_money.html`
 back to its page; a refusal is a flash message, a foreign id a 404.
 """
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import flash, g, redirect, url_for
@@ -37,6 +37,7 @@ from tenants.casework.money_models import (
 )
 from tenants.db import db, get_visible
 from tenants.errors import NotFound, ValidationFailed
+from tenants.money import Money
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.models import Account, AccountStatus
 from tenants.tenancy.models import Membership, Tenant, User
@@ -45,7 +46,9 @@ from web.access import allowed, require_capability
 from web.forms import ActionForm, run_and_flash
 from web.tenant import bp
 from web.tenant.portfolios import agency_page, lender_page, parse_uuid
+from web.tenant.worklist import back_to_case
 
+PROMISE_DAYS_AHEAD = 3
 METHOD_CHOICES = [("bank_transfer", _l("Bank transfer")), ("alipay", _l("Alipay")), ("wechat_pay", _l("WeChat Pay")),
                   ("card", _l("Card")), ("cash", _l("Cash")), ("other", _l("Other"))]
 FREQUENCY_CHOICES = [("weekly", _l("Weekly")), ("fortnightly", _l("Every two weeks")), ("monthly", _l("Monthly"))]
@@ -125,7 +128,8 @@ def _panel(account: Account, **flags) -> dict:
     plans = plan_service.of_account(account.id)
     zone = debtor_zone(account)
     debtor_today = today_in(zone)
-    promise_form = PromiseForm(formdata=None, prefix="promise", due_on=debtor_today)
+    amount, due_on = suggested_promise(account, promises, debtor_today)
+    promise_form = PromiseForm(formdata=None, prefix="promise", due_on=due_on, amount=amount)
     payment_form = PaymentForm(formdata=None, prefix="payment",
                                received_on=clock.now().astimezone(ZoneInfo(g.tenant.time_zone)).date())
     return {"money": {
@@ -145,6 +149,14 @@ def _panel(account: Account, **flags) -> dict:
         "may_supervise": allowed(Capability.PLAN_CANCEL_ACTIVE), **flags}}
 
 
+def suggested_promise(account: Account, promises: list[Promise], debtor_today: date) -> tuple[str, date]:
+    """What a new promise starts from: the amount of the agency's latest promise on the case (the debtor
+    usually promises it again), else the whole balance; due a few days ahead in the debtor's calendar."""
+    latest = next((p for p in promises if p.tenant_id == g.tenant.id), None)
+    minor = min(latest.amount_minor, account.outstanding_minor) if latest else account.outstanding_minor
+    return str(Money(minor, account.currency).decimal()), debtor_today + timedelta(days=PROMISE_DAYS_AHEAD)
+
+
 def money_panel(account: Account, placement: Placement) -> dict:
     """The agency's case page: promises, payments and plans on the case, and the forms to add them."""
     may_act = allowed(Capability.CASE_WORK) and account.status == AccountStatus.OPEN and \
@@ -162,9 +174,14 @@ def lender_money_panel(account: Account) -> dict:
 
 # ---- posting -------------------------------------------------------------------------------------------------------
 
-def _back(account_id: uuid.UUID, anchor: str):
-    endpoint = "tenant.account_detail" if g.tenant.kind == TenantKind.LENDER else "tenant.case_detail"
-    return redirect(url_for(endpoint, account_id=account_id, _anchor=anchor))
+# The case page's tab each list's form sits on (the lender's account page shows them all at once).
+TABS = {"promises": "promise", "payments": "payment", "plans": "plan"}
+
+
+def _back(account_id: uuid.UUID, anchor: str, *, keep_going: bool = False):
+    if g.tenant.kind == TenantKind.LENDER:
+        return redirect(url_for("tenant.account_detail", account_id=account_id, _anchor=anchor))
+    return back_to_case(account_id, tab=TABS[anchor], keep_going=keep_going)
 
 
 def _posted(form: FlaskForm) -> bool:
@@ -193,11 +210,12 @@ def _held_account(account_id: uuid.UUID) -> Account:
 def promise_take(account_id: uuid.UUID):
     account = _held_account(account_id)
     form = PromiseForm(prefix="promise")
-    if _posted(form):
-        run_and_flash(lambda: promise_service.take(account.id, amount=form.amount.data or "", due_on=form.due_on.data,
-                                          user_id=current_user.id, attempt_id=parse_uuid(form.attempt_id.data),
-                                          note=form.note.data),
-             _("Promise recorded: it is checked against confirmed payments every day."))
+    if _posted(form) and run_and_flash(
+            lambda: promise_service.take(account.id, amount=form.amount.data or "", due_on=form.due_on.data,
+                                         user_id=current_user.id, attempt_id=parse_uuid(form.attempt_id.data),
+                                         note=form.note.data),
+            _("Promise recorded: it is checked against confirmed payments every day.")):
+        return _back(account.id, "promises", keep_going=True)
     return _back(account.id, "promises")
 
 
@@ -221,12 +239,13 @@ def payment_record(account_id: uuid.UUID):
     if not as_lender:
         account = _held_account(account.id)
     form = PaymentForm(prefix="payment")
-    if _posted(form):
-        run_and_flash(lambda: payment_service.record(account.id, amount=form.amount.data or "",
-                                            received_on=form.received_on.data, method=form.method.data,
-                                            reference=form.reference.data, user_id=current_user.id),
-             _("Payment recorded and confirmed.") if as_lender
-             else _("Payment recorded: it counts once the lender confirms it."))
+    if _posted(form) and run_and_flash(
+            lambda: payment_service.record(account.id, amount=form.amount.data or "",
+                                           received_on=form.received_on.data, method=form.method.data,
+                                           reference=form.reference.data, user_id=current_user.id),
+            _("Payment recorded and confirmed.") if as_lender
+            else _("Payment recorded: it counts once the lender confirms it.")):
+        return _back(account.id, "payments", keep_going=True)
     return _back(account.id, "payments")
 
 

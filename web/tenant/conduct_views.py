@@ -60,8 +60,11 @@ def conduct_panel(account: Account) -> dict:
 
 
 def _back(account_id: uuid.UUID):
-    endpoint = "tenant.account_detail" if g.tenant.kind == TenantKind.LENDER else "tenant.case_detail"
-    return redirect(url_for(endpoint, account_id=account_id, _anchor="conduct"))
+    if g.tenant.kind == TenantKind.LENDER:
+        return redirect(url_for("tenant.account_detail", account_id=account_id, _anchor="conduct"))
+    from web.tenant.worklist import back_to_case  # worklist reads this module's labels
+
+    return back_to_case(account_id, anchor="conduct", section="conduct", keep_going=False)
 
 
 def _kinds_with_accounts(view):

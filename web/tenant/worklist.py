@@ -38,6 +38,13 @@ from web.tenant.portfolios import agency_page, parse_uuid
 TEAM, UNASSIGNED = "team", "unassigned"
 PAGE_SIZE = 100
 PROMISE_LABELS = {"due": _l("promise due"), "broken": _l("promise broken")}
+WHY_LABELS = {worklist.Why.PROMISE_DUE: _l("Promise due"), worklist.Why.CALLBACK_DUE: _l("Callback due"),
+              worklist.Why.PROMISE_BROKEN: _l("Promise broken, nothing since"),
+              worklist.Why.NEVER_CONTACTED: _l("Never contacted"),
+              worklist.Why.BALANCE: _l("Larger balance, more days past due"),
+              worklist.Why.WORKED_TODAY: _l("Worked today: after the others")}
+# The queue's filters, carried through the case page's URL so that "next case" walks the same queue.
+QUEUE_ARGS = ("collector", "channel", "lender", "dpd_min", "dpd_max", "balance_min", "balance_max", "q")
 STATUS_LABELS = {worklist.Status.APPROVAL: _l("needs the lender's approval"),
                  worklist.Status.WAITING: _l("wait"), worklist.Status.STOPPED: _l("not by waiting")}
 CALLBACK_LABELS = {CallbackStatus.SCHEDULED: _l("scheduled"), CallbackStatus.DONE: _l("done"),
@@ -153,7 +160,42 @@ def queue():
     return render_template("tenant/worklist/queue.html", queue=built, form=form, lenders=lenders, names=names,
                            supervisor=allowed(Capability.CASES_ANY), scope=scope,
                            promise_labels=PROMISE_LABELS, status_labels=STATUS_LABELS, message=rule_message,
-                           zoned_time=zoned_time)
+                           zoned_time=zoned_time, why_labels=WHY_LABELS, queue_args=queue_args())
+
+
+@bp.route("/queue/next")
+@agency_page
+def queue_next():
+    """The next case of the queue the case page was opened from (its filters in the query string): `after=<id>`
+    skips to the case following that one, `done=<id>` (save and next) opens the first other case not worked
+    today. An id the queue does not list is simply not in it."""
+    form = QueueFilterForm(request.args)
+    scope, collector = queue_scope(form.collector.data)
+    built = worklist.build(scope=scope, collector_user_id=collector, filters=queue_filters(form),
+                           default_region=default_region(), default_zone=g.tenant.time_zone)
+    item = worklist.next_case(built, after=parse_uuid(request.args.get("after")),
+                              done=parse_uuid(request.args.get("done")))
+    if item is None:
+        flash(_("No other case may be contacted right now."), "info")
+        return redirect(url_for("tenant.queue", **queue_args()))
+    return redirect(url_for("tenant.case_detail", account_id=item.account_id, **queue_args()))
+
+
+def queue_args(source=None) -> dict:
+    """The queue's filters among the request's arguments (a post carries them in its action's query string)."""
+    source = request.args if source is None else source
+    return {k: source[k] for k in QUEUE_ARGS if source.get(k)}
+
+
+def back_to_case(account_id: uuid.UUID, *, anchor: str | None = None, tab: str | None = None,
+                 section: str | None = None, keep_going: bool = True):
+    """After a post from the case page: "save and next" (`then=next` in the form) opens the queue's next case;
+    otherwise back to the case, on the tab or section it came from, with the queue's filters."""
+    args = queue_args()
+    if keep_going and request.form.get("then") == "next":
+        return redirect(url_for("tenant.queue_next", done=account_id, **args))
+    shown = {k: v for k, v in (("tab", tab), ("section", section)) if v}
+    return redirect(url_for("tenant.case_detail", account_id=account_id, _anchor=anchor, **shown, **args))
 
 
 def rule_message(state) -> str:
@@ -281,8 +323,8 @@ def queue_context(account: Account, placement: Placement) -> dict:
         "zoned_time": zoned_time}}
 
 
-def _back_to_case(account_id: uuid.UUID, anchor: str = "case-timeline"):
-    return redirect(url_for("tenant.case_detail", account_id=account_id, _anchor=anchor))
+def _back_to_case(account_id: uuid.UUID, tab: str, *, keep_going: bool = False):
+    return back_to_case(account_id, tab=tab, keep_going=keep_going)
 
 
 def _flash_problem(exc: DomainError) -> None:
@@ -302,16 +344,16 @@ def case_add_note(account_id: uuid.UUID):
     assignment.held_placement(account_id)
     if not form.validate_on_submit():
         _form_problems(form)
-        return _back_to_case(account_id, "case-desk")
+        return _back_to_case(account_id, "note")
     try:
         notes.add_note(account_id, form.body.data, user_id=current_user.id, role=g.role)
     except DomainError as exc:
         db.session.rollback()
         _flash_problem(exc)
-        return _back_to_case(account_id, "case-desk")
+        return _back_to_case(account_id, "note")
     db.session.commit()
     flash(_("Note added."), "success")
-    return _back_to_case(account_id)
+    return _back_to_case(account_id, "note", keep_going=True)
 
 
 @bp.route("/cases/<uuid:account_id>/callbacks", methods=["POST"])
@@ -321,7 +363,7 @@ def case_schedule_callback(account_id: uuid.UUID):
     assignment.held_placement(account_id)
     if not form.validate_on_submit():
         _form_problems(form)
-        return _back_to_case(account_id, "case-desk")
+        return _back_to_case(account_id, "callback")
     try:
         callback = notes.schedule_callback(account_id, on=form.on.data, at=form.at.data, zone=None,
                                            note=form.note.data, collector_user_id=None, user_id=current_user.id,
@@ -329,10 +371,10 @@ def case_schedule_callback(account_id: uuid.UUID):
     except DomainError as exc:
         db.session.rollback()
         _flash_problem(exc)
-        return _back_to_case(account_id, "case-desk")
+        return _back_to_case(account_id, "callback")
     db.session.commit()
     flash(_("Callback scheduled for %(when)s.", when=zoned_time(callback.due_at, callback.local_zone)), "success")
-    return _back_to_case(account_id)
+    return _back_to_case(account_id, "callback", keep_going=True)
 
 
 def _close_callback(callback_id: uuid.UUID, done: bool):
@@ -340,16 +382,16 @@ def _close_callback(callback_id: uuid.UUID, done: bool):
     account_id = callback.account_id
     if not ActionForm().validate_on_submit():
         flash(_("The form has expired; try again."), "danger")
-        return _back_to_case(account_id, "case-desk")
+        return _back_to_case(account_id, "callback")
     try:
         notes.close_callback(callback_id, done=done, user_id=current_user.id, role=g.role)
     except DomainError as exc:
         db.session.rollback()
         _flash_problem(exc)
-        return _back_to_case(account_id, "case-desk")
+        return _back_to_case(account_id, "callback")
     db.session.commit()
     flash(_("Callback marked done.") if done else _("Callback cancelled."), "success")
-    return _back_to_case(account_id, "case-desk")
+    return _back_to_case(account_id, "callback")
 
 
 @bp.route("/callbacks/<uuid:callback_id>/done", methods=["POST"])
@@ -371,7 +413,7 @@ def case_reveal(account_id: uuid.UUID):
     assignment.held_placement(account_id)
     if not form.validate_on_submit():
         _form_problems(form)
-        return _back_to_case(account_id, "case-desk")
+        return back_to_case(account_id, section="details", keep_going=False)
     value = reveal(account_id, form.field.data, user_id=current_user.id, role=g.role,
                    phone_position=form.phone_position.data or 0)
     external_ref = db.session.get(Account, account_id).external_ref
