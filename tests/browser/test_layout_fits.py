@@ -257,3 +257,32 @@ def test_every_page_of_every_role_fits_the_screen_in_both_languages(role, cast, 
         assert not problems, "\n".join(problems)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [375, 800])
+def test_on_a_narrow_screen_the_menu_folds_into_a_button_and_the_top_bar_still_fits(width, cast, server, chromium):
+    from tests.factories import PASSWORD
+
+    context = chromium.new_context(locale="zh-CN", viewport={"width": width, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/login")
+        page.fill("input[name=email]", cast.emails["agency_admin"])
+        page.fill("input[name=password]", PASSWORD)
+        page.press("input[name=password]", "Enter")
+        page.wait_for_url(f"**/t/{cast.slugs['agency']}/")
+        found = page.evaluate(MEASURE)
+        assert found["scrollWidth"] <= found["width"], found["overflow"]
+        assert not found["squeezed"]
+        assert page.is_visible("#logout-button") and page.is_visible("#language-switch button")
+        assert not page.is_visible("#app-nav")
+
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"narrow-{width}.png"))
+        page.click("button[data-bs-target='#app-sidebar']")
+        page.wait_for_selector("#app-sidebar.show:not(.showing)")
+        page.screenshot(path=str(SCREENSHOTS / f"narrow-{width}-menu.png"))
+        page.click("#app-nav a[href$='/billing']")
+        page.wait_for_url(f"**/t/{cast.slugs['agency']}/billing")
+    finally:
+        context.close()
