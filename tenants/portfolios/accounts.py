@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 
 from tenants import audit, clock
 from tenants.db import db, get_visible
@@ -58,6 +58,68 @@ def accounts_query(filters: AccountFilter, default_region: str = "CN"):
         index = blind_index("phone", normalize_phone(filters.phone, default_region))
         query = query.where(Account.id.in_(select(AccountPhone.account_id).where(AccountPhone.phone_index == index)))
     return query
+
+
+# ---- sorting ----------------------------------------------------------------------------------------------------
+
+# The list's sort keys. Balance, DPD and status read an index (ix_accounts_outstanding_minor, ix_accounts_tenant_dpd,
+# ix_accounts_status); the id breaks ties, so a page boundary never shows an account twice or skips one. The last
+# contact is computed (the lender's made attempts, grouped per account): it costs a pass over those attempts.
+SORT_KEYS = ("ref", "balance", "dpd", "last_contact", "status")
+DEFAULT_SORT = "ref"
+
+
+def parse_sort(text: str | None) -> tuple[str, bool]:
+    """"-balance" → ("balance", descending); anything unknown → the default order (a list never fails on it)."""
+    text = (text or "").strip()
+    descending = text.startswith("-")
+    key = text.lstrip("-")
+    return (key, descending) if key in SORT_KEYS else (DEFAULT_SORT, False)
+
+
+def last_contacts():
+    """Per account, when the lender's or its agencies' last attempt that reached the debtor's side was made."""
+    from tenants.casework.worklist import MADE  # imported here: casework builds on this module
+    from tenants.conduct.models import ContactAttempt
+
+    return (select(ContactAttempt.account_id.label("account_id"),
+                   func.max(ContactAttempt.decided_at).label("last_contact_at"))
+            .where(ContactAttempt.status.in_(MADE)).group_by(ContactAttempt.account_id)
+            .subquery("last_contacts"))
+
+
+def sort_column(key: str, contacts=None):
+    if key == "last_contact":
+        return contacts.c.last_contact_at
+    return {"ref": Account.external_ref, "balance": Account.outstanding_minor, "dpd": Account.days_past_due,
+            "status": Account.status}[key]
+
+
+def sorted_accounts(query, sort: str | None, contacts=None, after: tuple | None = None):
+    """`query` (of accounts) in the order `sort` names, with the id as tiebreak. For the last contact the query is
+    joined to `last_contacts()` — unless it already is, to `contacts` — never-contacted accounts last.
+
+    `after` (the sort value and the id of the last row read) continues the order past that row: a keyset, so a
+    long read in pages costs the same per page however far it has gone."""
+    key, descending = parse_sort(sort)
+    if key == "last_contact" and contacts is None:
+        contacts = last_contacts()
+        query = query.outerjoin(contacts, contacts.c.account_id == Account.id)
+    column = sort_column(key, contacts)
+    if key == "last_contact":  # nullable: the contacted first, in either direction; the others by id
+        if after is not None:
+            value, last_id = after
+            query = query.where(
+                or_(column.is_(None), column < value if descending else column > value,
+                    and_(column == value, Account.id > last_id)) if value is not None
+                else and_(column.is_(None), Account.id > last_id))
+        return query.order_by(column.is_(None), column.desc() if descending else column.asc(), Account.id)
+    if after is not None:
+        value, last_id = after
+        query = query.where(or_(column < value, and_(column == value, Account.id < last_id)) if descending
+                            else or_(column > value, and_(column == value, Account.id > last_id)))
+    return query.order_by(column.desc() if descending else column.asc(),
+                          Account.id.desc() if descending else Account.id.asc())
 
 
 def get_account(account_id: uuid.UUID) -> Account:

@@ -16,10 +16,19 @@ from tenants.db import db
 from tenants.errors import NotFound, ValidationFailed
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios import accounts as account_service
+from tenants.portfolios import export
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY, list_portfolios
 from tenants.portfolios.models import Account
 from web.access import allowed, require_capability
-from web.forms import NOT_SUBMITTED, AccountFilterForm, AdjustmentForm, ClosureForm, DirectPaymentForm, submit
+from web.exports import stream_export
+from web.forms import (
+    NOT_SUBMITTED,
+    AccountFilterForm,
+    AdjustmentForm,
+    ClosureForm,
+    DirectPaymentForm,
+    submit,
+)
 from web.tenant import bp
 from web.tenant.casework_legal import lender_legal_panel
 from web.tenant.casework_money import lender_money_panel
@@ -68,9 +77,8 @@ def _filters(form: AccountFilterForm) -> account_service.AccountFilter:
         dpd_min=value("dpd_min"), dpd_max=value("dpd_max"), **text)
 
 
-@bp.route("/accounts")
-@lender_page
-def accounts():
+def _listed() -> tuple[AccountFilterForm, account_service.AccountFilter, object]:
+    """The filter form, the filters it holds and the lender's accounts they select (unordered)."""
     form = AccountFilterForm(request.args)
     form.portfolio.choices = [("", _("Any"))] + [(str(p.id), p.name) for p in list_portfolios()]
     filters = _filters(form)
@@ -79,13 +87,54 @@ def accounts():
         query = account_service.accounts_query(filters, default_region=country)
     except ValidationFailed:  # a phone number that is no phone number
         form.phone.errors = [_("Not a phone number.")]
-        query = account_service.accounts_query(
-            account_service.AccountFilter(**{**filters.__dict__, "phone": None}), default_region=country)
-    query = query.where(Account.tenant_id == g.tenant.id).order_by(Account.external_ref)
-    rows, page, pages, total = paginate(query, request.args.get("page", 1, type=int))
+        filters = account_service.AccountFilter(**{**filters.__dict__, "phone": None})
+        query = account_service.accounts_query(filters, default_region=country)
+    return form, filters, query.where(Account.tenant_id == g.tenant.id)
+
+
+@bp.route("/accounts")
+@lender_page
+def accounts():
+    form, _chosen, query = _listed()
+    sort = request.args.get("sort")
+    rows, page, pages, total = paginate(account_service.sorted_accounts(query, sort),
+                                        request.args.get("page", 1, type=int))
     placed = _open_placements([a.id for a in rows])
-    return render_template("tenant/accounts.html", form=form, accounts=rows, placed=placed, page=page, pages=pages,
-                           total=total, args=list_args())
+    contacted = _last_contacts([a.id for a in rows])
+    key, descending = account_service.parse_sort(sort)
+    return render_template("tenant/accounts.html", form=form, accounts=rows, placed=placed, contacted=contacted,
+                           page=page, pages=pages, total=total, args=list_args(), sort_key=key,
+                           sort_descending=descending, sort_link=_sort_link)
+
+
+def _sort_link(key: str, current: str, descending: bool) -> str:
+    """A column header's link: the same filters, sorted by this column (again: the other way), from page 1."""
+    args = {k: v for k, v in list_args().items() if k != "sort"}
+    flip = key == current and not descending
+    if key != current and key in ("balance", "dpd", "last_contact"):
+        flip = True  # the largest balance, the longest overdue, the latest contact first: what a lender looks for
+    return url_for("tenant.accounts", **args, sort=("-" if flip else "") + key)
+
+
+def _last_contacts(account_ids) -> dict:
+    if not account_ids:
+        return {}
+    contacts = account_service.last_contacts()
+    return dict(db.session.execute(select(contacts.c.account_id, contacts.c.last_contact_at)
+                                   .where(contacts.c.account_id.in_(account_ids))).all())
+
+
+@bp.route("/accounts/export.<file_format>")
+@lender_page
+def accounts_export(file_format: str):
+    """Every account the list's filters select, in its order, as CSV or XLSX (streamed; PII masked by role)."""
+    if file_format not in export.FORMATS:
+        raise NotFound()
+    _form, filters, query = _listed()
+    sort = request.args.get("sort")
+    export.record_export(filters, sort, file_format, export.count(query))
+    db.session.commit()
+    return stream_export(query, sort, file_format)
 
 
 def _open_placements(account_ids) -> dict:
