@@ -182,9 +182,8 @@ def _compute(cases: list[CaseFacts], lenders: dict, now: datetime) -> dict:
         states = {ch: _decide(case, ch, subject, history, holds.get(case.account_id, []), debtor_consent,
                               consent_until, book, now) for ch in case.channels}
         zones = list(case.time_zones) or list(book.default_zones)
-        pending = [p.at + ledger.PENDING_TIMEOUT for p in history if p.pending]
         valid_until = windows.valid_until({ch: s.at for ch, s in states.items()}, now=now, zones=zones,
-                                          rulebook=book, consent=debtor_consent, pending_expiries=pending)
+                                          rulebook=book, consent=debtor_consent)
         result[case.account_id] = (states, valid_until)
     return result
 

@@ -8,10 +8,14 @@ Semantics (see CONDUCT_RULES.md, Engine semantics):
   must be allowed in all of them, and a calendar count is taken per zone with the strictest result. Without any
   zone on the request the rulebook's ``default_zones`` are the candidates.
 * Windows are half-open: 08:00–22:00 allows 21:59:59 and blocks 22:00.
-* Pending attempts (outcome not yet recorded) count as attempts AND as connected calls AND as successful contacts
-  for caps — the conservative reading until their outcome is recorded or they time out. They do not start the
-  US 7-day quiet period (that is triggered only by a recorded conversation).
-* Rolling windows (US.7IN7) count events in (t − window, t]: the 8th call exactly 7×24 h after the first passes.
+* Pending attempts (outcome not yet recorded) count as whatever counts most — as attempts AND as connected calls
+  AND as conversations/successful contacts — for as long as their outcome is not recorded (an unanswered
+  question counts against the caller). Recording the outcome later re-opens whatever it does not use.
+* Days are calendar days in the debtor's zone(s) wherever a regulation counts days: Reg F's "seven consecutive
+  days" (US.7IN7) counts the day of the call or conversation as day 1 (12 CFR 1006.14(b)(2)(i)); monthly caps
+  are calendar months. Rolling hours only where a rule says hours.
+* Facts that permit a contact (reachability, the age of a consent, the last conversation) come from the ledger
+  and the account, never from the request.
 * ``earliest_allowed_at`` is the first instant at which every blocking rule passes together (found by moving to
   the latest per-rule earliest time until nothing blocks); ``None`` when some block is "not by waiting"
   (third-party target, opt-out, open-ended hold, time-barred debt...).
@@ -53,7 +57,6 @@ class ContactRequest:
     staff_count: int = 0  # visits
     limitation_date: date | None = None  # on/after this date legal steps are time-/statute-barred
     consent_after_conversation_until: datetime | None = None  # US.7IN7 override (prior consent ≤ 7 days)
-    debtor_unreachable: bool = False  # caller-asserted: number invalid or unreachable N days (CN.3P.UNREACHABLE)
     purpose: str = "collect"  # collect | locate | pass_message
     message_kind: str | None = None  # matched against holds' allow-lists (e.g. "notice_collection_stops")
     vulnerable: bool = False  # known vulnerable person (UK.VISIT)
@@ -318,6 +321,9 @@ def _cn_attempts(ctx: _Ctx, rule: Rule, t: datetime):
 
 @_check("US.7IN7")
 def _us_7in7(ctx: _Ctx, rule: Rule, t: datetime):
+    """12 CFR 1006.14(b)(2)(i): more than 7 calls within 7 consecutive days, or a call within 7 consecutive days
+    after a telephone conversation — days counted as calendar dates in the consumer's zone(s), the day of the call
+    or conversation being day 1. A pending call may have been a conversation: it counts as one until recorded."""
     r = ctx.req
     if r.channel != "call" or r.target != "debtor":
         return None
@@ -327,19 +333,39 @@ def _us_7in7(ctx: _Ctx, rule: Rule, t: datetime):
         return _Finding("WARN", f"{rule.id}: call frequency limits lifted by the consumer's recorded prior consent "
                         f"(valid until {until:%Y-%m-%d %H:%M} UTC).",
                         f"{rule.id}：消费者事先同意，通话频率限制暂不适用（有效至 {until:%Y-%m-%d %H:%M} UTC）。", None)
-    window, quiet, cap = timedelta(hours=p["window_hours"]), timedelta(hours=p["quiet_hours"]), p["max_calls"]
+    days, quiet, cap = p["window_days"], p["quiet_days"], p["max_calls"]
     mine = [h for h in ctx.history if h.debt_id == r.debt_id and h.subject_key == r.subject_key
             and h.channel == "call" and h.target == "debtor" and h.at <= t]
-    calls = sorted(h.at for h in mine if h.at > t - window)
+    conversations = [h.at for h in mine if h.conversation or h.pending]
+    calls = [h.at for h in mine]
+
+    def over_cap(x: datetime) -> datetime:
+        for z in ctx.zones:
+            today = cal.local(x, z).date()
+            counted = sorted((d for d in (cal.local(c, z).date() for c in calls)
+                              if today - timedelta(days=days - 1) <= d <= today), reverse=True)
+            if len(counted) >= cap:  # free again the day after the cap-th most recent call leaves the window
+                x = max(x, cal.at_local(counted[cap - 1] + timedelta(days=days), time(0), z))
+        return x
+
+    def in_quiet(x: datetime) -> datetime:
+        for z in ctx.zones:
+            today = cal.local(x, z).date()
+            recent = [d for d in (cal.local(c, z).date() for c in conversations)
+                      if today - timedelta(days=quiet - 1) <= d <= today]
+            if recent:
+                x = max(x, cal.at_local(max(recent) + timedelta(days=quiet), time(0), z))
+        return x
+
     out = []
-    if len(calls) >= cap:
-        earliest = calls[len(calls) - cap] + window
-        out.append(_blocked(ctx, rule.id, f"{cap} calls about this debt within the last 7 days.",
-                            f"过去7天内就该笔债务已拨打{cap}次电话。", earliest))
-    convs = [h.at for h in mine if h.conversation and h.at > t - quiet]
-    if convs:
-        out.append(_blocked(ctx, rule.id, "a telephone conversation about this debt took place within the last "
-                            "7 days.", "过去7天内已就该笔债务与消费者通话。", max(convs) + quiet))
+    if (earliest := cal.fixpoint(t, over_cap)) != t:
+        out.append(_blocked(ctx, rule.id, f"{cap} calls about this debt within {days} consecutive days (today "
+                            "included).", f"连续{days}天内（含今日）已就该笔债务拨打{cap}次电话。", earliest))
+    if (earliest := cal.fixpoint(t, in_quiet)) != t:
+        out.append(_blocked(ctx, rule.id, f"a telephone conversation about this debt took place within the last "
+                            f"{quiet} days (its day counted as day 1), or a call's outcome is not recorded yet.",
+                            f"{quiet}天内（通话当日计为第1天）已就该笔债务与消费者通话，或有通话尚未记录结果。",
+                            earliest))
     return out
 
 
@@ -361,11 +387,13 @@ def _ie_monthly(ctx: _Ctx, rule: Rule, t: datetime):
 
 # ---- targets, channels, approvals -------------------------------------------------------------------------------
 def _cn_derived_unreachable(ctx: _Ctx, rule: Rule, t: datetime) -> tuple[bool, datetime | None]:
-    """Last N calls to the debtor all failed → unreachable from the next local day after the N-th failure."""
+    """From the ledger only: the last N calls to the debtor (any agency) all failed to reach them — no answer, a
+    wrong number, no conversation; a call whose outcome is not recorded is not a failure — → unreachable from
+    the local day after the N-th failure. What a request asserts never makes a third party reachable."""
     n = rule.params["failed_calls"].value
     calls = sorted((h for h in ctx.history if h.subject_key == ctx.req.subject_key and h.channel == "call"
                     and h.target == "debtor" and h.at <= t), key=lambda h: h.at)[-n:]
-    if len(calls) < n or any(h.connected or h.pending for h in calls):
+    if len(calls) < n or any(h.conversation or h.pending for h in calls):
         return False, None
     from_ = max(cal.next_midnight(calls[-1].at, z) for z in ctx.zones)
     return t >= from_, from_
@@ -381,7 +409,7 @@ def _cn_3p(ctx: _Ctx, rule: Rule, t: datetime):
                         "只能向债务人本人催收，不得向联系人催收。", None)
     unr = ctx.rb.rule("CN.3P.UNREACHABLE")
     derived, from_ = _cn_derived_unreachable(ctx, unr, t)
-    if r.debtor_unreachable or derived:
+    if derived:
         return None  # CN.3P.UNREACHABLE applies
     return _blocked(ctx, rule.id, "collection only from the debtor, never from contacts; a third party may be "
                     "contacted only once the debtor is unreachable.",
@@ -394,7 +422,7 @@ def _cn_3p_unreachable(ctx: _Ctx, rule: Rule, t: datetime):
     if r.target != "third_party":
         return None
     derived, _ = _cn_derived_unreachable(ctx, rule, t)
-    if not (r.debtor_unreachable or derived):
+    if not derived:
         return None  # CN.3P.TARGET blocks
     if r.purpose not in rule.params["purposes"].value:
         return _blocked(ctx, rule.id, "a third party may only be asked for contact details or to pass a message.",

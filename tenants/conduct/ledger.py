@@ -23,8 +23,6 @@ from tenants.conduct.models import ContactAttempt, LedgerEntry
 from tenants.db import db
 from tenants.pii import blind_index
 
-# An attempt whose outcome never arrives stops counting as connected after this long.
-PENDING_TIMEOUT = timedelta(hours=2)
 # Longest window any rule looks back: a calendar month plus a week of quiet period, with margin.
 HISTORY_WINDOW = timedelta(days=40)
 
@@ -79,10 +77,9 @@ def history(subject_key: str, now: datetime, *, lock: bool = True) -> list[PastA
 
 def past_attempt(row, subject_key: str, now: datetime) -> PastAttempt:
     at = row.at if row.at.tzinfo else row.at.replace(tzinfo=now.tzinfo)
-    timed_out = row.pending and at < now - PENDING_TIMEOUT
     return PastAttempt(at=at, channel=row.channel, debt_id=row.debt_key, subject_key=subject_key,
                        number_key=row.number_key, connected=row.connected, conversation=row.conversation,
-                       pending=row.pending and not timed_out, target=row.target, third_party_id=row.third_party_key)
+                       pending=row.pending, target=row.target, third_party_id=row.third_party_key)
 
 
 def history_many(subjects: set[str], now: datetime) -> dict[str, list[PastAttempt]]:

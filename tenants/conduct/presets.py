@@ -101,9 +101,10 @@ def us() -> Rulebook:
         Rule("US.7IN7", "More than 7 calls in 7 consecutive days, or any call within 7 days after a telephone "
              "conversation, about a debt (override only with recorded prior consent, valid ≤ 7 days)", "BLOCK",
              "12 CFR 1006.14(b)(2) ✔", OFF,
-             {"max_calls": Param(7, "lower", OFF), "window_hours": Param(168, "higher", OFF,
-                                                                           "rolling 7×24 h (≥ as strict as 7 dates)"),
-              "quiet_hours": Param(168, "higher", OFF), "consent_max_days": Param(7, "lower", OFF)},
+             {"max_calls": Param(7, "lower", OFF),
+              "window_days": Param(7, "higher", OFF, "consecutive calendar days, the day of a call being day 1"),
+              "quiet_days": Param(7, "higher", OFF, "calendar days, the day of the conversation being day 1"),
+              "consent_max_days": Param(7, "lower", OFF)},
              scope="per_debt"),
         Rule("US.EOPTOUT", "Every email/SMS carries a clear, free opt-out; an opt-out blocks that address",
              "CONTENT+BLOCK", "12 CFR 1006.6(e) ✔", OFF),

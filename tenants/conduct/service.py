@@ -123,7 +123,6 @@ class AttemptRequest:
     staff_count: int = 0
     purpose: str = "collect"
     message_kind: str | None = None
-    debtor_unreachable: bool = False
 
 
 def _contact_request(account: Account, ask: AttemptRequest, *, agency_placement: Placement | None = None,
@@ -143,7 +142,7 @@ def _contact_request(account: Account, ask: AttemptRequest, *, agency_placement:
         channel=ask.channel, target=ask.target, debt_id=ledger.debt_key(account),
         subject_key=ledger.person_key(account), number_key=number_key, time_zones=tuple(account.time_zones or ()),
         third_party_id=third_party_key, approved=approved, staff_count=ask.staff_count,
-        limitation_date=account.limitation_date, debtor_unreachable=ask.debtor_unreachable, purpose=ask.purpose,
+        limitation_date=account.limitation_date, purpose=ask.purpose,
         message_kind=ask.message_kind, consent_after_conversation_until=consent_until,
         # None: the lender contacts its own customer; an agency must have had the hand-over notified.
         agency_notice_given=None if agency_placement is None else agency_placement.debtor_notified_at is not None,
@@ -372,6 +371,4 @@ def _compute_next_permitted(account: Account, agency_placement: Placement | None
             continue
         result[channel] = engine.next_permitted(channel, request, history, holds, debtor_consent, book, now)
     zones = list(account.time_zones or ()) or list(book.default_zones)
-    pending = [p.at + ledger.PENDING_TIMEOUT for p in history if p.pending]
-    return result, windows.valid_until(result, now=now, zones=zones, rulebook=book, consent=debtor_consent,
-                                       pending_expiries=pending)
+    return result, windows.valid_until(result, now=now, zones=zones, rulebook=book, consent=debtor_consent)

@@ -2,7 +2,7 @@
 
 An answer stays true until something the engine reads changes: a new or settled attempt on the person (any
 tenant), a hold or consent change on the account, or time reaching a boundary — the end of a blocked period, a
-time of day named by the rulebook or the consent (hours windows, midnight), a pending attempt timing out. So an
+time of day named by the rulebook or the consent (hours windows, midnight). So an
 entry is keyed by the person's and the account's versions (bumped after each commit that changes them) and
 expires at the first boundary, at most `MAX_AGE` ahead.
 
@@ -134,11 +134,10 @@ def fingerprint(*parts) -> str:
     return hashlib.blake2b(json.dumps(parts, default=str, sort_keys=True).encode(), digest_size=12).hexdigest()
 
 
-def valid_until(result: dict[str, datetime | None], *, now: datetime, zones: list[str], rulebook, consent,
-                pending_expiries: list[datetime]) -> datetime:
+def valid_until(result: dict[str, datetime | None], *, now: datetime, zones: list[str], rulebook,
+                consent) -> datetime:
     """The first instant at which a cached answer may stop being true without any new event."""
     candidates = [t for t in result.values() if t is not None and t > now]
-    candidates += [t for t in pending_expiries if t > now]
     candidates.append(_next_time_of_day(now, zones, _times_of_day(rulebook, consent)))
     return min(candidates)
 

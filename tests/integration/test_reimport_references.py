@@ -3,7 +3,7 @@ row (attempt history stays meaningful), one dropped from the file is retired (ke
 no longer listed or contactable), and one that comes back takes up its old row again."""
 import io
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -33,7 +33,8 @@ def _file(*contacts) -> bytes:
 
 @pytest.fixture
 def case(factory, frozen_clock):
-    """An account imported with its debtor's mother as a contact, placed with an agency that accepted it."""
+    """An account imported with its debtor's mother as a contact, placed with an agency that accepted it, whose
+    debtor three calls failed to reach yesterday (so the mother may be asked where to find them today)."""
     frozen_clock.set(SHANGHAI_10AM)
     lender, agency = factory.tenant(TenantKind.LENDER), factory.tenant(TenantKind.AGENCY)
     factory.panel(lender, agency)
@@ -47,6 +48,11 @@ def case(factory, frozen_clock):
                                  weights={agency.id: 1}, terms={}, created_by=None, seed=1, debtors_notified=True)
     with tenant_scope(agency.id):
         placements.respond(batch.id, accept=True)
+        frozen_clock.set(SHANGHAI_10AM - timedelta(days=1))
+        for _ in range(3):
+            unanswered, _ = conduct.attempt(account_id, conduct.AttemptRequest(channel="call"), collector_user_id=None)
+            conduct.record_outcome(unanswered.id, "no_answer")
+    frozen_clock.set(SHANGHAI_10AM)
     return {**case, "account_id": account_id}
 
 
@@ -66,7 +72,7 @@ def contacts(case) -> list[tuple[uuid.UUID, str]]:
 def call_third_party(case, third_party_id) -> ContactAttempt:
     """The agency calls the contact; a refusal is recorded all the same."""
     ask = conduct.AttemptRequest(channel="call", target="third_party", third_party_id=third_party_id,
-                                 purpose="locate", debtor_unreachable=True)
+                                 purpose="locate")
     with tenant_scope(case["agency"].id):
         try:
             return conduct.attempt(case["account_id"], ask, collector_user_id=None)[0]

@@ -97,17 +97,43 @@ def test_sixth_unanswered_attempt_per_number_blocks_seventh():
     assert decide(call(), hist[:5], [], None, CN, sh(2026, 12, 1, 15)).outcome == "allow"
 
 
-def test_third_party_blocked_unless_debtor_unreachable():
+def test_third_party_blocked_unless_the_ledger_shows_the_debtor_unreachable():
     """CN.3P.TARGET — GB/T 45251 ◐; CN.3P.UNREACHABLE — CBA 2026 ◐; CN.3P.CONTENT — GB/T 45251 ◐."""
     tp = call(target="third_party", third_party_id="c1", purpose="locate")
     d = decide(tp, [], [], None, CN, sh(2026, 12, 1, 15))
     assert d.outcome == "block" and d.hits[0].rule_id == "CN.3P.TARGET" and d.earliest_allowed_at is None
-    d = decide(call(target="third_party", debtor_unreachable=True, purpose="locate"), [], [], None, CN,
-               sh(2026, 12, 1, 15))
+    failed = [past(sh(2026, 11, 30, h), connected=False) for h in (9, 10, 11)]
+    d = decide(tp, failed, [], None, CN, sh(2026, 12, 1, 15))
     assert d.outcome == "allow_with_warnings"
     assert {h.rule_id for h in d.hits} == {"CN.3P.UNREACHABLE", "CN.3P.CONTENT"}
-    d = decide(call(target="third_party", debtor_unreachable=True), [], [], None, CN, sh(2026, 12, 1, 15))
+    d = decide(call(target="third_party"), failed, [], None, CN, sh(2026, 12, 1, 15))
     assert d.outcome == "block" and d.hits[0].rule_id == "CN.3P.UNREACHABLE"  # purpose "collect"
+
+
+def test_a_debtor_who_answered_after_the_failed_calls_is_reachable():
+    """CN.3P.UNREACHABLE — CBA 2026 ◐: reachability comes from the ledger, across agencies: three failed calls
+    followed by a conversation two hours ago do not make a third party contactable; a wrong number reaches no one
+    (it fails like no answer), and a call whose outcome is not recorded yet is not a failure."""
+    tp = call(target="third_party", purpose="locate")
+    failed = [past(sh(2026, 11, 30, h), connected=False) for h in (9, 10, 11)]
+    answered = failed + [past(sh(2026, 12, 1, 13), connected=True, conversation=True, debt_id="other-lender")]
+    assert decide(tp, answered, [], None, CN, sh(2026, 12, 1, 15)).hits[0].rule_id == "CN.3P.TARGET"
+    wrong_numbers = [past(sh(2026, 11, 30, h), connected=True) for h in (9, 10, 11)]
+    assert decide(tp, wrong_numbers, [], None, CN, sh(2026, 12, 1, 15)).outcome == "allow_with_warnings"
+    unsettled = failed[:2] + [past(sh(2026, 11, 30, 11), connected=False, pending=True)]
+    assert decide(tp, unsettled, [], None, CN, sh(2026, 12, 1, 15)).outcome == "block"
+
+
+def test_a_call_whose_outcome_is_never_recorded_keeps_counting_as_connected():
+    """CN.CALLS.CONNECTED — GB/T 45251-2025 ◐ with CONDUCT_RULES "an unanswered question counts against the
+    caller": three calls still waiting for their outcome at 09:00 fill the day's cap at 21:00, twelve hours
+    later (no two-hour timeout frees it); recording them as unanswered re-opens it."""
+    waiting = [past(sh(2026, 12, 1, 9, m), connected=False, pending=True) for m in (0, 10, 20)]
+    d = decide(call(number_key="n9"), waiting, [], None, CN, sh(2026, 12, 1, 21))
+    assert d.outcome == "block" and d.hits[0].rule_id == "CN.CALLS.CONNECTED"
+    assert d.earliest_allowed_at == sh(2026, 12, 2, 8)
+    settled = [past(p.at, connected=False) for p in waiting]
+    assert decide(call(number_key="n9"), settled, [], None, CN, sh(2026, 12, 1, 21)).outcome == "allow"
 
 
 def test_three_consecutive_failed_calls_open_third_party_contact_from_next_day():

@@ -51,8 +51,8 @@ def test_tighten_accepts_stricter_values_and_versions_them():
     assert again.version != t.version and again.value("CN.CALLS.CONNECTED", "max") == 2
     ie = tighten(preset("ie"), {"IE.HOURS": {"public_holidays": {date(2026, 12, 25)}}})
     assert date(2026, 12, 25) in ie.value("IE.HOURS", "public_holidays")
-    us = tighten(preset("us"), {"US.7IN7": {"quiet_hours": 240}})
-    assert us.value("US.7IN7", "quiet_hours") == 240
+    us = tighten(preset("us"), {"US.7IN7": {"quiet_days": 10}})
+    assert us.value("US.7IN7", "quiet_days") == 10
 
 
 @pytest.mark.parametrize("overrides, named", [
@@ -74,8 +74,8 @@ def test_tighten_refuses_loosening_naming_rule_and_param(overrides, named):
 
 def test_tighten_refuses_loosening_us_quiet_period_and_ie_holidays():
     """12 CFR 1006.14(b)(2); Consumer Credit Act 1995 s.46: quiet period cannot shrink, holidays cannot be removed."""
-    with pytest.raises(ValueError, match=r"US\.7IN7\.quiet_hours"):
-        tighten(preset("us"), {"US.7IN7": {"quiet_hours": 100}})
+    with pytest.raises(ValueError, match=r"US\.7IN7\.quiet_days"):
+        tighten(preset("us"), {"US.7IN7": {"quiet_days": 5}})
     ie = tighten(preset("ie"), {"IE.HOURS": {"public_holidays": {date(2026, 12, 25)}}})
     with pytest.raises(ValueError, match=r"IE\.HOURS\.public_holidays"):
         tighten(ie, {"IE.HOURS": {"public_holidays": set()}})

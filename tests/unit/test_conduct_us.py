@@ -94,29 +94,31 @@ def test_designated_and_inconvenient_times():
     assert d.hits[0].rule_id == "US.INCONVENIENT" and d.earliest_allowed_at is None
 
 
-def test_seven_calls_in_rolling_seven_days_eighth_exactly_168h_after_first_allowed():
-    """US.7IN7 — 12 CFR 1006.14(b)(2)(i)(A) ✔: more than 7 calls within 7 consecutive days (rolling 7×24 h here,
-    at least as strict as 7 consecutive dates)."""
+def test_seven_calls_in_seven_consecutive_calendar_days_the_day_of_a_call_being_day_1():
+    """US.7IN7 — 12 CFR 1006.14(b)(2)(i)(A) ✔: more than 7 calls within 7 consecutive days; the days are calendar
+    dates in the consumer's zone, the day of the first call being day 1 (CONDUCT_RULES "How days … are counted")."""
     first = ny(2026, 12, 7, 10)
     hist = [past(first + timedelta(hours=3 * i)) for i in range(3)] + \
            [past(first + timedelta(days=1, hours=3 * i)) for i in range(4)]
     assert len(hist) == 7
-    d = decide(req(), hist, [], None, US, first + timedelta(days=7) - timedelta(seconds=1))
+    d = decide(req(), hist, [], None, US, ny(2026, 12, 13, 20, 59))  # day 7 of the first call's week
     assert d.outcome == "block" and d.hits[0].rule_id == "US.7IN7"
-    assert d.earliest_allowed_at == first + timedelta(days=7)
-    assert decide(req(), hist, [], None, US, first + timedelta(days=7)).outcome == "allow"
+    assert d.earliest_allowed_at == ny(2026, 12, 14, 8)  # day 8 begins at midnight; US.HOURS opens it at 08:00
+    assert decide(req(), hist, [], None, US, ny(2026, 12, 14, 8)).outcome == "allow"  # < 7×24 h after the first
     assert decide(req(debt_id="d2"), hist, [], None, US, first + timedelta(days=2)).outcome == "allow"  # per_debt
     pending = hist[:6] + [past(first + timedelta(days=2), pending=True)]
     assert decide(req(), pending, [], None, US, first + timedelta(days=3)).outcome == "block"
 
 
-def test_seven_day_quiet_after_conversation_and_consent_override():
-    """US.7IN7 — 12 CFR 1006.14(b)(2)(i)(B), (b)(3) ✔: no call within 7 days after a telephone conversation,
-    unless prior consent given within the last 7 days."""
-    conv = ny(2026, 12, 7, 10)
+def test_a_week_of_quiet_after_a_conversation_counts_its_day_as_day_1_and_consent_lifts_it():
+    """US.7IN7 — 12 CFR 1006.14(b)(2)(i)(B), (b)(3) ✔: no call within 7 consecutive days after a telephone
+    conversation, the day of the conversation being day 1: after one at 20:00 on day 1 a call at 10:00 on day 8
+    goes ahead (168 rolling hours would have refused it until 20:00). Prior consent given within the last 7 days
+    lifts it."""
+    conv = ny(2026, 12, 7, 20)
     hist = [past(conv, connected=True, conversation=True)]
-    d = decide(req(), hist, [], None, US, ny(2026, 12, 14, 9, 59))
-    assert d.outcome == "block" and d.earliest_allowed_at == ny(2026, 12, 14, 10)
+    d = decide(req(), hist, [], None, US, ny(2026, 12, 13, 20, 30))
+    assert d.outcome == "block" and d.earliest_allowed_at == ny(2026, 12, 14, 8)
     assert decide(req(), hist, [], None, US, ny(2026, 12, 14, 10)).outcome == "allow"
     now = ny(2026, 12, 9, 12)
     ok = req(consent_after_conversation_until=now + timedelta(days=3))
@@ -124,8 +126,27 @@ def test_seven_day_quiet_after_conversation_and_consent_override():
     assert d.outcome == "allow_with_warnings" and d.hits[0].action == "WARN"
     too_long = req(consent_after_conversation_until=now + timedelta(days=8))
     assert decide(too_long, hist, [], None, US, now).outcome == "block"
-    # quiet period ends at 10:00 on Dec 14; hours also apply: at 22:00 on Dec 13 the next time is Dec 14 10:00
-    assert decide(req(), hist, [], None, US, ny(2026, 12, 13, 22)).earliest_allowed_at == ny(2026, 12, 14, 10)
+
+
+def test_a_call_without_a_recorded_outcome_may_have_been_a_conversation():
+    """US.7IN7 — 12 CFR 1006.14(b)(2)(i)(B) ✔ with CONDUCT_RULES "an unanswered question counts against the
+    caller": until its outcome is recorded, a call starts the quiet week as a conversation would."""
+    waiting = [past(ny(2026, 12, 7, 10), pending=True)]
+    d = decide(req(), waiting, [], None, US, ny(2026, 12, 8, 10))
+    assert d.outcome == "block" and d.earliest_allowed_at == ny(2026, 12, 14, 8)
+    assert decide(req(), [past(ny(2026, 12, 7, 10))], [], None, US, ny(2026, 12, 8, 10)).outcome == "allow"
+
+
+def test_the_calendar_week_is_counted_in_every_candidate_zone():
+    """US.7IN7 — 12 CFR 1006.14(b)(2)(i) ✔, with two candidate zones (the consumer may be in either, §1006.14(b)(3)
+    reads days in the consumer's location): a conversation at 01:30 on Dec 8 in New York is 22:30 on Dec 7 in
+    Los Angeles; the quiet week ends when it has ended in both — New York's day 8, Dec 15."""
+    zones = ("America/New_York", "America/Los_Angeles")
+    hist = [past(ny(2026, 12, 8, 1, 30), connected=True, conversation=True)]
+    d = decide(req(time_zones=zones), hist, [], None, US, ny(2026, 12, 14, 12))  # day 8 in LA, day 7 in NY
+    assert d.outcome == "block" and d.hits[0].rule_id == "US.7IN7"
+    la_opens = datetime(2026, 12, 15, 8, tzinfo=ZoneInfo("America/Los_Angeles"))  # both zones' hours open
+    assert d.earliest_allowed_at == la_opens
 
 
 def test_cease_and_attorney_holds():

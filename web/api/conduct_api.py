@@ -63,7 +63,11 @@ class AttemptIn(Schema):
                                  metadata={"description": "Visits: how many staff go."})
     purpose = fields.String(load_default="collect", validate=validate.OneOf(PURPOSES))
     message_kind = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
-    debtor_unreachable = fields.Boolean(load_default=False)
+    debtor_unreachable = fields.Boolean(load_default=False, metadata={
+        "deprecated": True,
+        "description": "Ignored, kept so older clients are not refused: whether the debtor is unreachable (for "
+                       "third-party contact) is derived from the ledger — consecutive calls that reached no one — "
+                       "never taken from the request."})
     collector_user_id = fields.UUID(load_default=None, allow_none=True, metadata={
         "description": "The member of this tenant making the contact (recorded on the attempt and in reports)."})
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000), metadata={
@@ -209,6 +213,7 @@ def create_attempt(data, found: conduct.Case):
     try:
         collector = data.pop("collector_user_id")
         note = data.pop("note")
+        data.pop("debtor_unreachable")
         record, _ = conduct.attempt(found, conduct.AttemptRequest(**data), collector_user_id=collector,
                                     idempotency_key=key, note=note)
     except IntegrityError:  # the same key raced in from a parallel retry: answer with the winner
