@@ -83,19 +83,17 @@ def placeable_accounts(selection: Selection, currency: str):
 
 
 def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int], terms: dict,
-          created_by: uuid.UUID | None, seed: int | None = None, debtors_notified: bool = False) -> PlacementBatch:
+          created_by: uuid.UUID | None, seed: int | None = None, debtors_notified: bool = False,
+          expected_accounts: int | None = None) -> PlacementBatch:
     """Offer the selected accounts to one or more agencies, split by weight; returns the batch.
-    `debtors_notified`: the lender has told these debtors of the hand-over (CN.OUTSOURCE.NOTICE)."""
-    if not weights:
-        raise ValidationFailed("Choose at least one agency.", code="placement.no_agency")
-    relationships = {agency_id: approved_relationship(agency_id) for agency_id in weights}
-    _refuse_suspended(lender, weights)
-    accounts = placeable_accounts(selection, lender.currency)
-    if not accounts:
-        raise ValidationFailed("No open, unplaced account matches this selection.", code="placement.nothing_selected")
-    seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
-    allocation = allocate([Candidate(str(a.id), a.outstanding_minor, a.days_past_due) for a in accounts],
-                          {str(agency_id): weight for agency_id, weight in weights.items()}, seed)
+    `debtors_notified`: the lender has told these debtors of the hand-over (CN.OUTSOURCE.NOTICE).
+    `expected_accounts`: how many accounts the preview the lender confirms showed; a selection that no longer
+    holds that many (accounts imported, placed or closed meanwhile) is refused, to be previewed again."""
+    relationships, accounts, allocation, seed = _plan(lender, selection, weights, terms, seed)
+    if expected_accounts is not None and expected_accounts != len(accounts):
+        raise Conflict(f"The selection now holds {len(accounts)} accounts, not the {expected_accounts} previewed; "
+                       "preview it again.", code="placement.selection_changed",
+                       details={"previewed": expected_accounts, "now": len(accounts)})
     today = clock.now().date()
     batch = PlacementBatch(tenant_id=lender.id, criteria=selection.as_record(), terms=_jsonable(terms),
                            allocation=allocation.explanation, seed=seed, created_by_user_id=created_by)
@@ -130,6 +128,74 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
                  after={"accounts": len(accounts), "summary": allocation.explanation.get("summary"),
                         "seed": seed, "criteria": batch.criteria, "debtors_notified": debtors_notified})
     return batch
+
+
+def _plan(lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int], terms: dict, seed: int | None):
+    """What placing would do, with every check placing makes, and nothing written: the agencies' relationships,
+    the accounts selected and their allocation (under `seed`, drawn when not given)."""
+    if not weights:
+        raise ValidationFailed("Choose at least one agency.", code="placement.no_agency")
+    relationships = {agency_id: approved_relationship(agency_id) for agency_id in weights}
+    for relationship in relationships.values():
+        _terms_for(relationship, terms)
+    _refuse_suspended(lender, weights)
+    accounts = placeable_accounts(selection, lender.currency)
+    if not accounts:
+        raise ValidationFailed("No open, unplaced account matches this selection.", code="placement.nothing_selected")
+    seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+    allocation = allocate([Candidate(str(a.id), a.outstanding_minor, a.days_past_due) for a in accounts],
+                          {str(agency_id): weight for agency_id, weight in weights.items()}, seed)
+    return relationships, accounts, allocation, seed
+
+
+@dataclass(frozen=True)
+class AgencyPreview:
+    agency_id: uuid.UUID
+    name: str
+    weight: int
+    accounts: int
+    balance_minor: int
+    by_dpd: list[int]  # accounts per DPD bucket, in Preview.dpd_buckets' order
+    by_balance: list[int]  # accounts per balance band, in Preview.balance_bands' order
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A placement as it would be made: count, balance and each agency's share and mix. Confirming with the same
+    selection, agencies, terms and `seed` makes exactly this allocation (while the selection still holds
+    `accounts` accounts: `place(..., expected_accounts=...)` refuses otherwise)."""
+    accounts: int
+    balance_minor: int
+    currency: str
+    seed: int
+    dpd_buckets: list[str]  # "0-30", …, "360+"
+    balance_bands: list[tuple[int, int]]  # (lowest, highest) balance of each quarter of the selection, minor units
+    agencies: list[AgencyPreview]
+
+
+def preview(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int], terms: dict,
+            seed: int | None = None) -> Preview:
+    """Place nothing: say how `place` would split the selection (the same checks, the same allocation)."""
+    _relationships, accounts, allocation, seed = _plan(lender, selection, weights, terms, seed)
+    balances = sorted(a.outstanding_minor for a in accounts)
+    bands = min(4, len(balances))
+    edges = [balances[(q + 1) * len(balances) // bands - 1] for q in range(bands)]
+    ranges = [(balances[0] if q == 0 else balances[q * len(balances) // bands], edges[q]) for q in range(bands)]
+    buckets = allocation.explanation["dpd_buckets"]
+    names = dict(db.session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(weights))).all())
+    per_agency = allocation.explanation["per_agency"]
+    by_balance = {key: [0] * bands for key in per_agency}
+    for account in accounts:
+        band = next(q for q, edge in enumerate(edges) if account.outstanding_minor <= edge)
+        by_balance[allocation.assignment[str(account.id)]][band] += 1
+    agencies = [AgencyPreview(agency_id=uuid.UUID(key), name=names.get(uuid.UUID(key), key),
+                              weight=weights[uuid.UUID(key)], accounts=record["accounts"],
+                              balance_minor=record["balance_minor"],
+                              by_dpd=[record["by_dpd_bucket"][label] for label in buckets],
+                              by_balance=by_balance[key])
+                for key, record in per_agency.items()]
+    return Preview(accounts=len(accounts), balance_minor=sum(balances), currency=lender.currency, seed=seed,
+                   dpd_buckets=list(buckets), balance_bands=ranges, agencies=agencies)
 
 
 def _refuse_suspended(lender: Tenant, agency_ids) -> None:

@@ -70,6 +70,7 @@ def test_upload_read_errors_download_and_place_70_30(app, live_server, browser, 
     page.fill("#place-form input[name=weight_2]", "30")
     page.fill("#place-form input[name=seed]", "42")
     page.click("#place-form button[type=submit]")
+    page.click("#confirm-placement")  # placed only once the preview is confirmed
     page.wait_for_url("**/placements/batches/*")
     summary = page.inner_text("body")
     assert "10 accounts split 7/3" in summary

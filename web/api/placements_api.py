@@ -28,6 +28,8 @@ from web.api.portfolio_schemas import (
     PlacementArgs,
     PlacementOut,
     PlacementPage,
+    PreviewIn,
+    PreviewOut,
     RecallIn,
     RecallOut,
     ResponseOut,
@@ -56,7 +58,39 @@ LIQUIDATION_FORMULA = ("liquidation_rate = recovered_minor / balance_placed_mino
 def place(data):
     """Offer the open, unplaced, not-on-hold accounts matching `selection` to the agencies, split by weight.
 
-    Terms not given come from each agency's panel defaults. `seed` makes the split reproducible."""
+    Terms not given come from each agency's panel defaults. `seed` makes the split reproducible: send the seed
+    and `accounts` of a preview (POST /placements/preview) as `seed` and `expected_accounts` to place exactly
+    what was previewed."""
+    selection, weights = _selection_and_weights(data)
+    batch = services.place(lender=g.tenant, selection=selection, weights=weights, terms=data["terms"],
+                           created_by=None, seed=data["seed"], debtors_notified=data["debtors_notified"],
+                           expected_accounts=data["expected_accounts"])
+    db.session.commit()
+    return _batch_view(batch)
+
+
+@blp.route("/placements/preview", methods=["POST"])
+@lenders_only
+@require_capability(Capability.PLACEMENT_MANAGE)
+@blp.arguments(PreviewIn)
+@blp.response(200, PreviewOut)
+def preview(data):
+    """How POST /placements would split this selection — accounts, balance, DPD and balance mix per agency —
+    with every check placing makes, and nothing written."""
+    selection, weights = _selection_and_weights(data)
+    found = services.preview(lender=g.tenant, selection=selection, weights=weights, terms=data["terms"],
+                             seed=data["seed"])
+    slugs = dict(db.session.execute(select(Tenant.id, Tenant.slug).where(Tenant.id.in_(weights))).all())
+    return {"accounts": found.accounts, "balance_minor": found.balance_minor, "currency": found.currency,
+            "seed": found.seed, "dpd_buckets": found.dpd_buckets,
+            "balance_bands": [{"lowest_minor": low, "highest_minor": high} for low, high in found.balance_bands],
+            "agencies": [{"agency": {"name": a.name, "slug": slugs.get(a.agency_id)},
+                          "weight": a.weight, "accounts": a.accounts, "balance_minor": a.balance_minor,
+                          "by_dpd_bucket": dict(zip(found.dpd_buckets, a.by_dpd, strict=True)),
+                          "by_balance_band": a.by_balance} for a in found.agencies]}
+
+
+def _selection_and_weights(data) -> tuple[services.Selection, dict[uuid.UUID, int]]:
     on_panel = {r.agency.slug: r.agency_tenant_id for r in panel.list_panel()}
     unknown = [a["agency_slug"] for a in data["agencies"] if a["agency_slug"] not in on_panel]
     if unknown:
@@ -65,12 +99,8 @@ def place(data):
                                code="placement.agency_not_approved", details={"fields": {"agencies": problems}})
     selection = dict(data["selection"])
     selection["external_refs"] = tuple(selection.get("external_refs") or ())
-    batch = services.place(lender=g.tenant, selection=services.Selection(**selection),
-                           weights={on_panel[a["agency_slug"]]: a["weight"] for a in data["agencies"]},
-                           terms=data["terms"], created_by=None, seed=data["seed"],
-                           debtors_notified=data["debtors_notified"])
-    db.session.commit()
-    return _batch_view(batch)
+    return (services.Selection(**selection),
+            {on_panel[a["agency_slug"]]: a["weight"] for a in data["agencies"]})
 
 
 @blp.route("/placement-batches/<uuid:batch_id>")

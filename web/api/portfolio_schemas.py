@@ -490,11 +490,45 @@ class PlaceIn(Schema):
                        "rulebook requires that notice (CN.OUTSOURCE.NOTICE), an agency's contact without it "
                        "needs the lender's approval."})
 
+    expected_accounts = fields.Integer(load_default=None, validate=validate.Range(min=1), metadata={
+        "description": "The `accounts` of the preview being confirmed: placing is refused (409 "
+                       "placement.selection_changed) when the selection no longer holds that many."})
+
     @validates_schema
     def _distinct_agencies(self, data, **_):
         slugs = [a["agency_slug"] for a in data.get("agencies", [])]
         if len(slugs) != len(set(slugs)):
             raise ValidationError({"agencies": ["Each agency once."]})
+
+
+class PreviewIn(PlaceIn):
+    class Meta:
+        exclude = ("debtors_notified", "expected_accounts")
+
+
+class BalanceBandOut(Schema):
+    lowest_minor = fields.Integer()
+    highest_minor = fields.Integer()
+
+
+class AgencyPreviewOut(Schema):
+    agency = fields.Nested(PartyOut)
+    weight = fields.Integer()
+    accounts = fields.Integer()
+    balance_minor = fields.Integer()
+    by_dpd_bucket = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_balance_band = fields.List(fields.Integer(), metadata={"description": "Accounts per `balance_bands` entry"})
+
+
+class PreviewOut(Schema):
+    accounts = fields.Integer()
+    balance_minor = fields.Integer()
+    currency = fields.String()
+    seed = fields.Integer(metadata={"description": "Send it with the placement to make exactly this split"})
+    dpd_buckets = fields.List(fields.String())
+    balance_bands = fields.List(fields.Nested(BalanceBandOut),
+                                metadata={"description": "Quarters of the selection by balance"})
+    agencies = fields.List(fields.Nested(AgencyPreviewOut))
 
 
 class BatchAgencyOut(Schema):

@@ -188,7 +188,7 @@ def _terms(data: dict) -> dict:
     return terms
 
 
-def _placements_page(form: PlaceAccountsForm, status: int = 200):
+def _placements_page(form: PlaceAccountsForm, status: int = 200, preview=None, posted=()):
     summary = db.session.execute(
         select(Tenant.name, Placement.status, Placement.currency, func.count(),
                func.sum(Placement.balance_at_placement_minor), func.sum(Placement.recovered_minor))
@@ -204,7 +204,8 @@ def _placements_page(form: PlaceAccountsForm, status: int = 200):
     batches = list(db.session.scalars(select(PlacementBatch).where(PlacementBatch.tenant_id == g.tenant.id)
                                       .order_by(PlacementBatch.created_at.desc()).limit(RECENT_BATCHES)))
     return render_template("tenant/placements.html", by_agency=by_agency, batches=batches, form=form,
-                           batch_accounts=_batch_sizes([b.id for b in batches])), status
+                           batch_accounts=_batch_sizes([b.id for b in batches]), preview=preview,
+                           posted=posted), status
 
 
 def _batch_sizes(batch_ids) -> dict:
@@ -220,17 +221,44 @@ def placements():
     return _placements_page(_place_form(formdata=False))
 
 
+@bp.route("/placements/preview", methods=["POST"])
+@lender_page
+@require_capability(Capability.PLACEMENT_MANAGE)
+def placement_preview():
+    """How the placement would be split — count, balance, DPD and balance mix per agency — written nowhere; the
+    page's confirm button places exactly this (the same fields, the preview's seed, its account count)."""
+    form = _place_form()
+
+    def action(data):
+        try:
+            return placement_service.preview(lender=g.tenant, selection=_selection(data), weights=_weights(data),
+                                             terms=_terms(data), seed=data["seed"])
+        except DomainError as exc:
+            raise _renamed_fields(exc, {"commission_bps": "commission_percent"}) from None
+
+    found, status = submit(form, PlaceSchema(), action)
+    if found is NOT_SUBMITTED:
+        return _placements_page(form, status)
+    posted = [(name, value) for name, values in request.form.lists() if name not in CONFIRM_OWN_FIELDS
+              for value in values]
+    return _placements_page(form, preview=found, posted=posted)
+
+
+CONFIRM_OWN_FIELDS = ("csrf_token", "seed", "expected_accounts")
+
+
 @bp.route("/placements", methods=["POST"])
 @lender_page
 @require_capability(Capability.PLACEMENT_MANAGE)
 def placement_create():
     form = _place_form()
+    expected = request.form.get("expected_accounts", type=int)
 
     def action(data):
         try:
             return placement_service.place(lender=g.tenant, selection=_selection(data), weights=_weights(data),
                                            terms=_terms(data), created_by=current_user.id, seed=data["seed"],
-                                           debtors_notified=data["debtors_notified"])
+                                           debtors_notified=data["debtors_notified"], expected_accounts=expected)
         except DomainError as exc:
             raise _renamed_fields(exc, {"commission_bps": "commission_percent"}) from None
 
