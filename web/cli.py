@@ -1,4 +1,5 @@
-"""Operator commands: `flask seed-demo`, `flask audit verify`, `flask clock …`, `flask pii rotate`, `flask worker`."""
+"""Operator commands: `flask seed-demo`, `flask audit verify`, `flask clock …`, `flask pii rotate`, `flask worker`,
+`flask conduct coverage`."""
 import sys
 
 import click
@@ -8,6 +9,7 @@ from sqlalchemy import select
 
 from tenants import clock, demo_data
 from tenants.audit import verify_chain
+from tenants.conduct import coverage
 from tenants.context import platform_scope
 from tenants.db import db
 from tenants.tenancy.models import Tenant
@@ -116,6 +118,24 @@ def pii_rotate():
         click.echo(f"{column}: {count} values re-encrypted")
 
 
+@click.group("conduct", cls=AppGroup)
+def conduct_group():
+    """The conduct rulebooks."""
+
+
+@conduct_group.command("coverage")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table instead of plain text.")
+@click.option("--readme", is_flag=True, help="Rewrite the table in README.md's 'Conduct rules coverage' section.")
+def conduct_coverage(markdown, readme):
+    """Every rule of every preset rulebook: citation, confidence, enforced or data only, and the tests naming it."""
+    rows = coverage.coverage()
+    if readme:
+        changed = coverage.update_readme(rows=rows)
+        click.echo("README.md updated" if changed else "README.md already current")
+        return
+    click.echo(coverage.as_markdown(rows) if markdown else coverage.as_text(rows))
+
+
 @click.command("worker")
 @with_appcontext
 @click.option("--with-scheduler/--without-scheduler", default=True, help="Run rq's scheduler (retries, periodic).")
@@ -130,5 +150,5 @@ def worker(with_scheduler, burst, queues):
 
 
 def init_app(app: Flask) -> None:
-    for command in (seed_demo, audit_group, clock_group, pii_group, worker):
+    for command in (seed_demo, audit_group, clock_group, pii_group, conduct_group, worker):
         app.cli.add_command(command)
