@@ -20,11 +20,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from flask import current_app
 from flask_babel import LazyString, format_decimal, get_locale, pgettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from tenants.errors import DomainError
+from tenants.portfolios import limits
+from tenants.portfolios.limits import megabytes
 
 
 def _p(context: str, text: str) -> LazyString:
@@ -140,12 +143,13 @@ MESSAGES: dict[str, tuple] = {
                          _l("The file is %(size)s; the limit is %(limit)s. Split it and upload the parts."),
                          _l("The file is larger than the limit of %(limit_mb)s MB. Split it and upload the "
                             "parts."),
+                         _l("The file is larger than the limit of %(limit)s. Split it and upload the parts."),
                          _l("The file is larger than the upload limit. Split it and upload the parts.")),
-    "import.file_too_large_uncompressed": (_l("The workbook unpacks to far more data than a spreadsheet holds, so "
-                                              "it was not opened. Save it again from Excel or as CSV."),),
-    "import.too_many_rows": (_l("The file has more than %(max_rows)s rows, the most one import takes. Split it "
-                                "and upload the parts."),
-                             _l("The file has more rows than one import takes. Split it and upload the parts.")),
+    "import.file_too_large_uncompressed": (_l("The workbook unpacks to far more data than a spreadsheet holds "
+                                              "(over %(limit)s, or more than %(ratio)s times its size), so it was not "
+                                              "opened. Save it again from Excel or as CSV."),),
+    "import.too_many_rows": (_l("The file has more than %(rows)s rows, the most one import takes. Split it and "
+                                "upload the parts."),),
     "import.failed": (_l("The import stopped on an internal error; the rows before it were imported. Upload the "
                          "file again to finish: imported rows are updated, not duplicated."),),
     "import.missing_columns": (_l("Required columns are missing: map a column to %(missing)s; the file has no "
@@ -223,6 +227,7 @@ _catalogue({
     "placement.concurrent": _l("Some of these accounts were placed by someone else meanwhile; review and try "
                                "again."),
     "placement.no_agency": _l("Choose at least one agency."),
+    "placement.selection_changed": _l("The selection changed since the preview; preview it again."),
     "placement.nothing_selected": _l("No open, unplaced account matches this selection."),
     "recall.blocked": _l("Some accounts cannot be recalled now; a lender admin may force it."),
     "recall.force_not_allowed": _l("Only a lender admin can force a recall."),
@@ -342,6 +347,11 @@ ENGLISH_ONLY: dict[str, str] = {
 _PARAM = re.compile(r"%\((\w+)\)s")
 
 
+def _english() -> bool:
+    locale = get_locale()
+    return locale is None or locale.language == "en"
+
+
 def _list_separator() -> str:
     locale = get_locale()
     return "、" if locale is not None and locale.language == "zh" else ", "
@@ -372,9 +382,18 @@ def _required(params: Mapping) -> dict:
     return {**params, "field": field_label(params["field"])} if params.get("field") else dict(params)
 
 
+def _import_limits(params: Mapping) -> dict:
+    """The limits a refusal names are the platform's own: a failed import stores no parameters, yet says them."""
+    return {"limit": megabytes(current_app.config["UPLOAD_MAX_BYTES"]), **params}
+
+
 # Parameters that need more than formatting before they go into a template.
 _ADAPT: dict[str, Callable[[Mapping], dict]] = {
     "import.missing_columns": _missing_columns,
+    "import.too_large": _import_limits,
+    "import.file_too_large_uncompressed": lambda params: {
+        "limit": megabytes(limits.XLSX_MAX_UNCOMPRESSED), "ratio": limits.XLSX_MAX_RATIO, **params},
+    "import.too_many_rows": lambda params: {"rows": params.get("max_rows", limits.MAX_ROWS), **params},
     "required": _required,
     "required/unmapped": lambda params: {**params, "field": " / ".join(
         field_label(part) for part in str(params.get("field", "")).split(" or "))},
@@ -405,6 +424,8 @@ def entry_for(code: str, variant: str | None = None) -> tuple | None:
 def describe(code: str, params: Mapping | None = None, fallback: str | None = None) -> str:
     """The message of `code` with `params` in the current language; `fallback` (the stored English message) when
     the catalog has no template the parameters can fill."""
+    if fallback and _english():  # the domain's own English words are the most precise an English reader can get
+        return fallback
     params = dict(params or {})
     variant = params.get("variant")
     templates = entry_for(code, variant)

@@ -5,9 +5,10 @@ from flask_babel import gettext as _
 from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.errors import NotFound
-from tenants.portfolios.fields import FIELDS_BY_NAME, parse_target
+from tenants.portfolios.fields import parse_target
 from tenants.portfolios.imports import mapping_targets, replace_mapping, saved_mapping
 from web.access import allowed, require_capability
+from web.domain_messages import field_description
 from web.forms import ActionForm
 from web.tenant import bp
 
@@ -46,4 +47,4 @@ def column_mapping_save():
 
 def _describe(target: str) -> str:
     base, number = parse_target(target)
-    return FIELDS_BY_NAME[base].description + (f" (#{number})" if number > 1 else "")
+    return field_description(base) + (f" (#{number})" if number > 1 else "")

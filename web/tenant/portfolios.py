@@ -13,7 +13,6 @@ from flask_babel import (
     LazyString,
     force_locale,
     format_date,
-    format_number,
     format_percent,
     get_locale,
     ngettext,
@@ -31,13 +30,12 @@ from tenants.db import db
 from tenants.errors import NotFound, ValidationFailed
 from tenants.money import Money
 from tenants.pii import mask
-from tenants.portfolios import imports, limits
-from tenants.portfolios.limits import megabytes
+from tenants.portfolios import imports
 from tenants.portfolios.models import Account, ImportStatus
 from tenants.portfolios.parsing import FileRejected
 from tenants.tenancy.roles import TenantKind
 from web.access import allowed, require_capability
-from web.domain_messages import describe_cell_error
+from web.domain_messages import describe, describe_cell_error
 from web.forms import (
     ACCOUNT_STATUS_CHOICES,
     CHANNEL_CHOICES,
@@ -207,8 +205,8 @@ def import_upload():
                 raise  # about another field (the portfolio's name)
             # The whole file: say so above the form, and why under the file input.
             rejected.append(exc)
-            raise type(exc)(exc.message, code=exc.code,
-                            details={**exc.details, "fields": {"file": [exc.message]}}) from None
+            why = _rejection_text(exc.code, exc.details, exc.message)
+            raise type(exc)(exc.message, code=exc.code, details={**exc.details, "fields": {"file": [why]}}) from None
 
     job, status = submit(form, UploadSchema(), action)
     if job is NOT_SUBMITTED:
@@ -222,30 +220,10 @@ def _client_filename(name: str | None) -> str:
     return "".join(ch for ch in name if ch.isprintable()) or "upload.csv"
 
 
-def _rejection_text(code: str, details: dict | None = None) -> str:
-    """Why a file was refused (at upload) or its import failed (in the worker), in the reader's language."""
-    details = details or {}
-    return {
-        "import.empty_file": _("The file is empty: nothing was imported."),
-        "import.undecodable": _("The file's text cannot be read. Save it as UTF-8 or GBK CSV and upload it again."),
-        "import.too_large": _("The file is %(size)s; the limit is %(limit)s. Split it and upload the parts.",
-                              size=details.get("size") or "?",
-                              limit=megabytes(current_app.config["UPLOAD_MAX_BYTES"])),
-        "import.no_rows": _("The file has a header but no rows: nothing was imported."),
-        "import.file_too_large_uncompressed": _(
-            "The workbook unpacks to far more data than a spreadsheet holds (over %(limit)s, or more than %(ratio)s "
-            "times its size), so it was not opened. Save it again from Excel or as CSV.",
-            limit=megabytes(limits.XLSX_MAX_UNCOMPRESSED), ratio=limits.XLSX_MAX_RATIO),
-        "import.too_many_rows": _("The file has more than %(rows)s rows, the most one import takes. Split it and "
-                                  "upload the parts.", rows=format_number(limits.MAX_ROWS)),
-        "import.failed": _("The import stopped on an internal error; the rows before it were imported. Upload the "
-                           "file again to finish: imported rows are updated, not duplicated."),
-        "import.missing_columns": _("Required columns are missing. Check the header row, or untick the saved "
-                                    "mapping so the headers are matched afresh."),
-        "import.no_header": _("The file has no header row."),
-        "import.bad_format": _("This file cannot be read as a portfolio."),
-        "mapping.invalid": _("The column mapping does not fit this file."),
-    }.get(code, _("The file was not imported."))
+def _rejection_text(code: str, details: dict | None = None, message: str | None = None) -> str:
+    """Why a file was refused (at upload: its `details` and English `message` are at hand) or its import failed (in
+    the worker: the code alone), in the reader's language."""
+    return describe(code, details, message)
 
 
 @bp.route("/imports/<uuid:import_id>")
