@@ -15,7 +15,8 @@ placement's flat rate. Commission per line = amount × bps / 10 000, rounded hal
 the two always cancel.
 
 Months are calendar months in the lender's time zone (`Tenant.time_zone`): the lender's books close the month,
-and both sides must cut it at the same instant. Timestamps are stored and shown in UTC. Totals are per currency
+and both sides must cut it at the same instant. Timestamps are stored in UTC; a line shows its day in that zone
+(`Line.on`), so every line of a month's statement falls in that month for both readers. Totals are per currency
 (payment lines, reversal lines, amount collected net of reversals, commission), never added across currencies.
 
 The lender and the agency read the same statement through the same functions, each in its own tenant context:
@@ -27,9 +28,10 @@ tenant still sees the account: after a recall the agency's lines have no referen
 A counterpart the current tenant has no panel relationship with (in any status), or any id that is not one, is
 `NotFound`: never an empty statement that would confirm such a tenant exists.
 
-CSV (`csv_text`): a header and one row per line — payment_id, account_external_ref, placement_id, at (UTC ISO
-8601), kind (payment/reversal), currency, amount and commission (decimal strings, e.g. 1234.50), bps — then an
-empty row, a header and one total row per currency: total, currency, payments, reversals, collected, commission.
+CSV (`csv_text`): a header and one row per line — date (in the lender's zone), account_external_ref, kind
+(payment/reversal), currency, amount (decimal string, e.g. 1234.50), bps, commission, placed_on, then for
+reconciliation with the API at_utc (ISO 8601), payment_id and placement_id — then an empty row, a header and one
+total row per currency: total, currency, payments, reversals, collected, commission.
 """
 import csv
 import io
@@ -104,6 +106,8 @@ class Line:
     placement_id: uuid.UUID
     kind: str  # PAYMENT or REVERSAL
     at: datetime  # confirmed at (payment) or reversed at (reversal), UTC
+    on: date  # the day of `at` in the lender's time zone: what a statement shows
+    placed_on: date  # when the placement the commission is earned under began
     amount: Money  # negative on a reversal line
     bps: int
     commission: Money  # negative on a reversal line
@@ -190,8 +194,9 @@ def statement(counterparty_id: uuid.UUID, month: Month) -> Statement:
             .options(lazyload(Placement.agency)))
         rows += [(kind, *row) for row in found]
     refs = _external_refs({row[2] for row in rows})
+    zone = ZoneInfo(lender.time_zone)
     lines = sorted((_line(kind, payment_id, account_id, refs.get(account_id), Money(amount_minor, currency), when,
-                          placement)
+                          placement, zone)
                     for kind, payment_id, account_id, amount_minor, currency, when, placement in rows),
                    key=lambda line: (line.at, line.kind != PAYMENT, str(line.payment_id)))
     counterparty = agency if reader.kind == TenantKind.LENDER else lender
@@ -207,13 +212,18 @@ def _external_refs(account_ids: set) -> dict:
 
 
 def _line(kind: str, payment_id, account_id, external_ref, amount: Money, at: datetime,
-          placement: Placement) -> Line:
+          placement: Placement, zone: ZoneInfo) -> Line:
     bps = placement.commission_bps_for(placement.dpd_at_placement)
     commission = amount.times_bps(bps)
     if kind == REVERSAL:  # negated after rounding: the reversal cancels exactly what the payment earned
         amount, commission = -amount, -commission
     return Line(payment_id=payment_id, account_id=account_id, external_ref=external_ref,
-                placement_id=placement.id, kind=kind, at=at, amount=amount, bps=bps, commission=commission)
+                placement_id=placement.id, kind=kind, at=at, on=_aware(at).astimezone(zone).date(),
+                placed_on=placement.starts_on, amount=amount, bps=bps, commission=commission)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)  # SQLite hands back naive UTC
 
 
 def _totals(lines: list[Line]) -> tuple[Total, ...]:
@@ -265,8 +275,8 @@ def statements(month: Month | None = None) -> list[Available]:
 
 # ---- CSV -------------------------------------------------------------------------------------------------------
 
-LINE_COLUMNS = ("payment_id", "account_external_ref", "placement_id", "at", "kind", "currency", "amount", "bps",
-                "commission")
+LINE_COLUMNS = ("date", "account_external_ref", "kind", "currency", "amount", "bps", "commission", "placed_on",
+                "at_utc", "payment_id", "placement_id")
 TOTAL_COLUMNS = ("total", "currency", "payments", "reversals", "collected", "commission")
 
 
@@ -275,8 +285,9 @@ def csv_text(found: Statement) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(LINE_COLUMNS)
     for line in found.lines:
-        writer.writerow([line.payment_id, safe_cell(line.external_ref), line.placement_id, utc_iso(line.at), line.kind,
-                         line.amount.currency, decimal_text(line.amount), line.bps, decimal_text(line.commission)])
+        writer.writerow([line.on.isoformat(), safe_cell(line.external_ref), line.kind, line.amount.currency,
+                         decimal_text(line.amount), line.bps, decimal_text(line.commission),
+                         line.placed_on.isoformat(), utc_iso(line.at), line.payment_id, line.placement_id])
     writer.writerow([])
     writer.writerow(TOTAL_COLUMNS)
     for total in found.totals:

@@ -312,10 +312,11 @@ def test_the_csv_rows(books):
     with tenant_scope(books["jade"].id):
         statement = commission.statement(books["alpha"].id, DEC)
     line_rows, _ = csv_parts(commission.csv_text(statement).encode())
-    assert line_rows[1] == [str(books["payments"]["p6"]), books["accounts"]["a"].external_ref,
-                            str(books["placed"][books["accounts"]["a"].id]), "2026-11-30T17:00:00Z", "payment", "CNY",
-                            "20.00", "1250", "2.50"]
-    assert line_rows[-1][4:] == ["reversal", "CNY", "-1.00", "1250", "-0.13"]
+    # Confirmed at 17:00 UTC on 30 November: 1 December in the lender's Asia/Shanghai, so in December's statement.
+    assert line_rows[1] == ["2026-12-01", books["accounts"]["a"].external_ref, "payment", "CNY", "20.00", "1250",
+                            "2.50", statement.lines[0].placed_on.isoformat(), "2026-11-30T17:00:00Z",
+                            str(books["payments"]["p6"]), str(books["placed"][books["accounts"]["a"].id])]
+    assert line_rows[-1][2:7] == ["reversal", "CNY", "-1.00", "1250", "-0.13"]
 
 
 def test_the_pages_list_statements_and_hide_foreign_counterparts(books, client, factory):
@@ -378,3 +379,16 @@ def test_the_api_answers_404_for_a_foreign_counterpart(books, client, factory):
             assert response.json["error"]["code"] == "commission.not_found"
     listed = client.get("/api/v1/commission-statements", headers=bearer(factory, stranger_agency)).json
     assert listed == {"items": []}
+
+
+def test_the_printed_statement_names_accounts_and_local_days_not_ids_or_utc(books, client, factory):
+    factory.user(books["jade"], "lender_manager", email="manager@jade.test", locale="zh_CN")
+    login(client, "manager@jade.test")
+    page = client.get(f"/t/{books['jade'].slug}/billing/commission/{books['alpha'].id}/{DEC}")
+    lines = page.get_data(as_text=True).split('id="statement-lines"')[1].split("</table>")[0]
+    rows = [re.sub(r"<[^>]+>", "|", row) for row in lines.split('class="statement-line ')[1:]]
+    first = rows[0].split('">', 1)[1]  # what the reader sees, past the row's data attributes
+    assert books["accounts"]["a"].external_ref in first and "2026年12月1日" in first
+    assert "UTC" not in lines and str(books["payments"]["p6"]) not in first
+    download = client.get(f"/t/{books['jade'].slug}/billing/commission/{books['alpha'].id}/{DEC}/csv")
+    assert str(books["alpha"].id) not in download.headers["Content-Disposition"]

@@ -14,7 +14,7 @@ from wtforms.validators import Optional
 
 from tenants.billing import commission
 from tenants.capabilities import Capability
-from tenants.spreadsheet import decimal_text, utc_iso
+from tenants.spreadsheet import decimal_text
 from tenants.tenancy.roles import TenantKind
 from web.access import require_capability
 from web.downloads import csv_attachment
@@ -54,11 +54,11 @@ def commission_list():
 def commission_statement(counterparty_id: uuid.UUID, month: str):
     found = commission.statement(counterparty_id, commission.Month.parse(month))
     return render_template("tenant/billing/commission_statement.html", statement=found, kinds=KIND_LABELS,
-                           utc_iso=utc_iso, decimal_text=decimal_text)
+                           decimal_text=decimal_text)
 
 
 @bp.route("/billing/commission/<uuid:counterparty_id>/<month>/csv")
 @require_capability(Capability.COMMISSION_READ)
 def commission_csv(counterparty_id: uuid.UUID, month: str):
     found = commission.statement(counterparty_id, commission.Month.parse(month))
-    return csv_attachment(commission.csv_text(found), f"commission-{found.month}-{found.counterparty_id}.csv")
+    return csv_attachment(commission.csv_text(found), f"commission-{found.month}-{found.counterparty_name}.csv")
