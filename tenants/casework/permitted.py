@@ -25,6 +25,7 @@ from tenants.conduct import consent, engine, ledger, windows
 from tenants.conduct.baseline import baseline_of
 from tenants.conduct.ledger import debt_key
 from tenants.conduct.models import AccountConsent, ConductHold
+from tenants.conduct.rulebook import PERSON_WIDE_HOLDS
 from tenants.conduct.service import FLAG_HOLDS, WELL_STAFFED, rulebook_for
 from tenants.context import current_tenant_id
 from tenants.db import db
@@ -166,7 +167,10 @@ def _parse(value: str | None, now: datetime) -> datetime | None:
 def _compute(cases: list[CaseFacts], lenders: dict, now: datetime) -> dict:
     ids = [c.account_id for c in cases]
     holds, consents = _holds(cases, now), _consents(ids)
-    histories = ledger.history_many({c.subject_key or debt_key(c) for c in cases}, now)
+    subjects = {c.subject_key or debt_key(c) for c in cases}
+    histories = ledger.history_many(subjects, now)
+    # The queue reads the default person-wide types; an attempt reads its own rulebook's (ledger.person).
+    elsewhere = ledger.person_holds_many(subjects, PERSON_WIDE_HOLDS)
     books: dict = {}
     result = {}
     for case in cases:
@@ -179,7 +183,8 @@ def _compute(cases: list[CaseFacts], lenders: dict, now: datetime) -> dict:
         debtor_consent, consent_until = consents.get(case.account_id, (engine.Consent(), None))
         subject = case.subject_key or debt_key(case)
         history = histories.get(subject, [])
-        states = {ch: _decide(case, ch, subject, history, holds.get(case.account_id, []), debtor_consent,
+        case_holds = holds.get(case.account_id, []) + elsewhere.get(subject, [])
+        states = {ch: _decide(case, ch, subject, history, case_holds, debtor_consent,
                               consent_until, book, now) for ch in case.channels}
         zones = list(case.time_zones) or list(book.default_zones)
         valid_until = windows.valid_until({ch: s.at for ch, s in states.items()}, now=now, zones=zones,

@@ -96,6 +96,9 @@ class Hold:
     ends_at: datetime | None = None
     allow: frozenset[str] = frozenset()
     reason: str = ""
+    # Set on another debt of the same person (any lender's): applies to every debt when the rulebook makes its type
+    # person-wide. Carries no reason, account or tenant: none of that may cross to another tenant.
+    person_wide: bool = False
 
     def __post_init__(self):
         if self.type not in HOLD_TYPES:
@@ -527,11 +530,15 @@ def _cn_outsource(ctx: _Ctx, rule: Rule, t: datetime):
 # ---- holds -----------------------------------------------------------------------------------------------------
 def _holds(ctx: _Ctx, t: datetime) -> list[tuple[Rule, _Finding]]:
     out = []
-    for h in ctx.holds:
-        if h.debt_id != ctx.req.debt_id or not h.active(t):
+    # The debt's own holds first: a person-wide hold of a type this debt already holds adds nothing.
+    for h in sorted(ctx.holds, key=lambda hold: hold.person_wide):
+        applies = (h.type in ctx.rb.person_wide_holds) if h.person_wide else h.debt_id == ctx.req.debt_id
+        if not applies or not h.active(t):
             continue
         rid = ctx.rb.hold_rules.get(h.type)
         if rid is None or not ctx.rb.has(rid):
+            continue
+        if h.person_wide and any(rule.id == rid for rule, _ in out):
             continue
         rule = ctx.rb.rule(rid)
         if h.type == "attorney":
@@ -543,9 +550,14 @@ def _holds(ctx: _Ctx, t: datetime) -> list[tuple[Rule, _Finding]]:
             if ctx.req.message_kind is not None and ctx.req.message_kind in h.allow:
                 continue
             label = h.type.replace("_", " ")
-            f = _blocked(ctx, rid, f"a {label} hold pauses collection on this debt"
-                         + (f" ({h.reason})." if h.reason else "."),
-                         f"该笔债务处于{_HOLD_ZH[h.type]}暂停期，催收已暂停。", h.ends_at, action="PAUSE")
+            if h.person_wide:
+                f = _blocked(ctx, rid, f"a {label} hold on this person, recorded on another of their debts, pauses "
+                             "collection on all of them.", f"该债务人的另一笔债务上登记了{_HOLD_ZH[h.type]}暂停，"
+                             "其名下所有债务的催收均已暂停。", h.ends_at, action="PAUSE")
+            else:
+                f = _blocked(ctx, rid, f"a {label} hold pauses collection on this debt"
+                             + (f" ({h.reason})." if h.reason else "."),
+                             f"该笔债务处于{_HOLD_ZH[h.type]}暂停期，催收已暂停。", h.ends_at, action="PAUSE")
         out.append((rule, f))
     return out
 

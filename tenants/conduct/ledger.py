@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import inspect, select, text, update
+from sqlalchemy import String, bindparam, inspect, select, text, update
 from sqlalchemy.orm import make_transient_to_detached
 
 from tenants import audit
-from tenants.conduct.engine import PastAttempt
+from tenants.conduct.engine import Hold, PastAttempt
 from tenants.conduct.models import ContactAttempt, LedgerEntry
-from tenants.db import db
+from tenants.context import lock_key
+from tenants.db import UtcDateTime, db
 from tenants.pii import blind_index
 
 # Longest window any rule looks back: a calendar month plus a week of quiet period, with margin.
@@ -60,19 +61,63 @@ def lock_person(subject_key: str) -> None:
                            {"subject": subject_key})
 
 
-def history(subject_key: str, now: datetime, *, lock: bool = True) -> list[PastAttempt]:
-    """The person's attempts in the longest window any rule reads. `lock=False` reads without taking the
-    person's lock: for answers that record nothing (next permitted times), never before recording an attempt."""
+def person(subject_key: str, now: datetime, *, hold_types: frozenset[str], account_id: uuid.UUID,
+           lock: bool = True) -> tuple[list[PastAttempt], list[Hold]]:
+    """The person's attempts in the longest window any rule reads, and the person-wide holds (of `hold_types`)
+    open on their other debts, anyone's — in one statement, the holds read after the person's lock. `lock=False`
+    reads without taking the lock: for answers that record nothing (next permitted times), never before recording
+    an attempt."""
     since = now - HISTORY_WINDOW
-    if _postgres():
-        function = "conduct_ledger_history" if lock else "conduct_ledger_peek"
-        rows = db.session.execute(text(f"SELECT * FROM {function}(:subject, :since)"),
-                                  {"subject": subject_key, "since": since}).all()
-    else:
+    if not _postgres():
         rows = db.session.execute(select(LedgerEntry).where(LedgerEntry.subject_key == subject_key,
                                                             LedgerEntry.at >= since)
                                   .order_by(LedgerEntry.at)).scalars().all()
-    return [past_attempt(row, subject_key, now) for row in rows]
+        return ([past_attempt(row, subject_key, now) for row in rows],
+                person_holds_many({subject_key}, hold_types, except_account=account_id).get(subject_key, []))
+    function = "conduct_ledger_history" if lock else "conduct_ledger_peek"
+    rows = db.session.execute(text(
+        "SELECT false AS is_hold, h.debt_key, h.number_key, h.third_party_key, h.channel, h.target, h.at, "
+        f"h.connected, h.conversation, h.pending, NULL::timestamptz AS ends_at FROM {function}(:subject, :since) h "
+        "UNION ALL SELECT true, NULL, NULL, NULL, NULL, p.type, p.starts_at, false, false, false, p.ends_at "
+        "FROM conduct_person_holds(ARRAY[CAST(:subject AS text)], CAST(:types AS text[]), :account, :key) p"),
+        {"subject": subject_key, "since": since, "types": sorted(hold_types), "account": account_id,
+         "key": lock_key()}).all()
+    return ([past_attempt(row, subject_key, now) for row in rows if not row.is_hold],
+            [_person_hold(row.target, row.at, row.ends_at) for row in rows if row.is_hold])
+
+
+def person_holds_many(subjects: set[str], hold_types: frozenset[str], *,
+                      except_account: uuid.UUID | None = None) -> dict[str, list[Hold]]:
+    """Per person, the person-wide holds open on any of their debts (but `except_account`), whoever holds them:
+    type and dates only."""
+    if not subjects or not hold_types:
+        return {}
+    if _postgres():
+        rows = db.session.execute(text(
+            "SELECT subject_key, type, starts_at, ends_at FROM conduct_person_holds(CAST(:subjects AS text[]), "
+            "CAST(:types AS text[]), :account, :key)"),
+            {"subjects": sorted(subjects), "types": sorted(hold_types), "account": except_account,
+             "key": lock_key()}).all()
+    else:  # no row-level security: the same read in plain SQL
+        rows = db.session.execute(text(
+            "SELECT a.subject_key, h.type, h.starts_at, h.ends_at FROM holds h JOIN accounts a ON a.id = h.account_id "
+            "WHERE a.subject_key IN :subjects AND h.type IN :types AND h.resolved_at IS NULL AND a.id IS NOT :account "
+            "UNION ALL SELECT a.subject_key, 'deceased', a.created_at, NULL FROM accounts a "
+            "WHERE a.subject_key IN :subjects AND a.deceased AND 'deceased' IN :types AND a.id IS NOT :account "
+            "UNION ALL SELECT a.subject_key, 'bankruptcy', a.created_at, NULL FROM accounts a "
+            "WHERE a.subject_key IN :subjects AND a.bankrupt AND 'bankruptcy' IN :types AND a.id IS NOT :account"
+        ).bindparams(bindparam("subjects", expanding=True), bindparam("types", expanding=True))
+            .columns(subject_key=String, type=String, starts_at=UtcDateTime, ends_at=UtcDateTime),
+            {"subjects": sorted(subjects), "types": sorted(hold_types),
+             "account": except_account.hex if except_account else None}).all()
+    found: dict[str, list[Hold]] = {}
+    for subject, kind, starts_at, ends_at in rows:
+        found.setdefault(subject, []).append(_person_hold(kind, starts_at, ends_at))
+    return found
+
+
+def _person_hold(kind: str, starts_at, ends_at) -> Hold:
+    return Hold(type=kind, debt_id="person", starts_at=starts_at, ends_at=ends_at, person_wide=True)
 
 
 def past_attempt(row, subject_key: str, now: datetime) -> PastAttempt:

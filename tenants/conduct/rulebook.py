@@ -66,6 +66,11 @@ class Rule:
         return [name for name, p in self.params.items() if p.flagged]
 
 
+# Hold types that stop contact on every debt of the person, whoever holds the debt (CONDUCT_RULES "Person-wide
+# facts"): a death or a bankruptcy is the person's, not one loan's. A rulebook may name more.
+PERSON_WIDE_HOLDS = frozenset({"deceased", "bankruptcy"})
+
+
 @dataclass(frozen=True)
 class Rulebook:
     jurisdiction: str
@@ -74,6 +79,7 @@ class Rulebook:
     default_zones: tuple[str, ...]
     hold_rules: Mapping[str, str]  # hold type -> rule id used when such a hold is active
     base_version: str = ""
+    person_wide_holds: frozenset[str] = PERSON_WIDE_HOLDS
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):

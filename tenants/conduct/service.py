@@ -185,13 +185,15 @@ def attempt(account_or_case: uuid.UUID | Case, ask: AttemptRequest, *, collector
     book = rulebook_for(lender, agency_placement)
     subject_key = ledger.person_key(account)
     with ledger.serialised(subject_key):
-        history = ledger.history(subject_key, clock.now())  # waits for the person's lock
+        # Waits for the person's lock; the person-wide holds on their other debts come with the history.
+        history, person_holds = ledger.person(subject_key, clock.now(), hold_types=book.person_wide_holds,
+                                              account_id=account.id)
         # After the lock, and never before an entry of the history: whoever held the lock meanwhile (or a web node
         # whose clock runs ahead) may have recorded an attempt later than an instant read before the lock, and the
         # engine counts only attempts up to `now`. Holds too are read after it (a hold opened meanwhile, under the
         # same lock, is seen), and the phones with them in the same statement.
         now = max([clock.now(), *(h.at for h in history)])
-        holds = active_holds(account, now, _phones_and_open_holds(account))
+        holds = active_holds(account, now, _phones_and_open_holds(account)) + person_holds
         request = _contact_request(account, ask, agency_placement=agency_placement, approved=approval is not None,
                                    consent_until=consent_until)
         decision = engine.decide(request, history, holds, debtor_consent, book, now)
@@ -316,6 +318,7 @@ def open_hold(account_id: uuid.UUID, kind: str, *, reason: str, source: str, end
     audit.record("hold.opened", object_type="hold", object_id=hold.id,
                  after={"type": kind, "reason": reason, "source": source})
     windows.invalidate_account(account.id)
+    windows.invalidate_subject(ledger.person_key(account))  # a person-wide hold changes their other debts' answers
     return hold
 
 
@@ -356,9 +359,10 @@ def next_permitted(account_id: uuid.UUID, now: datetime | None = None) -> dict[s
 def _compute_next_permitted(account: Account, agency_placement: Placement | None, now: datetime):
     lender = db.session.get(Tenant, account.tenant_id)
     channels = agency_placement.allowed_channels if agency_placement else list(engine.CHANNELS)
-    history = ledger.history(ledger.person_key(account), now, lock=False)
-    holds = active_holds(account, now)
     book = rulebook_for(lender, agency_placement)
+    history, person_holds = ledger.person(ledger.person_key(account), now, hold_types=book.person_wide_holds,
+                                          account_id=account.id, lock=False)
+    holds = active_holds(account, now) + person_holds
     debtor_consent, consent_until = consent.of(account)
     result = {}
     for channel in channels:

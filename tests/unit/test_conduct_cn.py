@@ -201,3 +201,17 @@ def test_several_zones_daily_count_takes_strictest_zone():
     assert d.earliest_allowed_at == u(2026, 12, 3, 0, 0)  # Shanghai Dec 3 08:00 = New York Dec 2 19:00
     assert decide(call(time_zones=("America/New_York",)), hist, [], None, CN,
                   u(2026, 12, 2, 13, 30)).outcome == "allow"
+
+
+def test_person_wide_holds_stop_every_debt_only_for_the_types_the_rulebook_names():
+    """CONDUCT_RULES "Person-wide facts": a death or bankruptcy recorded on another debt of the person stops this
+    one too; any other hold type stays on its own debt; one hit per rule when the debt has its own hold too."""
+    deceased = Hold("deceased", "person", sh(2026, 11, 1), person_wide=True)
+    d = decide(call(), [], [deceased], None, CN, sh(2026, 12, 1, 15))
+    assert d.outcome == "block" and d.hits[0].action == "PAUSE" and d.earliest_allowed_at is None
+    assert "another of their debts" in d.hits[0].message_en
+    dispute = Hold("dispute", "person", sh(2026, 11, 1), person_wide=True)
+    assert decide(call(), [], [dispute], None, CN, sh(2026, 12, 1, 15)).outcome == "allow"
+    own = Hold("deceased", "d1", sh(2026, 11, 1), reason="certificate received")
+    d = decide(call(), [], [deceased, own], None, CN, sh(2026, 12, 1, 15))
+    assert len(d.blocking) == 1 and "certificate received" in d.blocking[0].message_en
