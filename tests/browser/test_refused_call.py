@@ -45,7 +45,9 @@ def case_with_three_calls(app, pinned_clock):
     return result
 
 
-def test_a_fourth_connected_call_is_refused_on_the_case_page(live_server, browser, case_with_three_calls):
+def test_a_fourth_connected_call_is_refused_on_the_case_page(live_server, browser, case_with_three_calls, app,
+                                                             monkeypatch):
+    monkeypatch.setitem(app.config, "TELEPHONY_GATEWAY", "standin")  # it would dial: the rules must stop it first
     email, slug, account_id = case_with_three_calls
     page = browser.new_page(locale="en-US")
     page.goto(f"{live_server}/login")
@@ -57,11 +59,11 @@ def test_a_fourth_connected_call_is_refused_on_the_case_page(live_server, browse
     page.goto(f"{live_server}/t/{slug}/cases/{account_id}")
     assert "next at" in page.inner_text("#next-call")
     assert "allowed now" in page.inner_text("#next-sms")
-    page.select_option("#contact-form select[name=channel]", "call")
-    page.click("#contact-form button[type=submit]")
+    page.click("#call-button")
     refusal = page.locator("#conduct-refusal")
     refusal.wait_for()
     text = refusal.inner_text()
     assert "CN.CALLS.CONNECTED" in text
     assert "Next permitted:" in text and "Asia/Shanghai" in text and "not by waiting" not in text
+    page.click("#section-link-history")
     assert "blocked" in page.inner_text("#contact-history")

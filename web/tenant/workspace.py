@@ -22,13 +22,13 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from tenants.capabilities import Capability
-from tenants.casework import notes
+from tenants.casework import assignment, notes
 from tenants.casework import promises as promise_service
 from tenants.conduct import service as conduct
 from tenants.conduct.models import AttemptStatus, ContactAttempt
 from tenants.db import db, get_visible
 from tenants.errors import DomainError, NotFound, ValidationFailed
-from tenants.pii import mask
+from tenants.pii import FULL_VIEW, mask
 from tenants.telephony import calls
 from tenants.telephony.models import CallStatus
 from web.access import allowed, require_capability
@@ -40,7 +40,7 @@ from web.tenant.telephony import CallForm
 from web.tenant.worklist import back_to_case, queue_args
 
 TABS = ("contact", "promise", "payment", "plan", "note", "callback", "message")
-TAB_LABELS = {"contact": _l("Contact"), "promise": _l("Promise"), "payment": _l("Payment"), "plan": _l("Plan"),
+TAB_LABELS = {"contact": _l("Contact and outcome"), "promise": _l("Promise"), "payment": _l("Payment"), "plan": _l("Plan"),
               "note": _l("Note"), "callback": _l("Callback"), "message": _l("Message")}
 SECTIONS = ("details", "history", "agreements", "evidence", "disputes", "legal", "conduct", "updates")
 SECTION_LABELS = {"details": _l("Debtor and terms"), "history": _l("Contacts and money"),
@@ -88,6 +88,10 @@ def workspace(account, attempts, money) -> dict:
                              else "delivered")
         wrap_up.outcome_code.choices = _outcome_choices(pending.channel)
     role = g.get("role") or ""
+    gateway = current_app.config.get("TELEPHONY_GATEWAY", "tel")
+    # A softphone dials the number itself: only for those who may see it or work the case (an audited reveal).
+    may_dial = gateway != "tel" or role in FULL_VIEW["phone"] or assignment.may_work(
+        account.id, user_id=current_user.id, role=role)
     return {
         "tab": tab if tab in TABS else "contact", "tabs": TABS, "tab_labels": TAB_LABELS,
         "section": section if section in SECTIONS else "details", "sections": SECTIONS,
@@ -95,8 +99,7 @@ def workspace(account, attempts, money) -> dict:
         "pending": pending, "wrap_up": wrap_up, "call": call, "call_labels": CALL_LABELS,
         "phones": [(p.id, mask("phone", p.phone, role)) for p in account.phones],
         "call_form": CallForm(formdata=None), "dial_url": g.get("dial_url"),
-        "gateway": current_app.config.get("TELEPHONY_GATEWAY", "tel"),
-        "may_call": allowed(Capability.CONTACT_ATTEMPT),
+        "may_call": allowed(Capability.CONTACT_ATTEMPT), "may_dial": may_dial,
         "url": lambda **changes: url_for("tenant.case_detail", account_id=account.id,
                                          **{**args, **{k: v for k, v in changes.items() if v}}),
     }
