@@ -20,7 +20,8 @@ From this one declaration come:
 - the cross-tenant matrix's list of tables to snapshot (`declared_tables()`).
 
 Sealed tables have row-level security on and no policy: only SECURITY DEFINER functions with narrow signatures
-reach them (the per-person conduct ledger; the platform lock's key).
+reach them (the per-person conduct ledger, the links of a person's identifiers to their subject; the platform
+lock's key).
 """
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -250,7 +251,7 @@ POLICY: dict[str, Access] = {
 }
 
 # Row-level security on, no policy: reached only through SECURITY DEFINER functions.
-SEALED = ("conduct_ledger", "platform_keys")
+SEALED = ("conduct_ledger", "subject_links", "subject_aliases", "platform_keys")
 # Tables outside tenant data altogether.
 UNSCOPED = ("alembic_version",)
 

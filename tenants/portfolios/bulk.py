@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from tenants.conduct import subjects
 from tenants.db import db
 from tenants.pii import blind_index
 from tenants.portfolios import contacts, regions
@@ -48,6 +49,7 @@ def write(job: ImportJob, records: list[AccountRecord], now) -> Written:
     if not records:
         return {}
     rows = [account_row(job, record, now) for record in records]
+    _link_subjects(records, rows)
     if db.session.get_bind().dialect.name == "postgresql":
         return _copy_path(job, records, rows)
     return _statement_path(job, records, rows)
@@ -71,7 +73,7 @@ def account_row(job: ImportJob, record: AccountRecord, now) -> dict:
     id_number_index = blind_index(f"id:{record.id_type}", record.id_number) if record.id_number else None
     row.update(
         id=uuid.uuid4(), tenant_id=job.tenant_id, external_ref=record.external_ref, portfolio_id=job.portfolio_id,
-        last_import_id=job.id, subject_key=id_number_index or subject_key(record), status=AccountStatus.OPEN,
+        last_import_id=job.id, subject_key=None, status=AccountStatus.OPEN,
         id_number_index=id_number_index,
         outstanding_minor=record.principal_minor + record.interest_minor + record.fees_minor + record.penalty_minor,
         created_at=now, updated_at=now,
@@ -79,13 +81,14 @@ def account_row(job: ImportJob, record: AccountRecord, now) -> dict:
     return row
 
 
-def subject_key(record: AccountRecord) -> str | None:
-    """The person across every lender and agency: the resident ID when there is one, else the first phone."""
-    if record.id_number:
-        return blind_index(f"id:{record.id_type}", record.id_number)
-    if record.phones:
-        return blind_index("phone", record.phones[0])
-    return None
+def _link_subjects(records: list[AccountRecord], rows: list[dict]) -> None:
+    """The person across every lender and agency: accounts sharing any identifier (resident ID, phone, email)
+    with each other or with anything linked before get one subject, in one call for the batch."""
+    keys = subjects.link({row["id"]: subjects.identifiers(record.id_type, record.id_number, record.phones,
+                                                           record.email)
+                          for record, row in zip(records, rows, strict=True)})
+    for row in rows:
+        row["subject_key"] = keys.get(row["id"])
 
 
 def _answer(returned: Iterable, rows: list[dict]) -> Written:
