@@ -106,6 +106,9 @@ MESSAGES: dict[str, tuple] = {
     "money.unknown_currency/import": (_l("'%(value)s' is not a currency code; use an ISO 4217 code such as CNY, "
                                          "USD, GBP or INR."),),
     "money.too_large": (_l("This amount is too large."),),
+    "placement.terms_invalid": (_l("These conduct terms cannot be used (%(problem)s): a lender may only tighten "
+                                   "the rulebook, with values of each rule's own kind."),
+                                _l("These conduct terms cannot be used: a lender may only tighten the rulebook.")),
     "cn_id.format": (_l("A resident ID has 17 digits and a check digit or X."),),
     "cn_id.format/import": (_l("A resident ID has 17 digits and a check digit or X. Expected 17 digits then a "
                                "digit or X, e.g. 11010519491231002X; if this is another kind of document, add an "

@@ -30,6 +30,7 @@ from typing import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from . import calendar as cal
+from .holiday_calendars import CN_WORKDAYS, closes
 from .rulebook import Rule, Rulebook
 
 CHANNELS = ("call", "sms", "email", "letter", "visit", "legal")
@@ -199,6 +200,14 @@ def _blocked(ctx, rule_id, why_en, why_zh, earliest, action="BLOCK") -> _Finding
 
 
 # ---- time of day -----------------------------------------------------------------------------------------------
+def _closed_days_text(holidays_off: bool, working_days_only: bool) -> tuple[str, str]:
+    if working_days_only:
+        return " (working days only)", "（仅限工作日）"
+    if holidays_off:
+        return " (not on Sundays or public holidays)", "（周日及公众假期除外）"
+    return "", ""
+
+
 @_check("CN.HOURS", "US.HOURS", "UK.HOURS", "IN.HOURS", "IE.HOURS")
 def _hours(ctx: _Ctx, rule: Rule, t: datetime):
     p = {k: v.value for k, v in rule.params.items()}
@@ -209,9 +218,10 @@ def _hours(ctx: _Ctx, rule: Rule, t: datetime):
         start, end = ctx.consent.agreed_hours
     days_off = p.get("days_off", frozenset())
     hols = p.get("public_holidays", frozenset())
+    calendars = [c for c in (p.get("holiday_calendar"), CN_WORKDAYS if p.get("working_days_only") else None) if c]
 
     def day_ok(d: date) -> bool:
-        return d.weekday() not in days_off and d not in hols
+        return d.weekday() not in days_off and d not in hols and not any(closes(c, d) for c in calendars)
 
     def ok(x: datetime) -> bool:
         for z in ctx.zones:
@@ -233,8 +243,8 @@ def _hours(ctx: _Ctx, rule: Rule, t: datetime):
 
     earliest = cal.fixpoint(t, step)
     zone_txt = ", ".join(z.key for z in ctx.zones)
-    extra_en = " (not on Sundays or public holidays)" if days_off or hols else ""
-    extra_zh = "（周日及公众假期除外）" if days_off or hols else ""
+    extra_en, extra_zh = _closed_days_text(days_off or hols or p.get("holiday_calendar"),
+                                           bool(p.get("working_days_only")))
     return _blocked(ctx, rule.id,
                     f"contact only {start:%H:%M}–{end:%H:%M}{extra_en} debtor local time ({zone_txt}).",
                     f"仅可在债务人当地时间{start:%H:%M}–{end:%H:%M}{extra_zh}联系（{zone_txt}）。", earliest)
@@ -525,6 +535,12 @@ def _cn_outsource(ctx: _Ctx, rule: Rule, t: datetime):
         return None
     return _approval(ctx, rule, "the debtor has not been told that collection was handed to an agency.",
                      "尚未告知债务人已委托外包机构催收。")
+
+
+@_check("PLATFORM.TERMS")
+def _terms_unreadable(ctx: _Ctx, rule: Rule, t: datetime):
+    return _blocked(ctx, rule.id, "the placement's conduct terms cannot be read; the lender must correct them.",
+                    "该委托的合规条款无法读取，须由出借机构更正。", None)
 
 
 # ---- holds -----------------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ timers, or inputs the request model does not capture yet). Parameter confidence 
 """
 from __future__ import annotations
 
-from datetime import time
+from dataclasses import replace
+from datetime import date, time
 
 from .rulebook import Param, Rule, Rulebook
 
@@ -48,7 +49,10 @@ def _platform_holds(prefix_map: dict[str, str]) -> tuple[tuple[Rule, ...], dict[
 def cn() -> Rulebook:
     rules = (
         Rule("CN.HOURS", "No collection (calls, messages, visits) 22:00–08:00 unless the debtor agreed other times",
-             "BLOCK", "GB/T 45251-2025 ◐; CBA 2026 ◐", SEC, _hours(time(8), time(22), conf=SEC)),
+             "BLOCK", "GB/T 45251-2025 ◐; CBA 2026 ◐", SEC,
+             _hours(time(8), time(22), conf=SEC,
+                    working_days_only=Param(False, "true", SEC, "a lender's term: only on China's working days "
+                                            "(statutory holidays closed, adjusted working days open)"))),
         Rule("CN.CALLS.CONNECTED",
              "At most 3 connected collection calls per day per debtor, across lender and agencies",
              "BLOCK", "GB/T 45251-2025 ◐", SEC, {"max": Param(3, "lower", SEC)}, scope="per_person"),
@@ -170,7 +174,8 @@ def ie() -> Rulebook:
              "consent", "BLOCK", "Consumer Credit Act 1995 s.46 ✔", OFF,
              _hours(time(9), time(21), channels={"call", "visit"},
                     days_off=Param(frozenset({6}), "superset", OFF, "weekday numbers, Monday=0; Sunday=6"),
-                    public_holidays=Param(frozenset(), "superset", OFF, "caller-supplied set of dates"))),
+                    holiday_calendar=Param("IE", "fixed", OFF, "Ireland's public holidays (holidays package)"),
+                    public_holidays=Param(frozenset(), "superset", OFF, "further dates a lender closes", of=date))),
         Rule("IE.MONTHLY", "At most 3 unsolicited successful contacts per calendar month", "BLOCK",
              "Central Bank CPC 2012 ◐", SEC,
              {"max": Param(3, "lower", SEC), "channels": Param(frozenset({"call", "visit"}), "superset", SEC)},
@@ -181,6 +186,15 @@ def ie() -> Rulebook:
 
 
 PRESETS = {"cn": cn, "us": us, "uk": uk, "in": in_, "ie": ie}
+
+TERMS_UNREADABLE = Rule("PLATFORM.TERMS", "A placement whose conduct terms cannot be read allows no contact until "
+                        "the lender corrects them (never the looser baseline)", "BLOCK",
+                        "Platform policy (CONDUCT_RULES.md, Composition: lenders may only tighten)", OFF)
+
+
+def terms_unreadable(book: Rulebook) -> Rulebook:
+    """`book` with every contact refused: for a placement whose stored terms cannot be read."""
+    return replace(book, rules=book.rules + (TERMS_UNREADABLE,), version=f"{book.version}+terms-unreadable")
 
 
 def preset(code: str) -> Rulebook:

@@ -31,6 +31,7 @@ class Param:
     direction: str
     confidence: str = "official"
     note: str = ""
+    of: type | None = None  # a set parameter's item type, when its default is empty (dates, say)
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
@@ -137,6 +138,64 @@ def _canonical(v: Any) -> Any:
     if isinstance(v, (set, frozenset, tuple, list)):
         return sorted(_canonical(x) for x in v)
     return v
+
+
+def parse_overrides(rulebook: Rulebook, raw: Any) -> dict[str, dict[str, Any]]:
+    """A placement's conduct terms as stored (JSON: strings, numbers, lists) typed by each parameter's own kind
+    — a time from "HH:MM", a set of dates from ISO dates — and checked to tighten `rulebook` (`tighten`). Raises
+    ValueError naming the rule and parameter; whatever it accepts, the engine decides on without raising."""
+    if not isinstance(raw, Mapping):
+        raise ValueError("conduct terms: an object of rule ids, each an object of parameters")
+    typed: dict[str, dict[str, Any]] = {}
+    for rule_id, params in raw.items():
+        if not rulebook.has(rule_id):
+            raise ValueError(f"{rule_id}: unknown rule in {rulebook.version}")
+        if not isinstance(params, Mapping):
+            raise ValueError(f"{rule_id}: an object of parameters")
+        rule = rulebook.rule(rule_id)
+        for name, value in params.items():
+            if name not in rule.params:
+                raise ValueError(f"{rule_id}.{name}: unknown parameter")
+            typed.setdefault(rule_id, {})[name] = _typed(rule.params[name], value, f"{rule_id}.{name}")
+    tighten(rulebook, typed)
+    return typed
+
+
+def _typed(param: Param, value: Any, where: str) -> Any:
+    kind = type(param.value)
+    try:
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError("true or false")
+            return value
+        if kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+                raise ValueError("a whole number" if kind is int else "a number")
+            return kind(value)
+        if kind is time:
+            return value if isinstance(value, time) else time.fromisoformat(str(value))
+        if kind is frozenset:
+            if not isinstance(value, (list, tuple, set, frozenset)):
+                raise ValueError("a list")
+            item = param.of or next((type(x) for x in param.value), str)
+            return frozenset(_item(item, x) for x in value)
+        if not isinstance(value, kind):
+            raise ValueError(f"a {kind.__name__}")
+        return value
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _item(kind: type, value: Any) -> Any:
+    if kind is date:
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{value!r} is not a whole number")
+        return value
+    if not isinstance(value, kind):
+        raise ValueError(f"{value!r} is not a {kind.__name__}")
+    return value
 
 
 def tighten(rulebook: Rulebook, overrides: Mapping[str, Mapping[str, Any]]) -> Rulebook:

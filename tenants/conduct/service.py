@@ -1,5 +1,6 @@
 """Deciding and recording contacts: the engine's inputs gathered from an account, its holds and the person's
 platform-wide ledger; the decision and the attempt recorded in one transaction per person."""
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,8 +12,8 @@ from tenants import audit, clock, references
 from tenants.casework import own_cases
 from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
 from tenants.conduct.models import AccountConsent, AttemptStatus, ConductHold, ContactAttempt
-from tenants.conduct.presets import preset
-from tenants.conduct.rulebook import Rulebook, tighten
+from tenants.conduct.presets import preset, terms_unreadable
+from tenants.conduct.rulebook import Rulebook, parse_overrides, tighten
 from tenants.context import current_tenant_id, may_write
 from tenants.db import commit_keeping_state, db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -21,6 +22,8 @@ from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.accounts import get_account
 from tenants.portfolios.models import Account, AccountPhone, ThirdPartyContact
 from tenants.tenancy.models import Tenant
+
+log = logging.getLogger(__name__)
 
 FLAG_HOLDS = {"disputed": "dispute", "cease_requested": "cease", "attorney": "attorney", "bankrupt": "bankruptcy",
               "deceased": "deceased"}
@@ -46,9 +49,31 @@ def jurisdiction(lender: Tenant) -> str:
 
 
 def rulebook_for(lender: Tenant, placement: Placement | None) -> Rulebook:
+    """The lender's jurisdiction's baseline tightened by the placement's terms. Never raises: terms are checked
+    when saved (`check_terms`), and stored terms that still cannot be read (saved before that check) refuse every
+    contact on the placement rather than fail it or fall back to the looser baseline."""
     book = preset(jurisdiction(lender))
     overrides = _overrides(placement)
-    return tighten(book, overrides) if overrides else book
+    if not overrides:
+        return book
+    try:
+        return tighten(book, parse_overrides(book, overrides))
+    except ValueError as exc:
+        log.error("placement %s: conduct terms cannot be read (%s): contact refused",
+                  getattr(placement, "id", "?"), exc)
+        return terms_unreadable(book)
+
+
+def check_terms(lender: Tenant, overrides) -> dict:
+    """A placement's conduct terms, checked when saved: typed, known, and only tightening the lender's rulebook.
+    ValidationFailed (422) naming the field otherwise."""
+    book = preset(jurisdiction(lender))
+    try:
+        parse_overrides(book, overrides or {})
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), code="placement.terms_invalid",
+                               details={"problem": str(exc), "fields": {"conduct_overrides": [str(exc)]}}) from None
+    return dict(overrides or {})
 
 
 def _overrides(placement: Placement | None) -> dict:

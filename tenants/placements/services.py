@@ -11,6 +11,7 @@ from tenants import audit, clock
 from tenants.billing import plans as billing_plans
 from tenants.billing import usage as billing_usage
 from tenants.capabilities import Capability, can
+from tenants.conduct import service as conduct
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, required_text
@@ -223,7 +224,8 @@ def _terms_for(relationship, terms: dict) -> dict:
         "commission_tiers": sorted(terms.get("commission_tiers") or [], key=lambda t: t["min_dpd"]),
         "period_days": terms.get("period_days", relationship.default_period_days),
         "channels": list(terms.get("channels") or relationship.default_channels),
-        "conduct_overrides": dict(terms.get("conduct_overrides") or {}),
+        # Checked now, not at the first contact: a term that cannot be read or would loosen is the lender's 422.
+        "conduct_overrides": conduct.check_terms(relationship.lender, terms.get("conduct_overrides")),
         # The panel sets no default discount: without one in the terms, every discount goes to the lender.
         "max_discount_bps": terms.get("max_discount_bps", 0),
     }

@@ -215,3 +215,14 @@ def test_person_wide_holds_stop_every_debt_only_for_the_types_the_rulebook_names
     own = Hold("deceased", "d1", sh(2026, 11, 1), reason="certificate received")
     d = decide(call(), [], [deceased, own], None, CN, sh(2026, 12, 1, 15))
     assert len(d.blocking) == 1 and "certificate received" in d.blocking[0].message_en
+
+
+def test_a_lender_may_keep_collection_to_chinas_working_days():
+    """CN.HOURS — GB/T 45251-2025 ◐, tightened by a lender's term to working days: China's statutory holidays
+    close the day (National Day, 1 October 2026, a Thursday) and the next time skips the whole Golden Week
+    (chinese-calendar), resuming on the first working day at 08:00."""
+    book = tighten(CN, {"CN.HOURS": {"working_days_only": True}})
+    d = decide(call(), [], [], None, book, sh(2026, 10, 1, 10))
+    assert d.outcome == "block" and "working days only" in d.hits[0].message_en
+    assert d.earliest_allowed_at == sh(2026, 10, 8, 8)
+    assert decide(call(), [], [], None, CN, sh(2026, 10, 1, 10)).outcome == "allow", "the baseline has no such bar"

@@ -1,9 +1,10 @@
+import re
 from datetime import date, time
 
 import pytest
 
 from tenants.conduct.presets import PRESETS, preset
-from tenants.conduct.rulebook import tighten
+from tenants.conduct.rulebook import parse_overrides, tighten
 
 ALL_DOC_RULES = {
     "cn": ["CN.HOURS", "CN.CALLS.CONNECTED", "CN.CALLS.ATTEMPTS", "CN.3P.TARGET", "CN.3P.UNREACHABLE", "CN.3P.CONTENT",
@@ -79,3 +80,32 @@ def test_tighten_refuses_loosening_us_quiet_period_and_ie_holidays():
     ie = tighten(preset("ie"), {"IE.HOURS": {"public_holidays": {date(2026, 12, 25)}}})
     with pytest.raises(ValueError, match=r"IE\.HOURS\.public_holidays"):
         tighten(ie, {"IE.HOURS": {"public_holidays": set()}})
+
+
+def test_terms_as_stored_are_typed_by_each_parameter():
+    """Placement terms arrive as JSON: times as "HH:MM", dates as ISO strings, sets as lists — typed before use,
+    so the engine compares dates with dates (a list of strings would have closed no day at all)."""
+    ie = preset("ie")
+    typed = parse_overrides(ie, {"IE.HOURS": {"start": "10:00", "public_holidays": ["2026-12-29"]},
+                                 "IE.MONTHLY": {"max": 2}})
+    assert typed == {"IE.HOURS": {"start": time(10), "public_holidays": frozenset({date(2026, 12, 29)})},
+                     "IE.MONTHLY": {"max": 2}}
+    assert tighten(ie, typed).value("IE.HOURS", "public_holidays") == frozenset({date(2026, 12, 29)})
+
+
+@pytest.mark.parametrize("terms, names", [
+    ({"IE.HOURS": {"start": "08:00"}}, "IE.HOURS.start"),                   # earlier than 09:00: loosens
+    ({"IE.HOURS": {"start": "nine"}}, "IE.HOURS.start"),                    # not a time
+    ({"IE.HOURS": {"public_holidays": ["25/12/2026"]}}, "IE.HOURS.public_holidays"),
+    ({"IE.HOURS": {"public_holidays": "2026-12-25"}}, "IE.HOURS.public_holidays"),  # not a list
+    ({"IE.MONTHLY": {"max": 2.5}}, "IE.MONTHLY.max"),
+    ({"IE.MONTHLY": {"max": True}}, "IE.MONTHLY.max"),
+    ({"IE.MONTHLY": {"max": 9}}, "IE.MONTHLY.max"),                         # more than 3: loosens
+    ({"IE.NOPE": {"max": 1}}, "IE.NOPE"),
+    ({"IE.MONTHLY": {"nope": 1}}, "IE.MONTHLY.nope"),
+    ({"IE.MONTHLY": 3}, "IE.MONTHLY"),
+    (["IE.MONTHLY"], "conduct terms"),
+])
+def test_terms_that_would_loosen_or_cannot_be_read_are_refused_naming_the_field(terms, names):
+    with pytest.raises(ValueError, match=re.escape(names)):
+        parse_overrides(preset("ie"), terms)

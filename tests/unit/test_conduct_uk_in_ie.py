@@ -89,11 +89,23 @@ def test_ie_weekday_and_saturday_hours_no_sunday():
                   datetime(2026, 12, 6, 12, tzinfo=DUB)).outcome == "allow"
 
 
-def test_ie_public_holidays_supplied_by_caller():
-    """IE.HOURS — Consumer Credit Act 1995 s.46 ✔: none on public holidays (dates supplied, e.g. 25–26 Dec)."""
-    ie = tighten(IE, {"IE.HOURS": {"public_holidays": {date(2026, 12, 25), date(2026, 12, 26)}}})
-    d = decide(req("Europe/Dublin"), [], [], None, ie, datetime(2026, 12, 24, 21, tzinfo=DUB))
-    assert d.earliest_allowed_at == datetime(2026, 12, 28, 9, tzinfo=DUB) and "+lender:" in d.rulebook_version
+def test_ie_public_holidays_come_from_the_calendar_and_the_next_time_skips_them():
+    """IE.HOURS — Consumer Credit Act 1995 s.46 ✔: none on public holidays. Ireland's come from the `holidays`
+    package: no call on St Patrick's Day; after 21:00 on Christmas Eve the next time skips Christmas Day, St
+    Stephen's Day and the Sunday after to Monday 28 December 09:00."""
+    r = req("Europe/Dublin")
+    d = decide(r, [], [], None, IE, datetime(2026, 3, 17, 12, tzinfo=DUB))
+    assert d.outcome == "block" and "public holidays" in d.hits[0].message_en
+    assert d.earliest_allowed_at == datetime(2026, 3, 18, 9, tzinfo=DUB)
+    d = decide(r, [], [], None, IE, datetime(2026, 12, 24, 21, tzinfo=DUB))
+    assert d.earliest_allowed_at == datetime(2026, 12, 28, 9, tzinfo=DUB)
+
+
+def test_ie_a_lender_closes_further_days():
+    """IE.HOURS — Consumer Credit Act 1995 s.46 ✔ tightened by a lender (a company holiday on 29 December)."""
+    ie = tighten(IE, {"IE.HOURS": {"public_holidays": {date(2026, 12, 29)}}})
+    d = decide(req("Europe/Dublin"), [], [], None, ie, datetime(2026, 12, 28, 21, tzinfo=DUB))
+    assert d.earliest_allowed_at == datetime(2026, 12, 30, 9, tzinfo=DUB) and "+lender:" in d.rulebook_version
 
 
 def test_ie_monthly_cap_across_month_boundary():
@@ -106,7 +118,8 @@ def test_ie_monthly_cap_across_month_boundary():
     d = decide(r, hist, [], None, IE, datetime(2026, 12, 4, 12, tzinfo=DUB))
     assert d.outcome == "block" and d.hits[0].rule_id == "IE.MONTHLY"
     assert d.hits[0].earliest_allowed_at == datetime(2027, 1, 1, 0, tzinfo=DUB)
-    assert d.earliest_allowed_at == datetime(2027, 1, 1, 9, tzinfo=DUB)  # Friday 1 Jan, then IE.HOURS
-    assert decide(r, hist, [], None, IE, datetime(2027, 1, 1, 9, tzinfo=DUB)).outcome == "allow"
+    # 1 Jan is New Year's Day (a public holiday, Consumer Credit Act 1995 s.46): Saturday 2 Jan at 09:00
+    assert d.earliest_allowed_at == datetime(2027, 1, 2, 9, tzinfo=DUB)
+    assert decide(r, hist, [], None, IE, datetime(2027, 1, 2, 9, tzinfo=DUB)).outcome == "allow"
     assert decide(req("Europe/Dublin", debt_id="d2"), hist, [], None, IE,
                   datetime(2026, 12, 4, 12, tzinfo=DUB)).outcome == "allow"  # per_debt
