@@ -18,7 +18,7 @@ from sqlalchemy import and_, case, distinct, func, or_, select
 from tenants.compliance.models import Complaint, ComplaintStatus
 from tenants.compliance.sql import Hits, as_date, day_range, utc_day
 from tenants.conduct.engine import BLOCKING
-from tenants.conduct.models import ApprovalRequest, ApprovalStatus, ContactAttempt
+from tenants.conduct.models import ApprovalRequest, ApprovalStatus, AttemptStatus, ContactAttempt
 from tenants.conduct.presets import PRESETS
 from tenants.db import db
 from tenants.errors import ValidationFailed
@@ -56,6 +56,9 @@ FORMULAS = {
     "during_holds": ("Attempts that hit a hold: a PAUSE rule, or the rule a hold type maps to (e.g. an attorney "
                      "hold: the attorney only).",
                      "触发暂停的尝试：PAUSE 规则，或暂停类型对应的规则（如律师代理：只能联系律师）。"),
+    "awaiting_outcome": ("Allowed attempts whose outcome is still not recorded. Until it is, each counts as a "
+                         "connected call and as a conversation against the debtor's caps.",
+                         "已允许但尚未记录结果的尝试。记录结果之前，每次均按已接通且已通话计入债务人的次数上限。"),
     "complaints_open": ("Complaints about the agency received in the period, still open or under investigation.",
                         "期间内收到的针对该机构、仍未结或调查中的投诉。"),
     "complaints_upheld": ("Complaints about the agency received in the period and upheld.",
@@ -186,6 +189,7 @@ class Scorecard:
     blocked: int
     after_hours: int
     during_holds: int
+    awaiting_outcome: int
     complaints_open: int
     complaints_upheld: int
 
@@ -205,7 +209,8 @@ def scorecards(f: ReportFilter) -> list[Scorecard]:
     conduct = {r.agency: r for r in db.session.execute(
         select(ContactAttempt.tenant_id.label("agency"), func.count(ContactAttempt.id).label("attempts"),
                _count_where(ContactAttempt.decision == "block").label("blocked"),
-               _count_where(after_hours).label("after_hours"), _count_where(during_holds).label("during_holds"))
+               _count_where(after_hours).label("after_hours"), _count_where(during_holds).label("during_holds"),
+               _count_where(ContactAttempt.status == AttemptStatus.PENDING).label("awaiting_outcome"))
         .where(*_where(f)).group_by(ContactAttempt.tenant_id))}
     complaints = {r.agency: r for r in db.session.execute(_complaint_counts(f))}
     tenants = names([*conduct, *complaints])
@@ -216,7 +221,8 @@ def scorecards(f: ReportFilter) -> list[Scorecard]:
         cards.append(Scorecard(
             agency_id=agency_id, agency_name=tenant.name, agency_kind=tenant.kind,
             attempts=c.attempts if c else 0, blocked=c.blocked if c else 0, after_hours=c.after_hours if c else 0,
-            during_holds=c.during_holds if c else 0, complaints_open=k.open if k else 0,
+            during_holds=c.during_holds if c else 0, awaiting_outcome=c.awaiting_outcome if c else 0,
+            complaints_open=k.open if k else 0,
             complaints_upheld=k.upheld if k else 0))
     return sorted(cards, key=lambda s: (-(s.blocks_per_1000 or 0), s.agency_name))
 

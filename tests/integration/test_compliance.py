@@ -121,6 +121,8 @@ def test_scorecards_from_known_decisions_and_complaints(decisions):
     alpha, beta = cards["Alpha Collect"], cards["Beta Recovery"]
     assert (alpha.attempts, alpha.blocked, alpha.blocks_per_1000) == (6, 2, 333.3)
     assert (alpha.after_hours, alpha.during_holds) == (2, 0)
+    # the texts went ahead with no outcome recorded: each still counts as connected (the visits awaited approval)
+    assert (alpha.awaiting_outcome, beta.awaiting_outcome) == (2, 1)
     assert (alpha.complaints_open, alpha.complaints_upheld) == (1, 1)
     assert (beta.attempts, beta.blocked, beta.blocks_per_1000) == (2, 1, 500.0)
     assert (beta.after_hours, beta.during_holds, beta.complaints_open) == (0, 1, 0)

@@ -138,6 +138,8 @@ class ScorecardOut(Schema):
     blocks_per_1000 = fields.Float(allow_none=True)
     after_hours = fields.Integer()
     during_holds = fields.Integer()
+    awaiting_outcome = fields.Integer(metadata={"description": "Allowed attempts whose outcome is not recorded "
+                                                               "yet (each counts as connected until it is)."})
     complaints_open = fields.Integer()
     complaints_upheld = fields.Integer()
 
