@@ -23,17 +23,22 @@ def capture(request: engine.ContactRequest, history, holds, consent: engine.Cons
     }
 
 
+PERSON = "person"
+
+
 def redacted(inputs: dict) -> dict:
     """The snapshot as a tenant may read it: the person's contacts about other debts keep their time, channel and
     outcome (they explain a shared count) but lose every key that could link them to another debt or number."""
     if not inputs or "request" not in inputs:
         return inputs
     own = inputs["request"]["debt_id"]
-    history = [p if p["debt_id"] == own else
+    history = [{**p, "subject_key": PERSON} if p["debt_id"] == own else
                {"at": p["at"], "channel": p["channel"], "target": p["target"], "connected": p["connected"],
                 "conversation": p["conversation"], "pending": p["pending"], "debt_id": "other"}
                for p in inputs["history"]]
-    return {**inputs, "history": history}
+    # The subject key is shared with other lenders' debts of the person (tenants.conduct.subjects): compared across
+    # tenants, or watched change when another lender's file joins two subjects, it would tell on their files.
+    return {**inputs, "request": {**inputs["request"], "subject_key": PERSON}, "history": history}
 
 
 def rulebook_of(record: ContactAttempt) -> Rulebook:

@@ -142,19 +142,28 @@ def _link_in_python(execute: Callable, batch: dict[uuid.UUID, list[str]]) -> tup
 
 def link_stored(connection, key: str | None) -> None:
     """Link every stored account from the blind indexes it carries, oldest first (migration 0018; the platform
-    entered on PostgreSQL). A ledger entry filed under a key that is now one identifier of a subject moves to it."""
+    entered on PostgreSQL). Each account's key from before links (its resident ID's, else its first phone's) is
+    first linked as a subject of its own, so that joining it to the account's other identifiers merges its ledger
+    like any merge, under the persons' locks."""
     rows = connection.execute(text(
-        "SELECT a.id, a.id_number_index, p.phone_index FROM accounts a "
+        "SELECT a.id, a.subject_key, a.id_number_index, p.phone_index FROM accounts a "
         "LEFT JOIN account_phones p ON p.account_id = a.id ORDER BY a.created_at, a.id, p.position")).all()
     stored: dict[uuid.UUID, list[str]] = {}
-    for account_id, id_index, phone_index in rows:
-        keys = stored.setdefault(uuid.UUID(str(account_id)), [id_index] if id_index else [])
+    filed_under: dict[uuid.UUID, str] = {}
+    for account_id, subject_key, id_index, phone_index in rows:
+        account_id = uuid.UUID(str(account_id))
+        keys = stored.setdefault(account_id, [id_index] if id_index else [])
         if phone_index and phone_index not in keys:
             keys.append(phone_index)
-    accounts = [(account, keys) for account, keys in stored.items() if keys]
+        if subject_key:
+            filed_under[account_id] = subject_key
     dialect = connection.dialect.name
-    for start in range(0, len(accounts), BATCH):
-        subjects, _ = _link(connection.execute, dialect, dict(accounts[start:start + BATCH]), key)
+    for batch in _batches({account: [subject] for account, subject in filed_under.items()}):
+        _link(connection.execute, dialect, batch, key)
+    joined = {account: list(dict.fromkeys([*keys, *filter(None, [filed_under.get(account)])]))
+              for account, keys in stored.items()}
+    for batch in _batches({account: keys for account, keys in joined.items() if keys}):
+        subjects, _ = _link(connection.execute, dialect, batch, key)
         if dialect == "postgresql":
             connection.execute(text("UPDATE accounts a SET subject_key = s.subject FROM unnest(CAST(:ids AS uuid[]), "
                                     "CAST(:subjects AS text[])) AS s(id, subject) WHERE a.id = s.id"),
@@ -162,11 +171,9 @@ def link_stored(connection, key: str | None) -> None:
         else:
             connection.execute(text("UPDATE accounts SET subject_key = :subject WHERE id = :id"),
                                [{"id": account.hex, "subject": subject} for account, subject in subjects.items()])
-    connection.execute(text(
-        "INSERT INTO subject_aliases (alias, subject_key) SELECT DISTINCT l.subject_key, k.subject_key "
-        "FROM conduct_ledger l JOIN subject_links k ON k.identifier_key = l.subject_key "
-        "WHERE k.identifier_key <> k.subject_key ON CONFLICT (alias) DO NOTHING"))
-    connection.execute(text(
-        "UPDATE conduct_ledger SET subject_key = (SELECT k.subject_key FROM subject_links k "
-        "WHERE k.identifier_key = conduct_ledger.subject_key) WHERE subject_key IN "
-        "(SELECT identifier_key FROM subject_links WHERE identifier_key <> subject_key)"))
+
+
+def _batches(accounts: dict[uuid.UUID, list[str]]) -> Iterable[dict[uuid.UUID, list[str]]]:
+    items = list(accounts.items())
+    for start in range(0, len(items), BATCH):
+        yield dict(items[start:start + BATCH])
