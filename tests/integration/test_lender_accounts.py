@@ -63,7 +63,7 @@ def _account_id(lender, ref):
 
 def test_the_csv_export_holds_what_the_list_selects_masked_for_an_analyst_and_audited(client, db_session, lender):
     login(client, f"analyst-{lender.slug}@lender.test")
-    response = client.get(f"/t/{lender.slug}/accounts/export.csv?sort=-balance&portfolio="
+    response = client.get(f"/t/{lender.slug}/accounts/export?format=csv&sort=-balance&portfolio="
                           f"{_portfolio_id(lender, 'November')}")
     assert response.status_code == 200 and response.is_streamed
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
@@ -90,13 +90,13 @@ def _portfolio_id(lender, name):
 
 def test_the_xlsx_export_is_a_workbook_a_manager_reads_in_full(client, db_session, lender):
     login(client, f"manager-{lender.slug}@lender.test")
-    response = client.get(f"/t/{lender.slug}/accounts/export.xlsx?sort=dpd")
+    response = client.get(f"/t/{lender.slug}/accounts/export?format=xlsx&sort=dpd")
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(response.get_data()), read_only=True).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == "External reference" and [r[0] for r in rows[1:]] == ["A1", "A0", "A3", "A2", "B9"]
     assert rows[1][2] == "王小1" and "*" in rows[1][3]  # the name in full for a manager, never the full ID
-    assert client.get(f"/t/{lender.slug}/accounts/export.pdf").status_code == 404
+    assert client.get(f"/t/{lender.slug}/accounts/export?format=pdf").status_code == 422
 
 
 def test_the_api_exports_too(client, db_session, factory, lender):

@@ -85,7 +85,8 @@ def test_the_page_previews_then_confirms(client, db_session, setup):
     assert previewed.status_code == 200 and 'id="placement-preview"' in page
     assert "40 accounts with" in page and "Confirm: place 40 accounts" in page
     agencies = page.split('id="preview-agencies"')[1].split("</table>")[0]
-    assert re.search(r"Champion Collect</td><td class=\"text-end\">70</td>\s*<td class=\"text-end\">28 ", agencies)
+    cells = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", agencies))
+    assert "Champion Collect 70 28 (70.0%)" in cells and "Challenger Recovery 30 12 (30.0%)" in cells
     assert _counts(lender)[0] == 0
 
     confirm = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',

@@ -124,12 +124,15 @@ def _last_contacts(account_ids) -> dict:
                                    .where(contacts.c.account_id.in_(account_ids))).all())
 
 
-@bp.route("/accounts/export.<file_format>")
+@bp.route("/accounts/export")
 @lender_page
-def accounts_export(file_format: str):
-    """Every account the list's filters select, in its order, as CSV or XLSX (streamed; PII masked by role)."""
+def accounts_export():
+    """Every account the list's filters select, in its order, as CSV or XLSX (`format`; streamed; PII masked by
+    role)."""
+    file_format = request.args.get("format", "csv")
     if file_format not in export.FORMATS:
-        raise NotFound()
+        raise ValidationFailed(_("Export as CSV or Excel."), code="export.bad_format",
+                               details={"formats": list(export.FORMATS)})
     _form, filters, query = _listed()
     sort = request.args.get("sort")
     export.record_export(filters, sort, file_format, export.count(query))
