@@ -212,13 +212,16 @@ def requests(zones=None):
 
 
 # ---- (a) ----------------------------------------------------------------------------------------------------------
-# Half the time the debtor agreed to calls round the clock (00:00–00:00 wraps to the whole day), so the hours
-# windows step aside and the counting rules decide.
+# Often the debtor agreed to calls round the clock (00:00–00:00 wraps to the whole day), so the hours windows step
+# aside and the counting rules decide; sometimes to hours of their own within one day.
 ROUND_THE_CLOCK = Consent(agreed_hours=(time(0), time(0)))
+AGREED = st.one_of(st.none(), st.just(ROUND_THE_CLOCK), st.just(ROUND_THE_CLOCK), st.builds(
+    lambda a, b: Consent(agreed_hours=(min(a, b), max(a, b))), clock_times(), clock_times()).filter(
+    lambda c: c.agreed_hours[0] != c.agreed_hours[1]))
 
 
 @SETTINGS
-@given(st.data(), st.sampled_from(sorted(PRESETS)), instants(), requests(), st.sampled_from((None, ROUND_THE_CLOCK)))
+@given(st.data(), st.sampled_from(sorted(PRESETS)), instants(), requests(), AGREED)
 def test_an_allowed_attempt_breaks_no_cap_or_window(data, code, now, request, consent):
     """CN.HOURS, US.HOURS, UK.HOURS, IN.HOURS, IE.HOURS (hours in every candidate zone), CN.CALLS.CONNECTED,
     CN.CALLS.ATTEMPTS (debtor-local calendar day), IE.MONTHLY (calendar month), US.7IN7 (7 calendar dates, the
@@ -260,7 +263,8 @@ def test_the_oracle_sees_what_it_is_meant_to_see():
 @given(st.data(), st.sampled_from(sorted(PRESETS)), instants(), requests(), consents())
 def test_a_refusal_is_lifted_at_its_earliest_allowed_time(data, code, now, request, consent):
     """Every BLOCK/PAUSE rule (hours, caps, quiet periods, holds, inconvenient times): at the refusal's
-    `earliest_allowed_at`, with nothing else changed, none of them refuses any more."""
+    `earliest_allowed_at`, with nothing else changed, none of them refuses any more — and a second earlier one
+    still does (the collector is not kept waiting longer than the rules require)."""
     history, on_hold = data.draw(histories(now)), data.draw(holds(now))
     rb = BOOKS[code]
     d = decide(request, history, on_hold, consent, rb, now)
@@ -269,6 +273,9 @@ def test_a_refusal_is_lifted_at_its_earliest_allowed_time(data, code, now, reque
     assert d.earliest_allowed_at > now
     later = decide(request, history, on_hold, consent, rb, d.earliest_allowed_at)
     assert later.blocking == (), (d.hits, later.hits)
+    just_before = d.earliest_allowed_at - timedelta(seconds=1)
+    if just_before > now:
+        assert decide(request, history, on_hold, consent, rb, just_before).outcome == "block", d.hits
     assert next_permitted(request.channel, request, history, on_hold, consent, rb, now) == d.earliest_allowed_at
 
 
