@@ -4,8 +4,6 @@ needing the lender's approval answers 201 with no call and the decision. With th
 answer carries the `dial_url` for the caller's softphone; with a CTI gateway the call rings on the collector's line
 and the number is never returned. How the call went arrives on the gateway's callback (POST /telephony/events).
 Send an `Idempotency-Key` header and a retried request returns the first answer instead of calling twice."""
-import uuid
-
 from flask import current_app, g, url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -13,10 +11,12 @@ from marshmallow import Schema, fields
 from tenants import references
 from tenants.capabilities import Capability
 from tenants.db import db
+from tenants.portfolios.accounts import get_account
+from tenants.portfolios.models import Account
 from tenants.telephony import calls, gateways
 from web.access import require_capability
 from web.api.idempotency import idempotency_key
-from web.api.portfolio_schemas import agencies_only
+from web.api.portfolio_schemas import agencies_only, loads
 
 blp = Blueprint("api_telephony", __name__, url_prefix="/api/v1",
                 description="Click-to-call through the telephony gateway, decided by the conduct rules first")
@@ -48,14 +48,15 @@ class PlacedOut(Schema):
 @blp.route("/accounts/<uuid:account_id>/calls", methods=["POST"])
 @agencies_only
 @require_capability(Capability.CONTACT_ATTEMPT)
+@loads(get_account, "account_id", "account")  # a foreign account is a 404 before the body is read
 @blp.arguments(CallIn)
 @blp.response(201, PlacedOut)
 @blp.alt_response(422, description="Refused by the conduct rules (code conduct.<rule>), or invalid fields")
-def place_call(data, account_id: uuid.UUID):
+def place_call(data, account: Account):
     """Decide a call and, when allowed, dial it through the gateway."""
     collector = data["collector_user_id"] or g.api_token.created_by_user_id
     references.member(collector, field="collector_user_id")
-    placed = calls.place(account_id, data["phone_id"], gateway=gateways.from_config(current_app.config),
+    placed = calls.place(account.id, data["phone_id"], gateway=gateways.from_config(current_app.config),
                          user_id=collector, role=g.role, idempotency_key=idempotency_key(),
                          callback_url=lambda _call_id: url_for("telephony_webhook.telephony_event", _external=True))
     db.session.commit()

@@ -49,8 +49,8 @@ STATUS_LABELS = {worklist.Status.APPROVAL: _l("needs the lender's approval"),
                  worklist.Status.WAITING: _l("wait"), worklist.Status.STOPPED: _l("not by waiting")}
 CALLBACK_LABELS = {CallbackStatus.SCHEDULED: _l("scheduled"), CallbackStatus.DONE: _l("done"),
                    CallbackStatus.CANCELLED: _l("cancelled")}
-TIMELINE_LABELS = {"contact": _l("Contact attempt"), "message": _l("Message"), "note": _l("Note"), "callback": _l("Callback"),
-                   "promise": _l("Promise to pay"), "payment": _l("Payment")}
+TIMELINE_LABELS = {"contact": _l("Contact attempt"), "message": _l("Message"), "note": _l("Note"),
+                   "callback": _l("Callback"), "promise": _l("Promise to pay"), "payment": _l("Payment")}
 
 
 # ---- forms ------------------------------------------------------------------------------------------------------

@@ -40,8 +40,8 @@ from web.tenant.telephony import CallForm
 from web.tenant.worklist import back_to_case, queue_args
 
 TABS = ("contact", "promise", "payment", "plan", "note", "callback", "message")
-TAB_LABELS = {"contact": _l("Contact and outcome"), "promise": _l("Promise"), "payment": _l("Payment"), "plan": _l("Plan"),
-              "note": _l("Note"), "callback": _l("Callback"), "message": _l("Message")}
+TAB_LABELS = {"contact": _l("Contact and outcome"), "promise": _l("Promise"), "payment": _l("Payment"),
+              "plan": _l("Plan"), "note": _l("Note"), "callback": _l("Callback"), "message": _l("Message")}
 SECTIONS = ("details", "history", "agreements", "evidence", "disputes", "legal", "conduct", "updates")
 SECTION_LABELS = {"details": _l("Debtor and terms"), "history": _l("Contacts and money"),
                   "agreements": _l("Settlements and agreements"), "evidence": _l("Evidence"),
