@@ -33,9 +33,10 @@ def in_window(tod: time, start: time, end: time) -> bool:
 
 def earliest_in_window(t: datetime, zone: ZoneInfo, start: time, end: time, day_ok=lambda d: True,
                        horizon_days: int = 400) -> datetime | None:
-    """Earliest instant >= t whose local time in ``zone`` is inside [start, end) on an allowed local day."""
+    """Earliest instant >= t whose local time in ``zone`` is inside [start, end) on an allowed local day — both the
+    day the window opened and the date it is now (a window past midnight into a closed day closes at midnight)."""
     lt = local(t, zone)
-    if in_window(lt.time(), start, end) and day_ok(_window_day(lt, start, end)):
+    if in_window(lt.time(), start, end) and day_ok(_window_day(lt, start, end)) and day_ok(lt.date()):
         return t
     d = lt.date()
     for i in range(horizon_days):

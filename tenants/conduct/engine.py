@@ -226,7 +226,8 @@ def _hours(ctx: _Ctx, rule: Rule, t: datetime):
     def ok(x: datetime) -> bool:
         for z in ctx.zones:
             lt = x.astimezone(z)
-            if not (cal.in_window(lt.time(), start, end) and day_ok(cal._window_day(lt, start, end))):
+            if not (cal.in_window(lt.time(), start, end) and day_ok(cal._window_day(lt, start, end))
+                    and day_ok(lt.date())):
                 return False
         return True
 

@@ -1,7 +1,7 @@
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from tenants.conduct.engine import ContactRequest, Hold, PastAttempt, decide
+from tenants.conduct.engine import Consent, ContactRequest, Hold, PastAttempt, decide
 from tenants.conduct.presets import preset
 from tenants.conduct.rulebook import tighten
 
@@ -123,3 +123,13 @@ def test_ie_monthly_cap_across_month_boundary():
     assert decide(r, hist, [], None, IE, datetime(2027, 1, 2, 9, tzinfo=DUB)).outcome == "allow"
     assert decide(req("Europe/Dublin", debt_id="d2"), hist, [], None, IE,
                   datetime(2026, 12, 4, 12, tzinfo=DUB)).outcome == "allow"  # per_debt
+
+
+def test_ie_agreed_hours_past_midnight_stop_when_sunday_begins():
+    """IE.HOURS — Consumer Credit Act 1995 s.46 ✔: none on Sundays, even inside hours the debtor agreed that run
+    past midnight from Saturday: 01:00 on Sunday is Sunday; the next time is Monday at 20:00, when they open."""
+    late = Consent(agreed_hours=(time(20), time(2)))
+    r = req("Europe/Dublin")
+    assert decide(r, [], [], late, IE, datetime(2026, 12, 5, 23, tzinfo=DUB)).outcome == "allow"  # Saturday
+    d = decide(r, [], [], late, IE, datetime(2026, 12, 6, 1, tzinfo=DUB))
+    assert d.outcome == "block" and d.earliest_allowed_at == datetime(2026, 12, 7, 20, tzinfo=DUB)
