@@ -1,7 +1,7 @@
 import json
 import random
-import time
 import uuid
+from collections import Counter
 
 import pytest
 
@@ -193,10 +193,11 @@ def test_explanation_is_json_serialisable_and_explains_the_split(thousand):
         assert sum(record["by_dpd_bucket"].values()) == record["accounts"]
 
 
-def test_100k_candidates_is_fast():
+def test_100k_candidates_are_all_placed_in_the_weights_proportions():
+    """At the size of a large placement every account lands with exactly one agency, in the weights' proportions
+    (how long it takes is bench/allocation_bench.py's question, not a test's)."""
     candidates = make_candidates(100_000, seed=11)
-    started = time.perf_counter()
     result = allocate(candidates, {"a": 5, "b": 3, "c": 2}, seed=9)
-    elapsed = time.perf_counter() - started
-    assert len(result.assignment) == 100_000
-    assert elapsed < 2.5
+    assert set(result.assignment) == {c.account_id for c in candidates}
+    shares = Counter(result.assignment.values())
+    assert {agency: round(count / 100_000, 2) for agency, count in shares.items()} == {"a": 0.5, "b": 0.3, "c": 0.2}
