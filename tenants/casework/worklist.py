@@ -102,6 +102,9 @@ class QueueItem:
     last_promise_at: datetime | None = None  # the agency's latest promise taken on the case
     last_payment_at: datetime | None = None  # the latest payment recorded on the case (reversed ones aside)
     worked_today: bool = False
+    # This agency's calls and messages that went ahead with no outcome recorded yet: each counts against the
+    # debtor's caps as connected until it is (CONDUCT_RULES "an unanswered question counts against the caller").
+    awaiting_outcome: int = 0
     promise: str | None = None  # "due" or "broken", only while nothing was done about it since
     states: dict[str, permitted.ChannelState] = field(default_factory=dict)
 
@@ -188,7 +191,8 @@ def build(*, scope: str = Scope.COLLECTOR, collector_user_id: uuid.UUID | None =
             days_past_due=row.days_past_due, region=row.region, zone=(zones or (default_zone,))[0],
             collector_user_id=row.collector_user_id, last_contact_at=row.last_contact_at,
             callback_at=row.callback_at, callback_due=_callback_due(row.callback_at, row.last_contact_at, now),
-            last_promise_at=row.last_promise_at, last_payment_at=row.last_payment_at)
+            last_promise_at=row.last_promise_at, last_payment_at=row.last_payment_at,
+            awaiting_outcome=row.awaiting_outcome or 0)
         worked = item.last_worked_at
         item.worked_today = worked is not None and _today(worked, item.zone) == _today(now, item.zone)
         items.append(item)
@@ -269,6 +273,9 @@ def _cases_query(scope: str, collector_user_id, filters: QueueFilter, default_re
     last_contact = (select(func.max(attempts.c.decided_at))
                     .where(attempts.c.account_id == accounts.c.id, attempts.c.tenant_id == agency,
                            attempts.c.status.in_(MADE)).scalar_subquery())
+    awaiting_outcome = (select(func.count()).select_from(attempts)
+                        .where(attempts.c.account_id == accounts.c.id, attempts.c.tenant_id == agency,
+                               attempts.c.status == "pending").scalar_subquery())
     next_callback = (select(func.min(callbacks.c.due_at))
                      .where(callbacks.c.account_id == accounts.c.id, callbacks.c.tenant_id == agency,
                             callbacks.c.status == CallbackStatus.SCHEDULED).scalar_subquery())
@@ -293,6 +300,7 @@ def _cases_query(scope: str, collector_user_id, filters: QueueFilter, default_re
         placements.c.debtor_notified_at, assignments.c.collector_user_id, first_phone.label("first_phone_index"),
         last_contact.label("last_contact_at"), next_callback.label("callback_at"),
         last_promise.label("last_promise_at"), last_payment.label("last_payment_at"),
+        awaiting_outcome.label("awaiting_outcome"),
     )
     if scope == Scope.UNASSIGNED:
         query = query.select_from(placements.outerjoin(assignments, current)).where(assignments.c.id.is_(None))

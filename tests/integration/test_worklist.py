@@ -197,3 +197,25 @@ def test_another_agency_and_the_lender_see_no_queue(queue_desk, client, factory)
     assert foreign.status_code == 404  # not a collector of this agency: as if nobody had that id
     lender_headers = {"Authorization": f"Bearer {factory.token(queue_desk.lender, 'lender_admin')[1]}"}
     assert client.get("/api/v1/queue", headers=lender_headers).status_code == 404
+
+
+def test_a_call_waiting_for_its_outcome_is_flagged_on_the_queue_until_recorded(queue_desk, client):
+    """CONDUCT_RULES "an unanswered question counts against the caller": until its outcome is recorded the call
+    counts as connected, so the queue shows it as something to finish, with a link to the case's contact tab."""
+    collector = queue_desk.collectors[0]
+    with tenant_scope(queue_desk.agency.id):
+        record, _ = conduct.attempt(queue_desk.ids[1], conduct.AttemptRequest(channel="call"),
+                                    collector_user_id=collector.id)
+        db.session.commit()
+    queue = build(queue_desk)
+    items = {i.external_ref: i for i in [*queue.ready, *queue.waiting]}
+    assert items["B-BIG"].awaiting_outcome == 1 and items["A-SMALL"].awaiting_outcome == 0
+    login(client, queue_desk.collector_emails[0])
+    page = client.get(f"/t/{queue_desk.agency.slug}/queue").get_data(as_text=True)
+    row = page.split(f'id="queue-{queue_desk.ids[1]}"')[1].split("</tr>")[0]
+    assert "1 outcome to record" in row and "tab=contact" in row
+    with tenant_scope(queue_desk.agency.id):
+        conduct.record_outcome(record.id, "no_answer")
+        db.session.commit()
+    queue = build(queue_desk)
+    assert {i.external_ref: i for i in [*queue.ready, *queue.waiting]}["B-BIG"].awaiting_outcome == 0
