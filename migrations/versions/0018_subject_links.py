@@ -136,89 +136,109 @@ END $$;
 # p_accounts[i] has identifier p_identifiers[i]; an account's identifiers come in the order of preference (resident
 # ID, phones, email): a new person's subject is named after the first, as before links existed.
 #
-# Every identifier first gets a link of its own (a new one: a fresh subject named after it), inserted in key order
-# so two batches sharing new identifiers wait for each other instead of deadlocking. Then the batch's accounts and
-# the subjects their identifiers lead to make components (accounts sharing a subject are one person); in each, the
-# survivor is the smallest subject that existed before this call, else the first account's first identifier.
-# Subjects that existed before and are joined now are locked, in key order, and the plan made again (a merge may
-# have committed while waiting) until every such subject is locked; then they merge. Fresh subjects joining one
-# only move their links: nothing else ever referred to them. A component that only gains fresh identifiers takes
-# no lock: an attempt meanwhile decides on the same history either way.
+# The plan: accounts that lead to a common subject are one person (a component; found by walking only between
+# accounts that share one, so a file of distinct people costs no walk at all); an identifier not linked yet is a
+# fresh subject named after itself. In each component the survivor is the smallest subject that existed before,
+# else the first account's first identifier. Subjects that existed before and are joined now are locked, in key
+# order, and the plan made again (a merge may have committed while waiting) until every such subject is locked.
+# Then the new identifiers are linked straight to their survivors, in key order so two batches sharing one wait
+# for each other instead of deadlocking; one that another batch linked meanwhile makes the plan again. Last the
+# joined subjects merge. A component that only gains new identifiers takes no lock: an attempt meanwhile decides
+# on the same history either way. JIT is off: the walk's estimates are huge and compiling it cost more than the
+# whole call.
 LINK = f"""
 CREATE FUNCTION subject_link(p_accounts uuid[], p_identifiers text[], key text)
 RETURNS TABLE (account_id uuid, subject_key text, merged_from text[])
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER {SEARCH_PATH} AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER {SEARCH_PATH} SET jit = off AS $$
 DECLARE
     was_platform text := coalesce(current_setting('app.platform', true), '');
-    v_fresh text[];
-    v_from text[];
-    v_to text[];
+    v_new text[];
+    v_new_into text[];
+    v_merged text[];
+    v_into text[];
+    v_accounts uuid[];
+    v_subjects text[];
     v_joined text[];
     v_locked text[] := '{{}}';
+    v_inserted integer;
 BEGIN{CHECK_KEY}
     IF coalesce(array_length(p_accounts, 1), 0) <> coalesce(array_length(p_identifiers, 1), 0) THEN
         RAISE EXCEPTION 'one identifier per account entry' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    WITH inserted AS (
-        INSERT INTO public.subject_links AS sl (identifier_key, subject_key)
-        SELECT DISTINCT i.identifier, i.identifier FROM unnest(p_identifiers) AS i(identifier)
-        WHERE i.identifier IS NOT NULL ORDER BY 1
-        ON CONFLICT (identifier_key) DO NOTHING RETURNING sl.identifier_key)
-    SELECT coalesce(array_agg(inserted.identifier_key), '{{}}') INTO v_fresh FROM inserted;
     LOOP
         WITH RECURSIVE pairs AS (
-            SELECT DISTINCT x.account, {_resolved('sl.subject_key')} AS subject, x.pos
+            SELECT DISTINCT x.account::text AS account, x.identifier, sl.identifier_key IS NULL AS fresh,
+                   coalesce({_resolved('sl.subject_key')}, x.identifier) AS subject, x.pos
             FROM unnest(p_accounts, p_identifiers) WITH ORDINALITY AS x(account, identifier, pos)
-            JOIN public.subject_links sl ON sl.identifier_key = x.identifier),
-        edges AS (SELECT DISTINCT a.subject AS one, b.subject AS other FROM pairs a JOIN pairs b USING (account)),
-        reach (subject, other) AS (
-            SELECT e.one, e.other FROM edges e
-            UNION SELECT r.subject, e.other FROM reach r JOIN edges e ON e.one = r.other),
-        component AS (SELECT r.subject, min(r.other) AS id FROM reach r GROUP BY r.subject),
+            LEFT JOIN public.subject_links sl ON sl.identifier_key = x.identifier
+            WHERE x.identifier IS NOT NULL),
+        sharing AS (
+            SELECT DISTINCT a.account AS one, b.account AS other
+            FROM pairs a JOIN pairs b ON b.subject = a.subject AND b.account <> a.account),
+        reach (account, other) AS (
+            SELECT s.one, s.other FROM sharing s
+            UNION SELECT r.account, s.other FROM reach r JOIN sharing s ON s.one = r.other),
+        joined AS (SELECT r.account, min(r.other) AS id FROM reach r GROUP BY r.account),
+        component AS (
+            SELECT p.*, least(p.account, j.id) AS id FROM pairs p LEFT JOIN joined j ON j.account = p.account),
         survivor AS (
-            SELECT c.id, coalesce(min(c.subject) FILTER (WHERE NOT c.subject = ANY(v_fresh)),
-                                  (array_agg(p.subject ORDER BY p.pos))[1]) AS subject
-            FROM component c JOIN pairs p ON p.subject = c.subject GROUP BY c.id),
-        moves AS (SELECT c.subject AS moved, s.subject AS survivor FROM component c JOIN survivor s USING (id)
-                  WHERE c.subject <> s.subject)
-        SELECT coalesce(array_agg(m.moved ORDER BY m.moved), '{{}}'),
-               coalesce(array_agg(m.survivor ORDER BY m.moved), '{{}}')
-        INTO v_from, v_to FROM moves m;
-        v_joined := ARRAY(SELECT DISTINCT j.subject FROM unnest(v_from, v_to) AS m(moved, survivor)
-                          CROSS JOIN LATERAL (VALUES (m.moved), (m.survivor)) AS j(subject)
-                          WHERE NOT m.moved = ANY(v_fresh) AND NOT j.subject = ANY(v_locked) ORDER BY 1);
-        EXIT WHEN cardinality(v_joined) = 0;
-        -- In the array's (key) order: unnest yields it so, and locks are taken as rows are produced.
-        PERFORM pg_advisory_xact_lock(hashtextextended('conduct:' || j.subject, 0)) FROM unnest(v_joined) AS j(subject);
-        v_locked := v_locked || v_joined;
+            SELECT c.id, coalesce(min(c.subject) FILTER (WHERE NOT c.fresh),
+                                  (array_agg(c.subject ORDER BY c.pos))[1]) AS subject
+            FROM component c GROUP BY c.id),
+        planned AS MATERIALIZED (
+            SELECT c.account, c.identifier, c.fresh, c.subject, s.subject AS survivor
+            FROM component c JOIN survivor s ON s.id = c.id)
+        SELECT n.identifiers, n.survivors, m.subjects, m.survivors, a.accounts, a.survivors
+        INTO v_new, v_new_into, v_merged, v_into, v_accounts, v_subjects
+        FROM (SELECT coalesce(array_agg(d.identifier ORDER BY d.identifier), '{{}}') AS identifiers,
+                     coalesce(array_agg(d.survivor ORDER BY d.identifier), '{{}}') AS survivors
+              FROM (SELECT DISTINCT p.identifier, p.survivor FROM planned p WHERE p.fresh) AS d) AS n,
+             (SELECT coalesce(array_agg(d.subject ORDER BY d.subject), '{{}}') AS subjects,
+                     coalesce(array_agg(d.survivor ORDER BY d.subject), '{{}}') AS survivors
+              FROM (SELECT DISTINCT p.subject, p.survivor FROM planned p
+                    WHERE NOT p.fresh AND p.subject <> p.survivor) AS d) AS m,
+             (SELECT array_agg(d.account::uuid) AS accounts, array_agg(d.survivor) AS survivors
+              FROM (SELECT DISTINCT p.account, p.survivor FROM planned p) AS d) AS a;
+        v_joined := ARRAY(SELECT DISTINCT j.subject FROM unnest(v_merged || v_into) AS j(subject)
+                          WHERE NOT j.subject = ANY(v_locked) ORDER BY 1);
+        IF cardinality(v_joined) > 0 THEN
+            -- In the array's (key) order: unnest yields it so, and locks are taken as rows are produced.
+            PERFORM pg_advisory_xact_lock(hashtextextended('conduct:' || j.subject, 0))
+            FROM unnest(v_joined) AS j(subject);
+            v_locked := v_locked || v_joined;
+            CONTINUE;
+        END IF;
+        WITH inserted AS (
+            INSERT INTO public.subject_links AS sl (identifier_key, subject_key)
+            SELECT n.identifier, n.survivor FROM unnest(v_new, v_new_into) AS n(identifier, survivor) ORDER BY 1
+            ON CONFLICT (identifier_key) DO NOTHING RETURNING 1)
+        SELECT count(*) INTO v_inserted FROM inserted;
+        EXIT WHEN v_inserted = cardinality(v_new);
     END LOOP;
 
-    UPDATE public.subject_links sl SET subject_key = m.survivor
-    FROM unnest(v_from, v_to) AS m(moved, survivor) WHERE sl.subject_key = m.moved;
-    IF EXISTS (SELECT 1 FROM unnest(v_from) AS m(moved) WHERE NOT m.moved = ANY(v_fresh)) THEN
+    IF cardinality(v_merged) > 0 THEN
+        UPDATE public.subject_links sl SET subject_key = m.survivor
+        FROM unnest(v_merged, v_into) AS m(moved, survivor) WHERE sl.subject_key = m.moved;
         UPDATE public.subject_aliases sa SET subject_key = m.survivor
-        FROM unnest(v_from, v_to) AS m(moved, survivor) WHERE sa.subject_key = m.moved;
+        FROM unnest(v_merged, v_into) AS m(moved, survivor) WHERE sa.subject_key = m.moved;
         INSERT INTO public.subject_aliases (alias, subject_key)
-        SELECT m.moved, m.survivor FROM unnest(v_from, v_to) AS m(moved, survivor) WHERE NOT m.moved = ANY(v_fresh);
+        SELECT m.moved, m.survivor FROM unnest(v_merged, v_into) AS m(moved, survivor);
         UPDATE public.conduct_ledger l SET subject_key = m.survivor
-        FROM unnest(v_from, v_to) AS m(moved, survivor) WHERE l.subject_key = m.moved AND NOT m.moved = ANY(v_fresh);
+        FROM unnest(v_merged, v_into) AS m(moved, survivor) WHERE l.subject_key = m.moved;
         -- Every tenant's accounts of the merged subjects (or of their older aliases): platform work, left at once.
         PERFORM set_config('app.platform', (SELECT {PLATFORM_TOKEN} FROM public.platform_keys k WHERE k.id = 1),
                            true);
         UPDATE public.accounts a SET subject_key = sa.subject_key
         FROM public.subject_aliases sa
-        WHERE a.subject_key = sa.alias AND sa.subject_key = ANY(v_to);
+        WHERE a.subject_key = sa.alias AND sa.subject_key = ANY(v_into);
         PERFORM set_config('app.platform', was_platform, true);
     END IF;
 
     RETURN QUERY
-        SELECT DISTINCT ON (x.account) x.account, {_resolved('sl.subject_key')}::text,
-               ARRAY(SELECT m.moved FROM unnest(v_from, v_to) AS m(moved, survivor)
-                     WHERE m.survivor = {_resolved('sl.subject_key')} AND NOT m.moved = ANY(v_fresh)
-                     ORDER BY 1)
-        FROM unnest(p_accounts, p_identifiers) WITH ORDINALITY AS x(account, identifier, pos)
-        JOIN public.subject_links sl ON sl.identifier_key = x.identifier
-        ORDER BY x.account, x.pos;
+        SELECT a.account, a.subject,
+               ARRAY(SELECT m.moved FROM unnest(v_merged, v_into) AS m(moved, survivor)
+                     WHERE m.survivor = a.subject ORDER BY 1)
+        FROM unnest(v_accounts, v_subjects) AS a(account, subject);
 END $$;
 """
 

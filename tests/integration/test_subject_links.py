@@ -155,3 +155,47 @@ def test_the_app_role_can_neither_read_the_links_nor_link_without_the_key(db_ses
     with pytest.raises(Exception) as refused, db_session.begin_nested():
         db_session.execute(text("SELECT * FROM subject_link(ARRAY[gen_random_uuid()], ARRAY['x'], 'guessed')"))
     assert "database lock key refused" in str(refused.value)
+
+
+def test_accounts_of_one_file_chained_by_shared_identifiers_are_one_subject(db_session):
+    a, b, c, d = (uuid.uuid4() for _ in range(4))
+    x, p, q, y = (f"{name}-{uuid.uuid4().hex}" for name in "xpqy")
+    found = subjects.link({a: [x, p], b: [q, p], c: [q], d: [y]})
+    assert found[a] == found[b] == found[c] == x, "named after the first account's first identifier"
+    assert found[d] == y
+    assert subjects.link({uuid.uuid4(): [p]}).popitem()[1] == x, "a later file finds them by any of them"
+
+
+def test_merges_chain_and_the_survivor_counts_every_call(db_session, factory, frozen_clock):
+    frozen_clock.set(SHANGHAI_10AM)
+    people = [f"id-{uuid.uuid4().hex}" for _ in range(3)]
+    cases = []
+    for identifier in people:
+        account_id = uuid.uuid4()
+        subject = subjects.link({account_id: [identifier]})[account_id]
+        _, agency, account = factory.placed_account(id=account_id, subject_key=subject)
+        call(agency, account)
+        cases.append((agency, account))
+    subjects.link({uuid.uuid4(): people[:2]})
+    survivor = subjects.link({uuid.uuid4(): people[1:]}).popitem()[1]
+    assert {subject_of(account) for _, account in cases} == {survivor}
+    assert len(ledger.history_many({survivor}, SHANGHAI_10AM)[survivor]) == 3
+    assert refused_code(*cases[0]) == "conduct.cn.calls.connected"
+
+
+@pytest.mark.postgres
+def test_a_merged_away_key_still_reaches_the_survivors_history(db_session, factory, frozen_clock):
+    """A reader holding a key from before a merge (a work queue's page, an attempt under way) is answered from
+    the survivor, with the rows under the key it asked for."""
+    frozen_clock.set(SHANGHAI_10AM)
+    people = [f"id-{uuid.uuid4().hex}" for _ in range(3)]
+    old_keys = []
+    for identifier in people:
+        account_id = uuid.uuid4()
+        old_keys.append(subjects.link({account_id: [identifier]})[account_id])
+        call(*factory.placed_account(id=account_id, subject_key=old_keys[-1])[1:])
+    subjects.link({uuid.uuid4(): people[:2]})
+    subjects.link({uuid.uuid4(): people[1:]})
+    seen = ledger.history_many(set(old_keys), SHANGHAI_10AM)
+    assert sorted(len(seen[key]) for key in old_keys) == [3, 3, 3]
+    assert {key: {h.subject_key for h in history} for key, history in seen.items()} == {k: {k} for k in old_keys}
