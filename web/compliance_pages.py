@@ -36,11 +36,14 @@ from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 from web.access import allowed
-from web.forms import NOT_SUBMITTED, submit
+from web.forms import CHANNEL_CHOICES, NOT_SUBMITTED, OUTCOME_CHOICES, submit
 
 PAGE_SIZE = 50
 
 OUTCOME_LABELS = {"blocked": _l("Blocked"), "approved": _l("Approved"), "allowed": _l("Allowed")}
+TARGET_LABELS = {"debtor": _l("the debtor"), "third_party": _l("a third party"), "attorney": _l("the attorney")}
+ATTEMPT_STATUS_LABELS = {"blocked": _l("refused"), "needs_approval": _l("waiting for approval"),
+                         "pending": _l("went ahead, outcome not recorded yet"), "completed": _l("completed")}
 DECISION_LABELS = {"block": _l("blocked"), "needs_approval": _l("needs approval"), "allow": _l("allowed"),
                    "allow_with_warnings": _l("allowed with warnings"), "inbound": _l("inbound")}
 CATEGORY_LABELS = {"harassment": _l("Harassment"), "time_of_day": _l("Time of day"),
@@ -78,6 +81,8 @@ def helpers() -> dict:
     return {"formula": formula, "hit_message": hit_message, "instant": instant, "outcome_labels": OUTCOME_LABELS,
             "decision_labels": DECISION_LABELS, "category_labels": CATEGORY_LABELS, "via_labels": VIA_LABELS,
             "complaint_status_labels": STATUS_LABELS, "complaint_badges": STATUS_BADGES,
+            "channel_labels": dict(CHANNEL_CHOICES), "target_labels": TARGET_LABELS,
+            "attempt_status_labels": ATTEMPT_STATUS_LABELS, "contact_outcome_labels": dict(OUTCOME_CHOICES),
             "can_write": allowed(Capability.COMPLAINT_WRITE)}
 
 

@@ -526,7 +526,7 @@ def _elsewhere(job: ImportJob, ref: str, portfolio_name: str) -> CellError:
 
 def _duplicate(job: ImportJob, raw: dict, ref: str) -> CellError:
     return CellError(_ref_column(job.mapping), "external_ref.duplicate_in_file",
-                     f"{ref} appears earlier in this file; each account once.")
+                     f"{ref} appears earlier in this file; each account once.", params={"ref": ref})
 
 
 def _ref_column(mapping: dict) -> str:

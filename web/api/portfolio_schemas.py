@@ -227,7 +227,9 @@ class JsonImportIn(Schema):
 class CellErrorOut(Schema):
     column = fields.String(allow_none=True)
     code = fields.String()
-    message = fields.String()
+    message = fields.String(metadata={"description": "English; `code` and `params` render it in any language."})
+    params = fields.Dict(keys=fields.String(), metadata={"description": "The message's variables (the value, "
+                                                                        "the line…), by name."})
 
 
 class RowErrorOut(Schema):

@@ -28,6 +28,7 @@ from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 from web.access import allowed, require_capability
+from web.domain_messages import describe_error
 from web.forms import ActionForm, ContactForm, OutcomeForm, attach_errors, switch_setting
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
@@ -69,7 +70,7 @@ def _answer(batch_id: uuid.UUID, accept: bool):
         count = placement_service.respond(batch_id, accept=accept)
     except Conflict as exc:
         db.session.rollback()
-        flash(exc.message, "warning")
+        flash(describe_error(exc), "warning")
         return redirect(url_for("tenant.offers"))
     db.session.commit()
     if accept:
@@ -218,7 +219,7 @@ def case_contact(account_id: uuid.UUID):
         form = _contact_form(account, placement)
         attach_errors(form, exc.details)
         if not exc.details.get("fields"):
-            flash(exc.message, "danger")
+            flash(describe_error(exc), "danger")
         return _render_case(account, placement, contact_form=form, status=exc.status)
     channel = CONTACT_NOUNS.get(record.channel, record.channel)
     if record.status == AttemptStatus.NEEDS_APPROVAL:
@@ -246,7 +247,7 @@ def contact_outcome(attempt_id: uuid.UUID):
         conduct.record_outcome(record.id, form.outcome_code.data)
     except Conflict as exc:
         db.session.rollback()
-        flash(exc.message, "warning")
+        flash(describe_error(exc), "warning")
         return redirect(url_for("tenant.case_detail", account_id=account_id))
     db.session.commit()
     flash(_("Outcome recorded."), "success")

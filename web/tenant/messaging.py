@@ -32,6 +32,7 @@ from tenants.placements.models import Placement
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from web.access import allowed, require_capability
+from web.domain_messages import describe_error
 from web.forms import NOT_SUBMITTED, ActionForm, submit
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
@@ -155,7 +156,7 @@ def _step(template_id: uuid.UUID, action, done: str):
         action()
     except (ValidationFailed, Conflict) as exc:
         db.session.rollback()
-        flash(exc.message, "danger")
+        flash(describe_error(exc), "danger")
         return redirect(url_for("tenant.template_detail", template_id=template_id))
     db.session.commit()
     flash(done, "success")
@@ -225,7 +226,7 @@ def case_send_message(account_id: uuid.UUID):
     except (ValidationFailed, Conflict) as exc:
         db.session.rollback()
         problems = [m for messages in (exc.details.get("fields") or {}).values() for m in messages]
-        flash(" ".join([exc.message, *problems]), "warning")
+        flash(" ".join([describe_error(exc), *problems]), "warning")
         return back
     db.session.commit()
     flash(_("Message queued: it goes out shortly and appears in your outbox."), "success")

@@ -19,6 +19,7 @@ from tenants.errors import DomainError
 from tenants.telephony import calls, gateways
 from tenants.telephony.models import CallStatus
 from web.access import require_capability
+from web.domain_messages import describe_error
 from web.tenant import bp
 from web.tenant.agency_views import _case, _refusal, _render_case
 from web.tenant.portfolios import agency_page, parse_uuid
@@ -62,7 +63,7 @@ def case_call(account_id: uuid.UUID):
         db.session.rollback()
         if exc.status == 404:
             raise
-        flash(exc.message, "danger")
+        flash(describe_error(exc), "danger")
         return back_to_case(account.id, tab="contact", keep_going=False)
     db.session.commit()
     if placed.attempt.status == AttemptStatus.NEEDS_APPROVAL:

@@ -30,6 +30,7 @@ from tenants.placements.models import AgencyRelationship, Placement
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
 from tenants.portfolios.models import Account
 from web.access import allowed, require_capability
+from web.domain_messages import describe_error
 from web.forms import CHANNEL_CHOICES, OUTCOME_CHOICES, ActionForm, MultiCheckboxField, switch_setting
 from web.tenant import bp
 from web.tenant.conduct_views import DECISION_LABELS
@@ -272,7 +273,7 @@ def team_assign_post():
     except DomainError as exc:
         db.session.rollback()
         problems = [m for messages in (exc.details.get("fields") or {}).values() for m in messages]
-        flash(" ".join([exc.message, *problems]), "danger")
+        flash(" ".join([describe_error(exc), *problems]), "danger")
         return back
     db.session.commit()
     if isinstance(outcome, list):
@@ -329,7 +330,7 @@ def _back_to_case(account_id: uuid.UUID, tab: str, *, keep_going: bool = False):
 
 def _flash_problem(exc: DomainError) -> None:
     problems = [m for messages in (exc.details.get("fields") or {}).values() for m in messages]
-    flash(" ".join([exc.message, *problems]), "danger")
+    flash(" ".join([describe_error(exc), *problems]), "danger")
 
 
 def _form_problems(form: FlaskForm) -> None:

@@ -32,6 +32,7 @@ from tenants.pii import FULL_VIEW, mask
 from tenants.telephony import calls
 from tenants.telephony.models import CallStatus
 from web.access import allowed, require_capability
+from web.domain_messages import describe_error
 from web.forms import OUTCOME_CHOICES
 from web.tenant import bp
 from web.tenant.casework_money import suggested_promise
@@ -142,7 +143,7 @@ def contact_wrap_up(attempt_id: uuid.UUID):
     except DomainError as exc:
         db.session.rollback()
         problems = [m for messages in (exc.details.get("fields") or {}).values() for m in messages]
-        flash(" ".join([exc.message, *map(str, problems)]), "danger")
+        flash(" ".join([describe_error(exc), *map(str, problems)]), "danger")
         return back_to_case(account_id, tab="contact", keep_going=False)
     db.session.commit()
     flash(_("Saved: the outcome and the promise.") if promised else _("Saved."), "success")
