@@ -94,15 +94,15 @@ def test_an_attempt_waiting_for_the_persons_lock_counts_what_was_recorded_meanwh
         with app.app_context(), tenant_scope(agency_id):
             record, _ = service.attempt(account_id, AttemptRequest(channel="call"), collector_user_id=None)
             db.session.remove()
-    original, waiting, go_on, caller = ledger.history, threading.Event(), threading.Event(), {}
+    original, waiting, go_on, caller = ledger.person, threading.Event(), threading.Event(), {}
 
-    def history(subject_key, now, **kwargs):
+    def person(subject_key, now, **kwargs):
         if threading.get_ident() == caller.get("a"):
             waiting.set()
             go_on.wait(30)
         return original(subject_key, now, **kwargs)
 
-    monkeypatch.setattr(ledger, "history", history)
+    monkeypatch.setattr(ledger, "person", person)
     answers = {}
 
     def agency_a():
