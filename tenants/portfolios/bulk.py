@@ -13,7 +13,7 @@ Elsewhere (SQLite: the demo) the same answer comes from multi-row `INSERT … ON
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, and_, bindparam, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from tenants.conduct import subjects
@@ -42,22 +42,25 @@ CONTACT_COLUMNS = ("id", "tenant_id", "account_id", *contacts.VALUE_COLUMNS)
 Written = dict[str, tuple[uuid.UUID, bool]]
 
 
-def write(job: ImportJob, records: list[AccountRecord], now) -> Written:
+def write(job: ImportJob, records: list[AccountRecord], now, *, moving: bool = False) -> Written:
     """Upsert the accounts by external_ref and make their phones and contacts match the file; answers
-    external_ref → (account id, created?). A reference this import already wrote (an earlier batch or range) is
-    left alone and missing from the answer: that is how a duplicate across batches is found."""
+    external_ref → (account id, created?). A reference this import already wrote (an earlier batch or range), or
+    one the lender holds in another portfolio, is left alone and missing from the answer (`held_elsewhere` tells
+    the two apart): the upsert itself refuses them, so a batch costs no read beforehand. `moving`: the lender
+    said to move such accounts into the import's portfolio (`imports.move_accounts`)."""
     if not records:
         return {}
     rows = [account_row(job, record, now) for record in records]
     _link_subjects(records, rows)
     if db.session.get_bind().dialect.name == "postgresql":
-        return _copy_path(job, records, rows)
-    return _statement_path(job, records, rows)
+        return _copy_path(job, records, rows, moving)
+    return _statement_path(job, records, rows, moving)
 
 
 def held_elsewhere(job: ImportJob, refs: list[str]) -> dict[str, str]:
     """Which of these references the lender already holds in a portfolio other than the import's: reference →
-    that portfolio's name. One indexed read per batch (the lender's unique key on external_ref)."""
+    that portfolio's name. One indexed read (the lender's unique key on external_ref), for the few references
+    an upsert left alone."""
     if not refs:
         return {}
     return dict(db.session.execute(
@@ -98,14 +101,15 @@ def _answer(returned: Iterable, rows: list[dict]) -> Written:
 
 # ---- SQLite (and any other dialect) -------------------------------------------------------------------------
 
-def _statement_path(job: ImportJob, records: list[AccountRecord], rows: list[dict]) -> Written:
+def _statement_path(job: ImportJob, records: list[AccountRecord], rows: list[dict], moving: bool) -> Written:
     from sqlalchemy.dialects.sqlite import insert
 
     statement = insert(ACCOUNTS)
     statement = statement.on_conflict_do_update(
         index_elements=[ACCOUNTS.c.tenant_id, ACCOUNTS.c.external_ref],
         set_={name: statement.excluded[name] for name in UPDATED_ON_CONFLICT},
-        where=ACCOUNTS.c.last_import_id.is_distinct_from(job.id),
+        where=and_(ACCOUNTS.c.last_import_id.is_distinct_from(job.id),
+                   true() if moving else ACCOUNTS.c.portfolio_id == statement.excluded.portfolio_id),
     ).returning(ACCOUNTS.c.id, ACCOUNTS.c.external_ref)
     written = _answer(db.session.execute(statement, rows), rows)
     by_ref = {record.external_ref: record for record in records}
@@ -115,12 +119,13 @@ def _statement_path(job: ImportJob, records: list[AccountRecord], rows: list[dic
 
 # ---- PostgreSQL ----------------------------------------------------------------------------------------------
 
-def _copy_path(job: ImportJob, records: list[AccountRecord], rows: list[dict]) -> Written:
+def _copy_path(job: ImportJob, records: list[AccountRecord], rows: list[dict], moving: bool) -> Written:
     # The session's connection: its transaction carries the tenant's token, and statements go through SQLAlchemy
     # (its errors, its events) except COPY, which only the driver's cursor speaks.
     connection = db.session.connection()
     _stage(connection, ACCOUNTS, ACCOUNT_COLUMNS, [[row[name] for name in ACCOUNT_COLUMNS] for row in rows])
-    written = _answer(connection.exec_driver_sql(_UPSERT_ACCOUNTS, {"import_id": job.id}), rows)
+    upsert = _UPSERT_MOVING if moving else _UPSERT_ACCOUNTS
+    written = _answer(connection.exec_driver_sql(upsert, {"import_id": job.id}), rows)
     if not written:
         return written
     by_ref = {record.external_ref: record for record in records}
@@ -151,17 +156,19 @@ def _stage(connection, table: Table, columns: tuple[str, ...], values: list[list
                 copy.write_row(row)
 
 
-def _upsert_accounts_sql() -> str:
+def _upsert_accounts_sql(*, moving: bool) -> str:
     names = ", ".join(ACCOUNT_COLUMNS)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in UPDATED_ON_CONFLICT)
     # In the order of the unique key: ranges of one import upserting at once lock rows in the same order, so a
     # reference in two of them makes one wait for the other, never a deadlock.
     return (f"INSERT INTO accounts ({names}) SELECT {names} FROM import_stage_accounts ORDER BY external_ref "
             f"ON CONFLICT (tenant_id, external_ref) DO UPDATE SET {updates} "
-            "WHERE accounts.last_import_id IS DISTINCT FROM %(import_id)s RETURNING id, external_ref")
+            "WHERE accounts.last_import_id IS DISTINCT FROM %(import_id)s "
+            + ("" if moving else "AND accounts.portfolio_id = EXCLUDED.portfolio_id ") + "RETURNING id, external_ref")
 
 
-_UPSERT_ACCOUNTS = _upsert_accounts_sql()
+_UPSERT_ACCOUNTS = _upsert_accounts_sql(moving=False)
+_UPSERT_MOVING = _upsert_accounts_sql(moving=True)
 
 
 def _replace_phones(connection, tenant_id: uuid.UUID, by_account: dict[uuid.UUID, AccountRecord],

@@ -485,14 +485,15 @@ def _commit_batch(job: ImportJob, batch: list[tuple[int, dict]], ctx: RowContext
             failed.append((line, raw, errors))
         else:
             records[record.external_ref] = (line, raw, record)
-    for ref, portfolio_name in bulk.held_elsewhere(job, list(records)).items():
-        line, raw, _record = records.pop(ref)
-        failed.append((line, raw, [_elsewhere(job, ref, portfolio_name)]))
     now = clock.now()
     written = bulk.write(job, [record for _, _, record in records.values()], now)
-    for ref, (line, raw, _record) in records.items():
-        if ref not in written:  # an earlier batch of this same import already wrote this reference
-            failed.append((line, raw, [_duplicate(job, raw, ref)]))
+    left_alone = [ref for ref in records if ref not in written]
+    elsewhere = bulk.held_elsewhere(job, left_alone) if left_alone else {}
+    for ref in left_alone:
+        line, raw, _record = records[ref]
+        failed.append((line, raw, [_elsewhere(job, ref, elsewhere[ref]) if ref in elsewhere
+                                   # else an earlier batch of this same import already wrote this reference
+                                   else _duplicate(job, raw, ref)]))
     for line, raw, errors in failed:
         db.session.add(ImportRowError(tenant_id=job.tenant_id, import_id=job.id, line=line,
                                       errors=[e.__dict__ for e in errors],
@@ -571,7 +572,7 @@ def move_accounts(job: ImportJob) -> int:
                 name = (error.get("params") or {}).get("portfolio")
                 if name:
                     sources[name] = sources.get(name, 0) + 1
-        written = bulk.write(job, [record for _, record in pending.values()], clock.now())
+        written = bulk.write(job, [record for _, record in pending.values()], clock.now(), moving=True)
         for ref in written:
             db.session.delete(pending[ref][0])
         moved += len(written)
