@@ -1,9 +1,9 @@
 """The platform console under /admin/: platform admins only; everyone else gets 404."""
 import uuid
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from tenants.audit import AuditEvent, get_event, verify_chain
 from tenants.capabilities import Capability
@@ -17,6 +17,7 @@ from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.schemas import NewTenantSchema
 from tenants.tenancy.services import create_tenant, get_tenant, set_tenant_status
 from web.access import open_tenant_for_member, require_capability
+from web.auth import session_user_id
 from web.domain_messages import describe_error
 from web.forms import NOT_SUBMITTED, ActionForm, NewTenantForm, submit
 
@@ -24,8 +25,17 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 def platform_tenant() -> Tenant | None:
+    """The platform tenant the signed-in person belongs to (a deployment has one; a staging copy or a test
+    database may hold more, and the first found need not be theirs), else the first: the member check follows."""
+    query = select(Tenant).where(Tenant.kind == TenantKind.PLATFORM).order_by(Tenant.created_at, Tenant.id)
+    user_id = session_user_id(session.get("_user_id"))
     with platform_scope("the platform operator's own tenant"):
-        return db.session.scalar(select(Tenant).where(Tenant.kind == TenantKind.PLATFORM))
+        if user_id:
+            mine = db.session.scalar(query.join(Membership, and_(
+                Membership.tenant_id == Tenant.id, Membership.user_id == user_id, Membership.is_active)))
+            if mine is not None:
+                return mine
+        return db.session.scalar(query)
 
 
 @bp.before_request
