@@ -195,13 +195,18 @@ def test_the_softphone_link_is_an_audited_reveal_shown_once(queue_desk, client, 
     monkeypatch.setitem(app.config, "TELEPHONY_GATEWAY", "tel")
     login(client, queue_desk.collector_emails[0])
     answer = client.post(f"/t/{queue_desk.agency.slug}/cases/{queue_desk.ids[2]}/call",
-                         data={"phone_id": str(_phone_id(queue_desk, 2))})
+                         data={"phone_id": str(_phone_id(queue_desk, 2))}, follow_redirects=True)
     with tenant_scope(queue_desk.agency.id):
         number = conduct.get_account(queue_desk.ids[2]).phones[0].phone
         reveals = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "pii.revealed")).all()
+        attempts = db.session.scalar(select(func.count()).select_from(ContactAttempt))
     assert answer.status_code == 200 and f'href="tel:{number}"' in answer.get_data(as_text=True)
     assert [e.after["purpose"] for e in reveals] == ["dial"]
-    assert number not in client.get(f"/t/{queue_desk.agency.slug}/cases/{queue_desk.ids[2]}").get_data(as_text=True)
+    # the answer was a redirect: reloading the page it led to neither shows the number again nor dials again
+    reloaded = client.get(answer.request.full_path).get_data(as_text=True)
+    assert number not in reloaded
+    with tenant_scope(queue_desk.agency.id):
+        assert db.session.scalar(select(func.count()).select_from(ContactAttempt)) == attempts
 
 
 def _signed(client, payload, secret=SECRET):

@@ -1,10 +1,10 @@
 """Click-to-call from the case page: POST the phone's id, the conduct engine decides first (a refused call is
 shown with its rule and never dials), then the configured gateway dials (tenants.telephony). The answer is the case
-page again: with the softphone gateway (tel:) it carries the link to dial, once; with a CTI gateway the phone rings
-on the collector's line and the number never reaches the browser."""
+page again, by a redirect: with the softphone gateway (tel:) it carries the link to dial, once; with a CTI gateway
+the phone rings on the collector's line and the number never reaches the browser."""
 import uuid
 
-from flask import current_app, flash, g, url_for
+from flask import current_app, flash, g, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -28,6 +28,18 @@ from web.tenant.worklist import back_to_case
 REPORTED = {CallStatus.NO_ANSWER: _l("No answer: recorded. Try another number, or save and go on."),
             CallStatus.BUSY: _l("The line was busy: recorded as no answer."),
             CallStatus.FAILED: _l("The phone system could not place the call: recorded as no answer.")}
+
+
+DIAL_KEY = "dial"
+
+
+def take_dial_url(account_id: uuid.UUID) -> str | None:
+    """The softphone link a call just decided for this case, once: the next page of the case shows it."""
+    waiting = session.get(DIAL_KEY)
+    if not waiting or waiting.get("account") != str(account_id):
+        return None
+    session.pop(DIAL_KEY)
+    return waiting.get("url")
 
 
 class CallForm(FlaskForm):
@@ -74,9 +86,8 @@ def case_call(account_id: uuid.UUID):
         flash(_("The debtor answered (%(seconds)s s). Record what was agreed.", seconds=placed.call.duration_s or 0),
               "success")
     elif placed.dial_url:
-        g.dial_url = placed.dial_url  # shown once, on this answer only
-        account, placement = _case(account_id)
-        return _render_case(account, placement)
+        # Shown once, on the page this redirect leads to: a reload of that page neither dials nor decides again.
+        session[DIAL_KEY] = {"account": str(account.id), "url": placed.dial_url}
     else:
         flash(_("Calling: pick up your phone. Record the outcome when the call ends."), "success")
     return back_to_case(account.id, tab="contact", keep_going=False)

@@ -37,7 +37,7 @@ from web.forms import OUTCOME_CHOICES
 from web.tenant import bp
 from web.tenant.casework_money import suggested_promise
 from web.tenant.portfolios import agency_page
-from web.tenant.telephony import CallForm
+from web.tenant.telephony import CallForm, take_dial_url
 from web.tenant.worklist import back_to_case, queue_args
 
 TABS = ("contact", "promise", "payment", "plan", "note", "callback", "message")
@@ -99,7 +99,7 @@ def workspace(account, attempts, money) -> dict:
         "section_labels": SECTION_LABELS, "queue_args": args,
         "pending": pending, "wrap_up": wrap_up, "call": call, "call_labels": CALL_LABELS,
         "phones": [(p.id, mask("phone", p.phone, role)) for p in account.phones],
-        "call_form": CallForm(formdata=None), "dial_url": g.get("dial_url"),
+        "call_form": CallForm(formdata=None), "dial_url": take_dial_url(account.id),
         "may_call": allowed(Capability.CONTACT_ATTEMPT), "may_dial": may_dial,
         "url": lambda **changes: url_for("tenant.case_detail", account_id=account.id,
                                          **{**args, **{k: v for k, v in changes.items() if v}}),
