@@ -222,6 +222,8 @@ class RecallForm(FlaskForm):
 
 # ---- contacts: logging an attempt and its outcome ---------------------------------------------------------------
 
+# An outbound message's delivery status (tenants.messaging.models.MessageStatus), for its page and the timeline.
+MESSAGE_STATUS_LABELS = {"queued": _l("queued"), "sent": _l("sent"), "failed": _l("failed")}
 OUTCOME_CHOICES = [("no_answer", _l("No answer")), ("voicemail", _l("Voicemail")),
                    ("wrong_number", _l("Wrong number")), ("right_party_contact", _l("Spoke to the debtor")),
                    ("promise_to_pay", _l("Promise to pay")), ("refused", _l("Refused to pay")),

@@ -33,7 +33,7 @@ from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from web.access import allowed, require_capability
 from web.domain_messages import describe_error
-from web.forms import NOT_SUBMITTED, ActionForm, submit
+from web.forms import MESSAGE_STATUS_LABELS, NOT_SUBMITTED, ActionForm, submit
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
 from web.tenant.portfolios import agency_page, lender_page, parse_uuid
@@ -45,8 +45,8 @@ TEMPLATE_STATUS = {TemplateStatus.DRAFT: (_l("draft"), "bg-secondary"),
                    TemplateStatus.PENDING: (_l("pending approval"), "bg-warning text-dark"),
                    TemplateStatus.APPROVED: (_l("approved"), "bg-success"),
                    TemplateStatus.RETIRED: (_l("retired"), "bg-light text-dark")}
-MESSAGE_STATUS = {MessageStatus.QUEUED: (_l("queued"), "bg-secondary"), MessageStatus.SENT: (_l("sent"), "bg-success"),
-                  MessageStatus.FAILED: (_l("failed"), "bg-danger")}
+MESSAGE_STATUS = {status: (MESSAGE_STATUS_LABELS[status], badge) for status, badge in (
+    (MessageStatus.QUEUED, "bg-secondary"), (MessageStatus.SENT, "bg-success"), (MessageStatus.FAILED, "bg-danger"))}
 SEVERITY = {"block": (_l("blocks approval"), "bg-danger"), "warn": (_l("warning"), "bg-warning text-dark")}
 RECIPIENT_KIND = {"sms": "phone", "email": "email", "letter": "address"}
 

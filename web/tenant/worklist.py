@@ -31,7 +31,14 @@ from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
 from tenants.portfolios.models import Account
 from web.access import allowed, require_capability
 from web.domain_messages import describe_error
-from web.forms import CHANNEL_CHOICES, OUTCOME_CHOICES, ActionForm, MultiCheckboxField, switch_setting
+from web.forms import (
+    CHANNEL_CHOICES,
+    MESSAGE_STATUS_LABELS,
+    OUTCOME_CHOICES,
+    ActionForm,
+    MultiCheckboxField,
+    switch_setting,
+)
 from web.tenant import bp
 from web.tenant.conduct_views import DECISION_LABELS
 from web.tenant.portfolios import agency_page, parse_uuid
@@ -321,6 +328,7 @@ def queue_context(account: Account, placement: Placement) -> dict:
         "note_form": NoteForm(formdata=None), "callback_form": CallbackForm(formdata=None),
         "reveal_form": RevealForm(formdata=None), "close_form": ActionForm(formdata=None),
         "callback_labels": CALLBACK_LABELS, "decisions": DECISION_LABELS, "outcomes": dict(OUTCOME_CHOICES),
+        "message_statuses": MESSAGE_STATUS_LABELS,
         "zoned_time": zoned_time}}
 
 
