@@ -253,7 +253,9 @@ class ColumnMappingIO(Schema):
 
 # ---- accounts -----------------------------------------------------------------------------------------------
 
-class AccountArgs(PageArgs):
+class AccountFilters(Schema):
+    """Which accounts: the list and its export filter alike."""
+
     portfolio_id = fields.UUID(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf((AccountStatus.OPEN, *AccountStatus.CLOSED)))
     dpd_min = fields.Integer(load_default=None, validate=DPD)
@@ -263,20 +265,17 @@ class AccountArgs(PageArgs):
     phone = fields.String(load_default=None, metadata={"description": "Any written form; matched exactly."})
 
 
-class AccountExportArgs(Schema):
+class AccountArgs(PageArgs, AccountFilters):
+    pass
+
+
+class AccountExportArgs(AccountFilters):
     format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "xlsx")),
                            metadata={"description": "csv (UTF-8 with BOM) or xlsx"})
     sort = fields.String(load_default=None, validate=validate.OneOf(
         [f"{sign}{key}" for key in ("ref", "balance", "dpd", "last_contact", "status") for sign in ("", "-")]),
         metadata={"description": "ref (default), balance, dpd, last_contact or status; a leading - for "
                                  "descending. Ties are broken by the account's id."})
-    portfolio_id = fields.UUID(load_default=None)
-    status = fields.String(load_default=None, validate=validate.OneOf((AccountStatus.OPEN, *AccountStatus.CLOSED)))
-    dpd_min = fields.Integer(load_default=None, validate=DPD)
-    dpd_max = fields.Integer(load_default=None, validate=DPD)
-    region = fields.String(load_default=None)
-    external_ref = fields.String(load_default=None)
-    phone = fields.String(load_default=None, metadata={"description": "Any written form; matched exactly."})
 
 
 class BalancesOut(Schema):
