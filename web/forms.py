@@ -241,10 +241,6 @@ class ContactForm(FlaskForm):
     approval_id = HiddenField()
 
 
-class OutcomeForm(FlaskForm):
-    outcome_code = SelectField(_l("Outcome"), choices=OUTCOME_CHOICES)
-
-
 # ---- holds, consent and approvals ---------------------------------------------------------------------------------
 
 HOLD_CHOICES = [("dispute", _l("Dispute")), ("cease", _l("Cease contact")), ("attorney", _l("Represented by a lawyer")),

@@ -23,7 +23,7 @@ SHANGHAI_10AM = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 RESIDENT_ID = "11010119900307803X"
 # What web.tenant.agency_views._render_case passes to tenant/case.html besides conduct_panel's context.
 RENDER_CASE_NAMES = {"account", "placement", "lender", "updates", "next_times", "hold_reason", "debtor_time",
-                     "contact_form", "outcome_form", "refusal", "pending", "attempt_status_labels", "contact_roles",
+                     "contact_form", "refusal", "pending", "attempt_status_labels", "contact_roles",
                      "templates", "now", "money"}
 
 

@@ -44,7 +44,7 @@ def _call_with_outcome(client, agency, account, outcome="right_party_contact"):
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Go ahead: call allowed (rulebook" in page
     attempt_id = _pending_attempt_id(client, agency, account)
-    done = client.post(f"/t/{agency.slug}/contact-attempts/{attempt_id}/outcome", data={"outcome_code": outcome})
+    done = client.post(f"/t/{agency.slug}/contact-attempts/{attempt_id}/wrap-up", data={"wrap-outcome_code": outcome})
     assert done.status_code == 302 and done.headers["Location"].endswith(f"/cases/{account.id}?tab=contact")
     return attempt_id
 
@@ -88,8 +88,8 @@ def test_the_refusal_is_in_the_ui_language(client, shared_debtor, factory):
     for _ in range(3):
         response = _call(client, agency, account)
         attempt_id = _pending_attempt_id(client, agency, account)
-        client.post(f"/t/{agency.slug}/contact-attempts/{attempt_id}/outcome",
-                    data={"outcome_code": "right_party_contact"})
+        client.post(f"/t/{agency.slug}/contact-attempts/{attempt_id}/wrap-up",
+                    data={"wrap-outcome_code": "right_party_contact"})
     refused = _call(client, agency, account)
     assert refused.status_code == 422 and response.status_code == 302
     assert "CN.CALLS.CONNECTED" in refused.get_data(as_text=True)
@@ -126,8 +126,8 @@ def test_another_agency_gets_404_on_the_case_its_contact_route_and_attempts(clie
     login(client, email_b)
     assert _call(client, agency_b, account_a).status_code == 404
     assert client.get(f"/t/{agency_b.slug}/cases/{account_a.id}").status_code == 404
-    assert client.post(f"/t/{agency_b.slug}/contact-attempts/{attempt_id}/outcome",
-                       data={"outcome_code": "no_answer"}).status_code == 404
+    assert client.post(f"/t/{agency_b.slug}/contact-attempts/{attempt_id}/wrap-up",
+                       data={"wrap-outcome_code": "no_answer"}).status_code == 404
     assert client.post(f"/t/{agency_b.slug}/cases/00000000-0000-0000-0000-000000000000/contact",
                        data={"channel": "call"}).status_code == 404
 

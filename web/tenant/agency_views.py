@@ -16,9 +16,9 @@ from tenants import clock
 from tenants.capabilities import Capability
 from tenants.casework import own_cases
 from tenants.conduct import service as conduct
-from tenants.conduct.models import AttemptStatus, ContactAttempt
+from tenants.conduct.models import AttemptStatus
 from tenants.conduct.service import AttemptRequest, ConductBlocked
-from tenants.db import db, get_visible
+from tenants.db import db
 from tenants.errors import Conflict, DomainError, NotFound
 from tenants.pii import mask
 from tenants.placements import services as placement_service
@@ -29,7 +29,7 @@ from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
 from web.access import allowed, require_capability
 from web.domain_messages import describe_error
-from web.forms import ActionForm, ContactForm, OutcomeForm, attach_errors, switch_setting
+from web.forms import ActionForm, ContactForm, attach_errors, switch_setting
 from web.tenant import bp
 from web.tenant.accounts import list_args, paginate
 from web.tenant.casework_legal import legal_panel
@@ -182,7 +182,7 @@ def _render_case(account: Account, placement: Placement, *, contact_form: Contac
         "tenant/case.html", account=account, placement=placement, lender=lender,
         updates=account_service.updates_of(account), next_times=next_times, hold_reason=hold_reason,
         debtor_time=_debtor_time(account), contact_form=contact_form or _contact_form(account, placement),
-        outcome_form=OutcomeForm(), refusal=refusal, pending=AttemptStatus.PENDING,
+        refusal=refusal, pending=AttemptStatus.PENDING,
         attempt_status_labels=ATTEMPT_STATUS_LABELS, may_manage_holds=allowed(Capability.HOLD_MANAGE),
         templates=templates_for_case(account, placement), **money_panel(account, placement),
         **legal_panel(account, placement), **queue_context(account, placement),
@@ -229,29 +229,6 @@ def case_contact(account_id: uuid.UUID):
         flash(_("Go ahead: %(channel)s allowed (rulebook %(version)s)", channel=channel,
                 version=record.rulebook_version), "success")
     return back_to_case(account.id, tab="contact", keep_going=False)
-
-
-@bp.route("/contact-attempts/<uuid:attempt_id>/outcome", methods=["POST"])
-@agency_page
-@require_capability(Capability.CONTACT_ATTEMPT)
-def contact_outcome(attempt_id: uuid.UUID):
-    record = get_visible(ContactAttempt, attempt_id, "contact_attempt.not_found")
-    if record.tenant_id != g.tenant.id:
-        raise NotFound(code="contact_attempt.not_found")
-    account_id = record.account_id
-    form = OutcomeForm()
-    if not form.validate_on_submit():
-        flash(_("Choose an outcome."), "danger")
-        return redirect(url_for("tenant.case_detail", account_id=account_id))
-    try:
-        conduct.record_outcome(record.id, form.outcome_code.data)
-    except Conflict as exc:
-        db.session.rollback()
-        flash(describe_error(exc), "warning")
-        return redirect(url_for("tenant.case_detail", account_id=account_id))
-    db.session.commit()
-    flash(_("Outcome recorded."), "success")
-    return back_to_case(account_id, tab="contact", keep_going=False)
 
 
 # ---- the agency dashboard's counts ---------------------------------------------------------------------------------
