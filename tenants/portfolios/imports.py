@@ -178,11 +178,17 @@ def stored_chunks(import_id: uuid.UUID) -> Iterator[bytes]:
 
 
 @contextmanager
-def _open_source(job: ImportJob):
-    """The stored file as rows. CSV streams from the chunks; a workbook or JSON file is rebuilt in a temporary
-    file first (openpyxl and json need the whole), a workbook checked against the zip-bomb limits on opening."""
+def _open_source(job: ImportJob, from_line: int | None = None):
+    """The stored file as rows. CSV streams from the chunks — from `from_line` (a record's first line) when the
+    file was read whole once already and its line ends are single bytes: a range skips what lies before it as
+    bytes. A workbook or JSON file is rebuilt in a temporary file first (openpyxl and json need the whole), a
+    workbook checked against the zip-bomb limits on opening."""
     if job.file_format == "csv":
-        yield CsvSource(stored_chunks(job.id), max_bytes=job.size_bytes)
+        if from_line is not None and job.headers and job.delimiter and CsvSource.skips_as_bytes(job.encoding):
+            yield CsvSource.from_line(stored_chunks(job.id), max_bytes=job.size_bytes, encoding=job.encoding,
+                                      delimiter=job.delimiter, header=job.headers, first_line=from_line)
+        else:
+            yield CsvSource(stored_chunks(job.id), max_bytes=job.size_bytes)
         return
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
         for block in stored_chunks(job.id):
@@ -404,7 +410,7 @@ def run_range(import_id: uuid.UUID, range_id: uuid.UUID) -> ImportJob:
         db.session.commit()
         ctx = row_context(db.session.get(Tenant, job.tenant_id))
         checkpoint, last = part.checkpoint_line, part.last_line
-        with _open_source(job) as source:
+        with _open_source(job, from_line=part.first_line) as source:
             rows = itertools.takewhile(lambda row: row[0] <= last,
                                        ((line, raw) for line, raw in source if line > checkpoint))
             while batch := list(itertools.islice(rows, BATCH_SIZE)):

@@ -232,6 +232,46 @@ class CsvSource:
         header_cells = self._next_record()
         self.header: list[str] = header_names(header_cells or [])
 
+    @classmethod
+    def from_line(cls, chunks: Iterable[bytes], *, max_bytes: int, encoding: str, delimiter: str,
+                  header: list[str], first_line: int) -> "CsvSource":
+        """The rows of a file already read once (its encoding, delimiter and header known) from physical line
+        `first_line` on, which must begin a record: one line range of a split import. The lines before it are
+        skipped as bytes, by counting their ends, not decoded and parsed, so a range costs the same wherever it
+        lies in the file. A line end is one byte in every encoding but UTF-16: see `skips_as_bytes`."""
+        source = cls.__new__(cls)
+        source._chunks, source._max_bytes, source._bytes_read = iter(chunks), max_bytes, 0
+        source._quotes, source._consumed = 0, False
+        source.encoding, source.delimiter, source.header = encoding, delimiter, list(header)
+        head = b""
+        while len(head) < SAMPLE_BYTES and (chunk := source._next_chunk()) is not None:
+            head += chunk
+        probe = head[:SAMPLE_BYTES]  # the sample the first reading judged the line ends by
+        source._newline = "\n" if b"\n" in probe or b"\r" not in probe else "\r"
+        source._head = [source._after_line_ends(head, source._newline.encode(), first_line - 1)]
+        source._line_offset = source._last_line = first_line - 1
+        source._reader = csv.reader(source._text_lines(), delimiter=delimiter, strict=False)
+        return source
+
+    @staticmethod
+    def skips_as_bytes(encoding: str | None) -> bool:
+        return bool(encoding) and not encoding.startswith("utf-16")
+
+    def _after_line_ends(self, chunk: bytes, line_end: bytes, count: int) -> bytes:
+        """What follows the `count`-th line end, reading on from `chunk` through the next chunks as needed."""
+        while count:
+            found = chunk.count(line_end)
+            if found >= count:
+                position = -1
+                for _ in range(count):
+                    position = chunk.index(line_end, position + 1)
+                return chunk[position + 1:]
+            count -= found
+            chunk = self._next_chunk()
+            if chunk is None:
+                return b""
+        return chunk
+
     # -- byte and text plumbing
 
     def _next_chunk(self) -> bytes | None:
