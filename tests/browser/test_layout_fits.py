@@ -31,7 +31,8 @@ SCREENSHOT_PAGES = ("tenant", "account", "placement batch", "case", "decision")
 # Measured in the page. Overflow: the page scrolls sideways; the offenders reported are the outermost elements
 # sticking out past the viewport that no scrolling or clipping ancestor contains. Squeezed: a short label or header
 # whose characters stand on two or more lines with fewer than two characters a line on average (工/作/台) — found
-# from each character's own box, so padding, icons and line-height do not matter.
+# from each character's own box, so padding, icons and line-height do not matter. Spilling: a form label whose
+# text runs past its own box, over the next field's.
 MEASURE = """() => {
   const doc = document.documentElement, width = doc.clientWidth;
   const describe = (el) => {
@@ -83,6 +84,15 @@ MEASURE = """() => {
     }
     if (lines >= 2 && centres.length / lines < 2) squeezed.push(describe(el) + ' on ' + lines + ' lines');
   }
+  // A form label whose text runs out of its own box (unbroken Chinese in a narrow column) writes over its neighbour.
+  const spilling = [];
+  for (const el of document.querySelectorAll('label')) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || getComputedStyle(el).visibility === 'hidden' || !el.parentElement) continue;
+    range.selectNodeContents(el);
+    const text = range.getBoundingClientRect(), column = el.parentElement.getBoundingClientRect();
+    if (text.width > 0 && (text.right > column.right + 1 || text.left < column.left - 1)) spilling.push(describe(el));
+  }
   const offscreen = [];
   for (const id of ['#language-switch button', '#logout-button', '#user-menu', '#tenant-switcher', '#app-nav']) {
     const el = document.querySelector(id);
@@ -90,7 +100,7 @@ MEASURE = """() => {
     const box = el.getBoundingClientRect();
     if (box.width === 0 || box.left < 0 || box.right > width + 0.5) offscreen.push(id);
   }
-  return {scrollWidth: doc.scrollWidth, width, overflow, squeezed, offscreen};
+  return {scrollWidth: doc.scrollWidth, width, overflow, squeezed, spilling, offscreen};
 }"""
 
 
@@ -246,6 +256,8 @@ def test_every_page_of_every_role_fits_the_screen_in_both_languages(role, cast, 
                                         f"sticking out: {found['overflow']}")
                     if found["squeezed"]:
                         problems.append(f"{where}: one character a line: {found['squeezed']}")
+                    if found["spilling"]:
+                        problems.append(f"{where}: label wider than its box: {found['spilling']}")
                     if found["offscreen"]:
                         problems.append(f"{where}: off screen: {found['offscreen']}")
                     if ((width, height) == SCREENSHOT_SIZE and role in SCREENSHOT_ROLES
