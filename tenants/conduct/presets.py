@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, time
+from functools import cache
 
 from .rulebook import Param, Rule, Rulebook
 
@@ -197,6 +198,7 @@ def terms_unreadable(book: Rulebook) -> Rulebook:
     return replace(book, rules=book.rules + (TERMS_UNREADABLE,), version=f"{book.version}+terms-unreadable")
 
 
+@cache  # asked on every contact decision; a rulebook is frozen, so one per code serves every caller
 def preset(code: str) -> Rulebook:
     """The platform baseline rulebook for a jurisdiction code (cn, us, uk, in, ie)."""
     try:
