@@ -48,13 +48,12 @@ LINKS = SubjectLink.__table__
 ALIASES = SubjectAlias.__table__
 
 
-def identifiers(id_type: str | None, id_number: str | None, phones: Iterable[str], email: str | None) -> list[str]:
+def identifiers(id_number_index: str | None, phone_indexes: Iterable[str], email: str | None) -> list[str]:
     """A person's identifiers as linked: blind indexes of normalised values, the resident ID first (a new person's
-    subject is named after the first, as it was before links)."""
-    keys = []
-    if id_number:
-        keys.append(blind_index(f"id:{id_type}", id_number))
-    keys.extend(blind_index("phone", phone) for phone in phones)
+    subject is named after the first, as it was before links). The ID's and phones' indexes are the ones the
+    account and its phones store, so the caller passes them in rather than hashing them twice."""
+    keys = [id_number_index] if id_number_index else []
+    keys.extend(phone_indexes)
     if email:
         keys.append(blind_index("email", email))
     return list(dict.fromkeys(keys))

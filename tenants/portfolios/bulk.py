@@ -51,9 +51,11 @@ def write(job: ImportJob, records: list[AccountRecord], now, *, moving: bool = F
     if not records:
         return {}
     rows = [account_row(job, record, now) for record in records]
-    _link_subjects(records, rows)
+    phone_indexes = {record.external_ref: [blind_index("phone", phone) for phone in record.phones]
+                     for record in records}
+    _link_subjects(records, rows, phone_indexes)
     if db.session.get_bind().dialect.name == "postgresql":
-        return _copy_path(job, records, rows, moving)
+        return _copy_path(job, records, rows, moving, phone_indexes)
     return _statement_path(job, records, rows, moving)
 
 
@@ -84,10 +86,10 @@ def account_row(job: ImportJob, record: AccountRecord, now) -> dict:
     return row
 
 
-def _link_subjects(records: list[AccountRecord], rows: list[dict]) -> None:
+def _link_subjects(records: list[AccountRecord], rows: list[dict], phone_indexes: dict[str, list[str]]) -> None:
     """The person across every lender and agency: accounts sharing any identifier (resident ID, phone, email)
     with each other or with anything linked before get one subject, in one call for the batch."""
-    keys = subjects.link({row["id"]: subjects.identifiers(record.id_type, record.id_number, record.phones,
+    keys = subjects.link({row["id"]: subjects.identifiers(row["id_number_index"], phone_indexes[record.external_ref],
                                                            record.email)
                           for record, row in zip(records, rows, strict=True)})
     for row in rows:
@@ -119,7 +121,8 @@ def _statement_path(job: ImportJob, records: list[AccountRecord], rows: list[dic
 
 # ---- PostgreSQL ----------------------------------------------------------------------------------------------
 
-def _copy_path(job: ImportJob, records: list[AccountRecord], rows: list[dict], moving: bool) -> Written:
+def _copy_path(job: ImportJob, records: list[AccountRecord], rows: list[dict], moving: bool,
+               phone_indexes: dict[str, list[str]]) -> Written:
     # The session's connection: its transaction carries the tenant's token, and statements go through SQLAlchemy
     # (its errors, its events) except COPY, which only the driver's cursor speaks.
     connection = db.session.connection()
@@ -132,7 +135,7 @@ def _copy_path(job: ImportJob, records: list[AccountRecord], rows: list[dict], m
     by_account = {account_id: by_ref[ref] for ref, (account_id, _) in written.items()}
     # Only an account that was already there can have phones or contacts to replace.
     existing = [account_id for account_id, created in written.values() if not created]
-    _replace_phones(connection, job.tenant_id, by_account, existing)
+    _replace_phones(connection, job.tenant_id, by_account, existing, phone_indexes)
     _match_contacts(connection, job.tenant_id, by_account, existing)
     return written
 
@@ -172,11 +175,13 @@ _UPSERT_MOVING = _upsert_accounts_sql(moving=True)
 
 
 def _replace_phones(connection, tenant_id: uuid.UUID, by_account: dict[uuid.UUID, AccountRecord],
-                    existing: list[uuid.UUID]) -> None:
+                    existing: list[uuid.UUID], phone_indexes: dict[str, list[str]]) -> None:
     if existing:
         connection.exec_driver_sql("DELETE FROM account_phones WHERE account_id = ANY(%s)", (existing,))
-    phones = [[uuid.uuid4(), tenant_id, account_id, position, phone, blind_index("phone", phone)]
-              for account_id, record in by_account.items() for position, phone in enumerate(record.phones)]
+    phones = [[uuid.uuid4(), tenant_id, account_id, position, phone, index]
+              for account_id, record in by_account.items()
+              for position, (phone, index) in enumerate(zip(record.phones, phone_indexes[record.external_ref],
+                                                            strict=True))]
     if phones:
         _stage(connection, PHONES, PHONE_COLUMNS, phones)
         names = ", ".join(PHONE_COLUMNS)
