@@ -6,6 +6,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from tenants.audit import AuditEvent
 from tenants.conduct.models import ContactAttempt
 from tenants.context import tenant_scope
 from tenants.db import db
@@ -59,6 +60,20 @@ def test_the_case_page_calls_no_phone_of_another_tenant(client, agencies):
                           data={"phone_id": str(phone_of(theirs))})
     assert refused.status_code == 404
     assert made(mine) == before
+
+
+def test_an_export_of_another_lenders_portfolio_is_not_found_and_not_audited(client, factory, frozen_clock):
+    mine, theirs = factory.world(TenantKind.LENDER), factory.world(TenantKind.LENDER)
+    db.session.commit()
+    response = client.get(f"/api/v1/accounts/export?portfolio_id={theirs.objects['portfolio_id']}",
+                          headers=bearer(mine))
+    assert response.status_code == 404, response.get_data(as_text=True)[:300]
+    assert response.json["error"]["code"] == "portfolio.not_found"
+    with tenant_scope(mine.tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "accounts.exported")) == 0
+    own = client.get(f"/api/v1/accounts/export?portfolio_id={mine.objects['portfolio_id']}", headers=bearer(mine))
+    assert own.status_code == 200
 
 
 def test_a_preview_splits_only_among_the_lenders_own_panel(client, factory, frozen_clock):

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from tenants import references
 from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.errors import Conflict
@@ -17,7 +18,7 @@ from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios import accounts as account_service
 from tenants.portfolios import export
 from tenants.portfolios.imports import COUNTRY_BY_CURRENCY
-from tenants.portfolios.models import Account, UpdateKind
+from tenants.portfolios.models import Account, Portfolio, UpdateKind
 from web.access import require_capability
 from web.api.idempotency import idempotency_key
 from web.api.pagination import paginate
@@ -62,6 +63,8 @@ def list_accounts(args):
                     "schema": {"type": "string", "format": "binary"}}}}})
 def export_accounts(args):
     file_format, sort = args.pop("format"), args.pop("sort")
+    if args["portfolio_id"] is not None:  # the audit event records the filters: never another tenant's id
+        references.visible(Portfolio, args["portfolio_id"], code="portfolio.not_found", field="portfolio_id")
     filters = account_service.AccountFilter(**args)
     query = account_service.accounts_query(filters, default_region=_region()).where(Account.tenant_id == g.tenant.id)
     export.record_export(filters, sort, file_format, export.count(query))
