@@ -11,8 +11,6 @@ from tenants.conduct.models import ContactAttempt
 from tenants.conduct.service import AttemptRequest, ConductBlocked
 from tenants.context import tenant_scope
 from tenants.db import db
-from tenants.placements import services as placements
-from tenants.placements.services import Selection
 
 pytestmark = pytest.mark.postgres
 
@@ -27,15 +25,8 @@ def shared_person_committed(app):
     with app.app_context():
         factory = Factory(db.session)
         for _ in range(2):
-            lender, agency = factory.tenant("lender"), factory.tenant("agency")
-            factory.panel(lender, agency)
-            account = factory.account(lender, subject_key=subject, time_zones=["Asia/Shanghai"])
-            with tenant_scope(lender.id):
-                batch = placements.place(lender=lender, selection=Selection(external_refs=(account.external_ref,)),
-                                         weights={agency.id: 1}, terms={}, created_by=None, seed=1,
-                                         debtors_notified=True)
-            with tenant_scope(agency.id):
-                placements.respond(batch.id, accept=True)
+            _, agency, account = factory.placed_account(channels=("call", "sms"), subject_key=subject,
+                                                        time_zones=["Asia/Shanghai"])
             cases.append((agency.id, account.id))
         db.session.commit()
         db.session.remove()

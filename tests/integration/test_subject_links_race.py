@@ -14,8 +14,6 @@ from tenants.conduct.models import ContactAttempt
 from tenants.conduct.service import AttemptRequest, ConductBlocked
 from tenants.context import tenant_scope
 from tenants.db import db
-from tenants.placements import services as placements
-from tenants.placements.services import Selection
 
 pytestmark = pytest.mark.postgres
 
@@ -35,17 +33,10 @@ def two_people_about_to_be_joined(app):
     with app.app_context():
         factory = Factory(db.session)
         for identifiers in ([id_key, phone_a], [phone_b]):
-            lender, agency = factory.tenant("lender"), factory.tenant("agency")
-            factory.panel(lender, agency)
             account_id = uuid.uuid4()
             subject = subjects.link({account_id: identifiers})[account_id]
-            account = factory.account(lender, id=account_id, subject_key=subject, time_zones=["Asia/Shanghai"])
-            with tenant_scope(lender.id):
-                batch = placements.place(lender=lender, selection=Selection(external_refs=(account.external_ref,)),
-                                         weights={agency.id: 1}, terms={}, created_by=None, seed=1,
-                                         debtors_notified=True)
-            with tenant_scope(agency.id):
-                placements.respond(batch.id, accept=True)
+            _, agency, account = factory.placed_account(channels=("call", "sms"), id=account_id, subject_key=subject,
+                                                        time_zones=["Asia/Shanghai"])
             cases.append((agency.id, account.id))
         db.session.commit()
         (agency_a, account_a), _ = cases
