@@ -173,6 +173,8 @@ MESSAGES: dict[str, tuple] = {
                                             "upload again."),),
     "import.bad_format/header_too_long": (_l("The header row is longer than %(kb)s KB; is the first row really "
                                              "the header?"),),
+    "import.bad_format/binary": (_l("This is not a text file: a CSV has no zero bytes. Was an Excel .xls or another "
+                                    "binary file renamed? Save it as CSV UTF-8 (or .xlsx) and upload it again."),),
     "import.bad_format/not_xlsx": (_l("The file is not a readable Excel workbook (.xlsx). Old .xls files must be "
                                       "saved as .xlsx or CSV."),),
     "import.bad_format/json_not_list": (_l("A JSON import must be a list of objects, one per account."),),

@@ -104,6 +104,10 @@ def detect_encoding(head: bytes) -> str:
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    if b"\x00" in head:  # decodes as UTF-8 all the same: an .xls, a zip or an image renamed .csv
+        raise _reject("import.bad_format", "This is not a text file: a CSV has no zero bytes. Was an Excel .xls or "
+                      "another binary file renamed? Save it as CSV UTF-8 (or .xlsx) and upload it again.",
+                      variant="binary")
     for encoding in ENCODINGS_TRIED:
         if _decodes(head, encoding):
             return encoding

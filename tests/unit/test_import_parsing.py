@@ -77,6 +77,13 @@ def test_bytes_that_are_neither_utf8_nor_gb18030_are_refused_naming_what_was_tri
     assert "UTF-8" in error.message and "GB18030" in error.message
 
 
+def test_a_binary_file_renamed_csv_is_refused_as_not_text_not_as_an_empty_portfolio():
+    """An .xls (OLE) file renamed .csv decodes as UTF-8 — zero bytes and all — and read as a header with no rows."""
+    error = rejected(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00\x00\x00\x00\x00\x00\x00\x3e\x00\x03\x00")
+    assert (error.code, error.details.get("variant")) == ("import.bad_format", "binary")
+    assert ".xls" in error.message
+
+
 def test_a_bad_byte_after_the_sample_is_reported_with_its_line_number():
     lines = ["ref,name"] + [f"R{i},张三" for i in range(2, 10001)]  # well past the 64 KB sample
     data = ("\n".join(lines) + "\n").encode("utf-8") + b"R10001,\xe5\x00bad\n"
