@@ -144,6 +144,18 @@ def parse_overrides(rulebook: Rulebook, raw: Any) -> dict[str, dict[str, Any]]:
     """A placement's conduct terms as stored (JSON: strings, numbers, lists) typed by each parameter's own kind
     — a time from "HH:MM", a set of dates from ISO dates — and checked to tighten `rulebook` (`tighten`). Raises
     ValueError naming the rule and parameter; whatever it accepts, the engine decides on without raising."""
+    typed = _typed_terms(rulebook, raw)
+    tighten(rulebook, typed)
+    return typed
+
+
+def tighten_by_terms(rulebook: Rulebook, raw: Any) -> Rulebook:
+    """`rulebook` tightened by a placement's terms as stored: `parse_overrides`' checks, with the tightening that
+    checks them being the answer rather than done twice. Raises ValueError as `parse_overrides` does."""
+    return tighten(rulebook, _typed_terms(rulebook, raw))
+
+
+def _typed_terms(rulebook: Rulebook, raw: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, Mapping):
         raise ValueError("conduct terms: an object of rule ids, each an object of parameters")
     typed: dict[str, dict[str, Any]] = {}
@@ -157,7 +169,6 @@ def parse_overrides(rulebook: Rulebook, raw: Any) -> dict[str, dict[str, Any]]:
             if name not in rule.params:
                 raise ValueError(f"{rule_id}.{name}: unknown parameter")
             typed.setdefault(rule_id, {})[name] = _typed(rule.params[name], value, f"{rule_id}.{name}")
-    tighten(rulebook, typed)
     return typed
 
 

@@ -13,7 +13,7 @@ from tenants.casework import own_cases
 from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
 from tenants.conduct.models import AccountConsent, AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset, terms_unreadable
-from tenants.conduct.rulebook import Rulebook, parse_overrides, tighten
+from tenants.conduct.rulebook import Rulebook, parse_overrides, tighten_by_terms
 from tenants.context import current_tenant_id, may_write
 from tenants.db import commit_keeping_state, db, get_visible
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -57,7 +57,7 @@ def rulebook_for(lender: Tenant, placement: Placement | None) -> Rulebook:
     if not overrides:
         return book
     try:
-        return tighten(book, parse_overrides(book, overrides))
+        return tighten_by_terms(book, overrides)
     except ValueError as exc:
         log.error("placement %s: conduct terms cannot be read (%s): contact refused",
                   getattr(placement, "id", "?"), exc)
