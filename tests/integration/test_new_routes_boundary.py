@@ -85,3 +85,17 @@ def test_a_preview_splits_only_among_the_lenders_own_panel(client, factory, froz
     refused = client.post("/api/v1/placements/preview", json={"agencies": [{"agency_slug": slug, "weight": 1}]},
                           headers=bearer(mine))
     assert refused.status_code == 422 and refused.json["error"]["code"] == "placement.agency_not_approved"
+
+
+def test_the_preview_page_names_no_agency_off_the_lenders_panel(client, factory, frozen_clock):
+    mine, theirs = factory.world(TenantKind.LENDER), factory.world(TenantKind.LENDER)
+    with tenant_scope(theirs.tenant.id):
+        relationship = panel.list_panel()[0]
+        agency_id, name = relationship.agency_tenant_id, relationship.agency.name
+    db.session.commit()
+    login(client, mine.admin_email)
+    refused = client.post(f"/t/{mine.tenant.slug}/placements/preview", data={"agency_1": str(agency_id),
+                                                                               "weight_1": "1"})
+    page = refused.get_data(as_text=True)
+    assert 400 <= refused.status_code < 500 and 'id="placement-preview"' not in page
+    assert name not in page
