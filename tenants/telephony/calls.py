@@ -115,8 +115,3 @@ def _apply(call: Call, event: CallEvent, detail: str | None = None) -> None:
 
 def call_of(attempt_id: uuid.UUID) -> Call | None:
     return db.session.scalar(select(Call).where(Call.attempt_id == attempt_id))
-
-
-def calls_of(attempt_ids) -> dict[uuid.UUID, Call]:
-    ids = list(attempt_ids)
-    return {c.attempt_id: c for c in db.session.scalars(select(Call).where(Call.attempt_id.in_(ids)))} if ids else {}
