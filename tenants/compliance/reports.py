@@ -19,7 +19,7 @@ from tenants.compliance.models import Complaint, ComplaintStatus
 from tenants.compliance.sql import Hits, as_date, day_range, utc_day
 from tenants.conduct.engine import BLOCKING
 from tenants.conduct.models import ApprovalRequest, ApprovalStatus, AttemptStatus, ContactAttempt
-from tenants.conduct.presets import PRESETS
+from tenants.conduct.presets import PRESETS, preset
 from tenants.db import db
 from tenants.errors import ValidationFailed
 from tenants.tenancy.models import Tenant
@@ -29,7 +29,7 @@ OUTCOMES = ("blocked", "approved", "allowed")
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
 # Hold rules: every rule a hold type maps to in any preset (the attorney hold blocks rather than pauses).
-HOLD_RULE_IDS = frozenset(rule_id for make in PRESETS.values() for rule_id in make().hold_rules.values())
+HOLD_RULE_IDS = frozenset(rule_id for code in PRESETS for rule_id in preset(code).hold_rules.values())
 HOURS_SUFFIX = ".HOURS"
 
 # Each figure's definition, in both languages of the product (as the engine words its refusals), for the page
