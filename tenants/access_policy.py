@@ -138,6 +138,19 @@ def counterparty() -> Rule:
     return Rule(build, lambda obj, t: True if obj.id == t else None)
 
 
+def placement_between(column: str = "tenant_id") -> Rule:
+    """The row's tenant and the current tenant are a lender and an agency with a placement between them (any
+    status): who may tell the other of a change on a shared account (a webhook event written for the other)."""
+
+    def build(row, t):
+        placed = _placements().alias("placement_between")
+        other = getattr(row, column)
+        return exists().where(or_(and_(placed.c.tenant_id == other, placed.c.agency_tenant_id == t),
+                                  and_(placed.c.agency_tenant_id == other, placed.c.tenant_id == t)))
+
+    return Rule(build, lambda obj, t: None)
+
+
 OWNER = tenant_column("tenant_id")
 LENDER = tenant_column("lender_tenant_id")
 AGENCY = tenant_column("agency_tenant_id")
@@ -248,6 +261,14 @@ POLICY: dict[str, Access] = {
     "usage_records": OWNED,
     "billing_invoices": OWNED,
     "stripe_events": PLATFORM_ONLY,
+
+    # Outbound webhooks: each tenant's endpoints and deliveries. An event is the receiving tenant's row; the
+    # tenant that acted writes it for a counterparty through a placement (a lender told of an agency's contact,
+    # an agency of an offer), and never reads it.
+    "webhook_endpoints": OWNED,
+    "webhook_events": Access(read=OWNER, write=OWNER,
+                             insert=OWNER | (tenant_column("source_tenant_id") & placement_between())),
+    "webhook_deliveries": OWNED,
 }
 
 # Row-level security on, no policy: reached only through SECURITY DEFINER functions.

@@ -12,3 +12,4 @@ from tenants.placements import models as placement_models  # noqa: F401
 from tenants.portfolios import models as portfolio_models  # noqa: F401
 from tenants.telephony import models as telephony_models  # noqa: F401
 from tenants.tenancy import models  # noqa: F401
+from tenants.webhooks import models as webhook_models  # noqa: F401

@@ -111,6 +111,8 @@ def build(overrides: dict | None = None) -> dict:
         "TELEPHONY_GATEWAY": os.environ.get("TELEPHONY_GATEWAY", "tel"),
         "TELEPHONY_CTI_URL": os.environ.get("TELEPHONY_CTI_URL"),
         "TELEPHONY_SECRET": os.environ.get("TELEPHONY_SECRET"),
+        # Outbound webhooks to loopback and private addresses: development only (the demo's receiver stand-in).
+        "WEBHOOKS_ALLOW_PRIVATE_URLS": _flag("RECOVERLY_WEBHOOKS_ALLOW_PRIVATE_URLS", False),
         **rate_limits.settings(os.environ),
     }
     config.update(overrides or {})
@@ -131,6 +133,9 @@ def _check(config: dict, production: bool) -> None:
     if not production:
         return
     hint = " (or set RECOVERLY_ENV=development for a local trial)"
+    if config["WEBHOOKS_ALLOW_PRIVATE_URLS"]:
+        raise ConfigError("RECOVERLY_WEBHOOKS_ALLOW_PRIVATE_URLS is refused in production: webhooks go only to "
+                          "public addresses")
     if config["TEST_CLOCK"].lower() not in {"", "off"}:
         raise ConfigError("RECOVERLY_TEST_CLOCK is refused in production: real money runs on real time")
     if len(config["SECRET_KEY"] or "") < MIN_SECRET_KEY_LENGTH:

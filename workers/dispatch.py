@@ -1,9 +1,10 @@
 """Connects the domain to its infrastructure: committed outbox tasks are enqueued to rq by dotted name, and the
 conduct engine's next-permitted cache lives in the same Redis."""
-from tenants import outbox
+from tenants import outbox, webhooks
 from tenants.conduct import windows
 from workers.connection import connection
 from workers.queues import enqueue
+from workers.webhook_nudges import nudge_dispatch
 
 
 def enqueue_task(task) -> None:
@@ -13,3 +14,4 @@ def enqueue_task(task) -> None:
 def install() -> None:
     outbox.set_dispatcher(enqueue_task)
     windows.set_redis(connection)
+    webhooks.set_nudger(nudge_dispatch)

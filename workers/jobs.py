@@ -18,6 +18,7 @@ def sweep_outbox() -> int:
     tasks = outbox.stale_tasks()
     nudged = sum(1 for task in tasks if outbox.dispatch(task))
     db.session.commit()
+    nudged += dispatch_webhooks(stale_only=True)
     periodic.ensure_scheduled()
     if nudged:
         log.info("outbox sweeper re-enqueued %d task(s)", nudged)
@@ -165,3 +166,32 @@ def bill_all_tenants() -> int:
         enqueue("workers.jobs.bill_tenant", tenant_id=tenant_id, queue_name="billing")
     periodic.ensure_scheduled()
     return len(tenant_ids)
+
+
+def dispatch_webhooks(stale_only: bool = False) -> int:
+    """Platform: queue a delivery job for each tenant with webhook events to fan out or deliveries due
+    (`stale_only`: the sweeper's question, work whose nudge should have come by now)."""
+    from tenants.webhooks.delivery import tenants_with_work
+    from workers import webhook_nudges
+
+    if not stale_only:
+        webhook_nudges.connection().delete(webhook_nudges.DISPATCH_MARK)
+    tenant_ids = tenants_with_work(stale_only=stale_only)
+    return sum(1 for tenant_id in tenant_ids if webhook_nudges.nudge_tenant(tenant_id))
+
+
+def deliver_webhooks(tenant_id: str) -> dict:
+    """One tenant's webhook pass (tenants.webhooks.delivery.run); a retry due later gets a job at that time."""
+    from flask import current_app
+
+    from tenants.webhooks import delivery
+    from tenants.webhooks.endpoints import allow_private
+    from workers import webhook_nudges
+
+    webhook_nudges.connection().delete(webhook_nudges.deliver_mark(tenant_id))
+    result = delivery.run(uuid.UUID(tenant_id), allow_private=allow_private(current_app.config))
+    if result["out_of_time"]:
+        webhook_nudges.nudge_tenant(tenant_id)
+    elif result["next_due"] is not None:
+        webhook_nudges.nudge_tenant_at(tenant_id, result["next_due"])
+    return {**result, "next_due": result["next_due"].isoformat() if result["next_due"] else None}

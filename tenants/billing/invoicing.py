@@ -20,7 +20,7 @@ from datetime import date
 import stripe
 from sqlalchemy import func, select, update
 
-from tenants import audit, clock
+from tenants import audit, clock, webhooks
 from tenants.billing import standing
 from tenants.billing.models import BillingInvoice, BillingPlan, InvoiceStatus, UsageRecord
 from tenants.billing.periods import local_day
@@ -288,6 +288,9 @@ def apply_status(invoice: BillingInvoice, status: str, event_created: int | None
     db.session.flush()
     audit.record("billing.invoice_" + status, object_type="billing_invoice", object_id=invoice.id,
                  before={"status": before}, after={"status": status, "stripe_invoice_id": invoice.stripe_invoice_id})
+    webhooks.emit({InvoiceStatus.PAID: "invoice.paid", InvoiceStatus.PAYMENT_FAILED: "invoice.failed"}.get(status),
+                  refs={"invoice_id": invoice.id}, data={"status": status, "amount_minor": invoice.amount_minor,
+                                                         "currency": invoice.currency})
     standing.refresh(plan_of(db.session.get(Tenant, invoice.tenant_id)))
     return True
 

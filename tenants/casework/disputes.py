@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, Uuid, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenants import audit, clock
+from tenants import audit, clock, webhooks
 from tenants.conduct import service as conduct
 from tenants.conduct.models import ConductHold
 from tenants.context import TenantScoped, current_tenant_id, may_write
@@ -63,6 +63,7 @@ def open_dispute(account_id: uuid.UUID, *, category: str, reason: str, source: s
     audit.record("dispute.opened", object_type="dispute", object_id=dispute.id,
                  after={"account_id": str(account.id), "category": category, "hold_id": str(hold.id),
                         "source": source})
+    webhooks.emit_for("dispute.opened", dispute, category=category, source=source)
     return dispute
 
 
@@ -87,6 +88,7 @@ def resolve(dispute_id: uuid.UUID, *, outcome: str, resolution: str, user_id: uu
     audit.record("dispute.resolved", object_type="dispute", object_id=dispute.id,
                  before={"status": DisputeStatus.OPEN},
                  after={"status": dispute.status, "outcome": outcome, "resolution": dispute.resolution})
+    webhooks.emit_for("dispute.resolved", dispute, category=dispute.category, outcome=outcome)
     return dispute
 
 

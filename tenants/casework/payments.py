@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from tenants import audit, clock
+from tenants import audit, clock, webhooks
 from tenants.casework.money_models import Payment, PaymentMethod, PaymentStatus
 from tenants.context import current_tenant_id
 from tenants.db import db
@@ -71,6 +71,8 @@ def record(account_id: uuid.UUID, *, amount: str, received_on: date, method: str
                  after={"account_id": account.id, "amount_minor": money.minor, "currency": money.currency,
                         "received_on": received_on.isoformat(), "method": method, "reference": payment.reference,
                         "placement_id": payment.placement_id, "by": "lender" if as_lender else "agency"})
+    webhooks.emit_for("payment.recorded", payment, amount_minor=money.minor, currency=money.currency,
+                      received_on=received_on, method=method)
     if as_lender:
         _confirm(payment, _locked_account(account.id), user_id)
     return payment
@@ -159,6 +161,8 @@ def _confirm(payment: Payment, account: Account, user_id: uuid.UUID | None) -> N
                  after={"status": payment.status, "allocation": payment.allocation,
                         "account": balance_snapshot(account), "closed_account": payment.closed_account,
                         "placement_recovered_minor": placement.recovered_minor if placement else None})
+    webhooks.emit_for("payment.confirmed", payment, amount_minor=payment.amount_minor, currency=payment.currency,
+                      closed_account=payment.closed_account)
 
 
 def reverse(payment_id: uuid.UUID, reason: str, user_id: uuid.UUID | None) -> Payment:
@@ -181,6 +185,8 @@ def reverse(payment_id: uuid.UUID, reason: str, user_id: uuid.UUID | None) -> Pa
                  before={"status": was, "account": account_before},
                  after={"status": payment.status, "reason": payment.reversal_reason, "account": account_after,
                         "allocation_undone": payment.allocation if was == PaymentStatus.CONFIRMED else None})
+    webhooks.emit_for("payment.reversed", payment, amount_minor=payment.amount_minor, currency=payment.currency,
+                      was=was)
     return payment
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from tenants import audit, clock, references
+from tenants import audit, clock, references, webhooks
 from tenants.capabilities import Capability, can
 from tenants.casework import schedule
 from tenants.casework.debtor_dates import debtor_zone, grace_days, last_day_to_pay, today_in
@@ -158,6 +158,8 @@ def sign(plan_id: uuid.UUID, *, user_id: uuid.UUID | None, acknowledgement: str 
                  before={"status": PlanStatus.PROPOSED},
                  after={"status": plan.status, "acknowledgement": acknowledgement, "evidence_id": evidence_id,
                         "hold_id": hold.id})
+    webhooks.emit_for("plan.signed", plan, total_minor=plan.total_minor, currency=plan.currency,
+                      instalments=plan.instalment_count)
     return plan
 
 
@@ -243,6 +245,8 @@ def _settle(plan: PaymentPlan, instalment: PlanInstalment, status: str) -> None:
 def _end(plan: PaymentPlan, status: str, reason: str) -> None:
     before = plan.status
     plan.status, plan.ended_at, plan.end_reason = status, clock.now(), reason
+    webhooks.emit_for("plan.broken", plan, when=status == "broken", total_minor=plan.total_minor,
+                      currency=plan.currency)
     resumed = _resume_collection(plan, reason)
     audit.record(f"plan.{status}", object_type="payment_plan", object_id=plan.id, before={"status": before},
                  after={"status": status, "reason": reason, "hold_resolved": resumed})

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from tenants import audit, clock, references
+from tenants import audit, clock, references, webhooks
 from tenants.casework.debtor_dates import debtor_zone, grace_days, last_day_to_pay, today_in
 from tenants.casework.money_models import Payment, PaymentStatus, Promise, PromiseStatus
 from tenants.conduct.models import ContactAttempt
@@ -102,6 +102,8 @@ def take(account_id: uuid.UUID, *, amount: str, due_on: date, user_id: uuid.UUID
     audit.record("promise.taken", object_type="promise", object_id=promise.id,
                  after={"account_id": account.id, "amount_minor": promise.amount_minor, "currency": promise.currency,
                         "due_on": due_on.isoformat(), "grace_days": promise.grace_days, "attempt_id": attempt})
+    webhooks.emit_for("promise.made", promise, amount_minor=promise.amount_minor, currency=promise.currency,
+                      due_on=due_on)
     return promise
 
 
@@ -221,6 +223,8 @@ def _judge(promise: Promise, payments, placement_active: bool, now: datetime) ->
 
 def _resolve(promise: Promise, status: str, resolution: str) -> None:
     promise.status, promise.resolved_at, promise.resolution = status, clock.now(), resolution
+    webhooks.emit_for(f"promise.{status}", promise, when=status in ("kept", "broken"), paid_minor=promise.paid_minor,
+                      amount_minor=promise.amount_minor)
     audit.record(f"promise.{status}", object_type="promise", object_id=promise.id,
                  before={"status": PromiseStatus.OPEN},
                  after={"status": status, "resolution": resolution, "paid_minor": promise.paid_minor,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, Uuid, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenants import audit, clock
+from tenants import audit, clock, webhooks
 from tenants.capabilities import Capability, can
 from tenants.casework.debtor_dates import debtor_zone, today_in
 from tenants.casework.money_models import Payment, PaymentStatus
@@ -117,6 +117,7 @@ def propose(account_id: uuid.UUID, *, amount: str, deadline: date, note: str | N
     db.session.flush()
     audit.record("settlement.proposed", object_type="settlement", object_id=settlement.id,
                  after=_state(settlement) | {"account_id": str(account.id)})
+    webhooks.emit_for("settlement.proposed", settlement, **_state(settlement))
     return settlement
 
 
@@ -139,6 +140,7 @@ def decide(settlement_id: uuid.UUID, *, approve: bool, role: str, user_id: uuid.
     settlement.decided_by_user_id, settlement.decided_at, settlement.decision_note = user_id, clock.now(), note
     audit.record("settlement.approved" if approve else "settlement.declined", object_type="settlement",
                  object_id=settlement.id, before=before, after=_state(settlement) | {"note": note})
+    webhooks.emit_for("settlement.decided", settlement, **_state(settlement))
     return settlement
 
 

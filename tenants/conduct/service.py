@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm.attributes import set_committed_value
 
-from tenants import audit, clock, references
+from tenants import audit, clock, references, webhooks
 from tenants.casework import own_cases
 from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
 from tenants.conduct.models import AccountConsent, AttemptStatus, ConductHold, ContactAttempt
@@ -262,6 +262,7 @@ def _record(account, placement, ask, request, decision, now, collector_user_id, 
                                   "rules": [h["rule_id"] for h in record.hits],
                                   "rulebook": record.rulebook_version})
     ledger.record_attempt(record, entry, event)
+    webhooks.contact_decided(record, account)
     if entry:
         windows.invalidate_subject(request.subject_key)
     return record
@@ -342,6 +343,7 @@ def open_hold(account_id: uuid.UUID, kind: str, *, reason: str, source: str, end
     db.session.flush()
     audit.record("hold.opened", object_type="hold", object_id=hold.id,
                  after={"type": kind, "reason": reason, "source": source})
+    webhooks.emit_for("hold.opened", hold, type=kind, source=source, ends_at=ends_at)
     windows.invalidate_account(account.id)
     windows.invalidate_subject(ledger.person_key(account))  # a person-wide hold changes their other debts' answers
     return hold
@@ -360,6 +362,7 @@ def resolve_hold(hold_id: uuid.UUID, resolution: str) -> ConductHold:
     hold.resolved_at, hold.resolution = clock.now(), resolution
     audit.record("hold.resolved", object_type="hold", object_id=hold.id, before={"resolved_at": None},
                  after={"type": hold.type, "resolution": resolution})
+    webhooks.emit_for("hold.ended", hold, type=hold.type)
     windows.invalidate_account(hold.account_id)
     return hold
 

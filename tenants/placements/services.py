@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tenants import audit, clock
+from tenants import audit, clock, webhooks
 from tenants.billing import plans as billing_plans
 from tenants.billing import usage as billing_usage
 from tenants.capabilities import Capability, can
@@ -128,6 +128,7 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
     audit.record("placement.batch_created", object_type="placement_batch", object_id=batch.id,
                  after={"accounts": len(accounts), "summary": allocation.explanation.get("summary"),
                         "seed": seed, "criteria": batch.criteria, "debtors_notified": debtors_notified})
+    webhooks.placements("placement.offered", created)
     return batch
 
 
@@ -306,6 +307,7 @@ def respond(batch_id: uuid.UUID, accept: bool) -> int:
         billing_usage.record_acceptances(offered)
     audit.record("placement.accepted" if accept else "placement.declined", object_type="placement_batch",
                  object_id=batch_id, after={"placements": len(offered)})
+    webhooks.placements("placement.accepted" if accept else "placement.declined", offered)
     return len(offered)
 
 
@@ -333,6 +335,7 @@ def recall(placement_ids: list[uuid.UUID], *, reason: str, force: bool, role: st
         audit.record("placement.recalled", object_type="placement", object_id=placement.id,
                      after={"reason": placement.end_reason, "forced": placement.recall_forced,
                             "blocked_by": blockers.get(placement.account_id)})
+    webhooks.placements("placement.recalled", placements)
     return placements
 
 
@@ -342,8 +345,10 @@ def expire_due() -> int:
     result = db.session.execute(
         update(Placement).where(Placement.status == PlacementStatus.ACTIVE, Placement.ends_on < today)
         .values(status=PlacementStatus.EXPIRED, ended_at=clock.now(), end_reason="placement period ended")
-        .execution_options(synchronize_session=False))
-    return result.rowcount or 0
+        .returning(Placement.id, Placement.account_id, Placement.agency_tenant_id, Placement.batch_id)
+        .execution_options(synchronize_session=False)).all()
+    webhooks.placements("placement.expired", result)
+    return len(result)
 
 
 def close_for_account(account_id: uuid.UUID, reason: str) -> None:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 
-from tenants import audit, clock
+from tenants import audit, clock, webhooks
 from tenants.db import db, get_visible
 from tenants.errors import Conflict, ValidationFailed
 from tenants.identifiers import normalize_phone
@@ -219,6 +219,7 @@ def record_closure(account: Account, closure_status: str, occurred_on: date, not
     close_account(account, closure_status, f"account {closure_status.replace('_', ' ')} by the lender")
     audit.record("account.closed", object_type="account", object_id=account.id, before=before,
                  after=balance_snapshot(account))
+    webhooks.emit("account.closed", account=account, data={"status": closure_status, "occurred_on": occurred_on})
     return update
 
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Text, cast, exists, func, select, update
 
-from tenants import audit, clock, outbox
+from tenants import audit, clock, outbox, webhooks
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
 from tenants.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -444,6 +444,8 @@ def _complete(job: ImportJob) -> None:
     audit.record("import.finished", object_type="import", object_id=job.id,
                  after={"status": job.status, "created": job.rows_created, "updated": job.rows_updated,
                         "failed": job.rows_failed})
+    webhooks.emit("import.completed", refs={"import_id": job.id, "portfolio_id": job.portfolio_id},
+                  data={"created": job.rows_created, "updated": job.rows_updated, "failed": job.rows_failed})
 
 
 def mark_failed(import_id: uuid.UUID, error: Exception) -> ImportJob:
@@ -465,6 +467,8 @@ def mark_failed(import_id: uuid.UUID, error: Exception) -> ImportJob:
     audit.record("import.failed", object_type="import", object_id=job.id,
                  after={"code": job.error_code, "checkpoint_line": job.checkpoint_line,
                         "created": job.rows_created, "updated": job.rows_updated})
+    webhooks.emit("import.failed", refs={"import_id": job.id, "portfolio_id": job.portfolio_id},
+                  data={"code": job.error_code, "created": job.rows_created, "updated": job.rows_updated})
     db.session.commit()
     return job
 

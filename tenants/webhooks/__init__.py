@@ -1,0 +1,14 @@
+"""Outbound webhooks: signed events to a tenant's own systems (see README, "Webhooks").
+
+Services call `emit` (and its helpers) in their own transaction; the workers deliver (tenants.webhooks.delivery).
+"""
+from tenants.webhooks.events import (  # noqa: F401
+    EVENT_TYPES,
+    Item,
+    contact_decided,
+    emit,
+    emit_each,
+    emit_for,
+    placements,
+    set_nudger,
+)
