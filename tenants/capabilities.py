@@ -24,6 +24,7 @@ class Capability(StrEnum):
     SETTINGS_MANAGE = "settings.manage"
     BILLING_READ = "billing.read"  # what the platform charges the tenant
     COMMISSION_READ = "commission.read"  # money owed between a lender and an agency
+    ANALYTICS_READ = "analytics.read"  # recovery analytics: a lender's portfolios, an agency's own work
     PLATFORM_CONSOLE = "platform.console"  # the operator's cross-tenant console and billing plans
     # A lender's portfolios, panel, placements and templates
     PORTFOLIO_IMPORT = "portfolio.import"  # uploads and the saved column mapping
@@ -71,6 +72,7 @@ ROLES_FOR: dict[Capability, frozenset[str]] = {
     Capability.SETTINGS_MANAGE: _ADMINS,
     Capability.BILLING_READ: frozenset({LENDER_ADMIN, AGENCY_ADMIN}),
     Capability.COMMISSION_READ: frozenset({LENDER_ADMIN, LENDER_MANAGER, AGENCY_ADMIN}),
+    Capability.ANALYTICS_READ: frozenset({LENDER_ADMIN, LENDER_MANAGER, LENDER_ANALYST, *_AGENCY_SUPERVISORS}),
     Capability.PLATFORM_CONSOLE: frozenset({PLATFORM_ADMIN}),
 
     Capability.PORTFOLIO_IMPORT: _LENDER_WRITERS,

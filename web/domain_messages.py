@@ -311,6 +311,10 @@ _catalogue({
     "performance.period_too_long": _l("The period is too long; ask for fewer days at a time."),
     "report.bad_period": _l("The period ends before it starts."),
     "report.period_too_long": _l("The period is too long; ask for fewer days at a time."),
+    "analytics.bad_month": _l("A month is written YYYY-MM, e.g. 2026-11."),
+    "analytics.bad_months": _l("Ask for 1 to 36 months."),
+    "analytics.batch_required": _l("Choose the allocation whose arms to compare."),
+    "analytics.month_not_over": _l("Choose a month that has ended."),
     # complaints, messages and templates
     "complaint.agency_not_placed": _l("This agency never held a placement of this account."),
     "complaint.bad_transition": _l("The complaint cannot move to that status from its current one."),

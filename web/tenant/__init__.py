@@ -35,6 +35,7 @@ def _open():
 from web.tenant import (  # noqa: E402,F401
     accounts,
     agency_views,
+    analytics,
     audit_views,
     billing,
     casework_legal,
