@@ -156,8 +156,27 @@ class Factory:
         db.session.flush()
         world = World(tenant, admin, email, member, admin_membership, token, secret)
         world.objects = {"membership_id": member.id, "token_id": token.id, "event_id": event.id,
-                         "tenant_id": tenant.id, **self.placed_portfolio(tenant)}
+                         "tenant_id": tenant.id, **self.placed_portfolio(tenant), **self.webhook_objects(tenant)}
         return world
+
+    def webhook_objects(self, tenant: Tenant) -> dict:
+        """A webhook endpoint of the tenant and one delivery to it (never sent: the URL is a loopback stand-in)."""
+        from tenants import webhooks
+        from tenants.webhooks import endpoints
+        from tenants.webhooks.models import WebhookDelivery, WebhookEvent
+
+        with tenant_scope(tenant.id):
+            endpoint, _ = endpoints.create(url="http://127.0.0.1:9/hooks", event_types=["*"], description="world",
+                                           created_by=None, allow_private=True)
+            webhooks.emit("import.completed", refs={"import_id": uuid.uuid4()})
+            event = db.session.scalar(select(WebhookEvent).where(WebhookEvent.tenant_id == tenant.id)
+                                      .order_by(WebhookEvent.seq.desc()).limit(1))
+            delivery = WebhookDelivery(tenant_id=tenant.id, endpoint_id=endpoint.id, event_id=event.id,
+                                       event_seq=event.seq, status="pending", attempts=0,
+                                       next_attempt_at=clock.now(), created_at=clock.now(), redelivery=False)
+            db.session.add(delivery)
+            db.session.flush()
+        return {"endpoint_id": endpoint.id, "delivery_id": delivery.id}
 
     def placed_portfolio(self, tenant: Tenant) -> dict:
         """A lender, an agency on its panel, an imported portfolio and an active placement, seen from `tenant`

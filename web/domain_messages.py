@@ -194,6 +194,22 @@ MESSAGES: dict[str, tuple] = {
         _l("Some accounts of this file are already in another portfolio; upload them there, or move them first.")),
     "mapping.invalid": (_l("The column mapping does not fit this file."),),
     "pagination.bad_cursor": (_l("The cursor is not valid; start again without it."),),
+    # outbound webhooks
+    "webhook.url_invalid": (_l("Enter a full http:// or https:// URL."),),
+    "webhook.url_scheme": (_l("Only http:// and https:// URLs can receive webhooks."),),
+    "webhook.url_credentials": (_l("A webhook URL may not carry a user name or password; verify the signature "
+                                   "instead."),),
+    "webhook.url_unresolvable": (_l("The host %(host)s could not be resolved."),
+                                 _l("The host could not be resolved.")),
+    "webhook.url_blocked_address": (_l("%(host)s is or resolves to %(address)s, an internal address: webhooks go "
+                                       "only to public addresses."),
+                                    _l("This URL points at an internal address: webhooks go only to public "
+                                       "addresses.")),
+    "webhook.event_types_invalid": (_l("Unknown event types: %(unknown)s."), _l("Choose at least one event type.")),
+    "webhook.overlap_invalid": (_l("The overlap is 0 to %(max)s hours."),),
+    "webhook.already_enabled": (_l("The endpoint is already enabled."),),
+    "webhook.already_disabled": (_l("The endpoint is already disabled."),),
+    "webhook.endpoint_disabled": (_l("Enable the endpoint before asking for a delivery again."),),
 }
 
 

@@ -56,6 +56,7 @@ def register(app: Flask) -> None:
         telephony_api,
         tenants_api,
         tokens_api,
+        webhooks_api,
         worklist_api,
     )
 
@@ -63,6 +64,6 @@ def register(app: Flask) -> None:
     for module in (me, members_api, tokens_api, audit_api, tenants_api, portfolios_api, accounts_api, panel_api,
                    placements_api, settings_api, conduct_api, compliance_api, approvals_api, messaging_api,
                    casework_money_api, worklist_api, performance_api, casework_legal_api, commission_api,
-                   billing_api, telephony_api):
+                   billing_api, telephony_api, webhooks_api):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp)

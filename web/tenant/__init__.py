@@ -52,6 +52,7 @@ from web.tenant import (  # noqa: E402,F401
     portfolios,
     telephony,
     tokens,
+    webhooks,
     worklist,
     workspace,
 )
