@@ -34,6 +34,7 @@ from tenants.tenancy.models import Membership, Tenant, User
 from tenants.tenancy.passwords import hash_password
 from tenants.tenancy.roles import TenantKind
 from tenants.tenancy.services import email_index
+from tenants.webhooks import demo as webhook_demo
 
 DEMO_PASSWORD = "demo-password-1"
 
@@ -86,6 +87,7 @@ def seed() -> list[Credential]:
         users.setdefault((slug, role), user.id)
         credentials.append(Credential(email, DEMO_PASSWORD, slug, role))
     billing_plans(tenants)
+    webhook_demo.register_endpoint(tenants["jinxin-lending"], users[("jinxin-lending", "lender_admin")])
     for demo in PORTFOLIOS:
         _portfolio(demo, tenants, users[(demo.lender, "lender_admin")])
     for slug, rows in DEMO_TEMPLATES.items():

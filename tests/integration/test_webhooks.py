@@ -281,3 +281,21 @@ def test_event_body_is_json_with_references_only(app, world):
     assert set(body["refs"]) == {"promise_id"}
     assert body["data"]["due_on"] == (clock.now().date() + timedelta(days=3)).isoformat(), body
     assert date.fromisoformat(body["data"]["due_on"])
+
+
+def test_the_demo_registers_jinxins_endpoint_on_the_receiver_stand_in_with_events_waiting(db_session):
+    from tenants import demo_data
+    from tenants.tenancy.models import Tenant
+    from tenants.webhooks.demo import DEMO_URL
+
+    demo_data.seed()
+    demo_data.seed()  # seeding twice registers it once
+    from tenants.context import platform_scope
+
+    with platform_scope("test: the demo lender"):
+        jinxin = db_session.scalar(select(Tenant).where(Tenant.slug == "jinxin-lending"))
+    with tenant_scope(jinxin.id):
+        [endpoint] = db_session.scalars(select(WebhookEndpoint)).all()
+        types = set(db_session.scalars(select(WebhookEvent.type).where(WebhookEvent.dispatched_at.is_(None))))
+    assert endpoint.url == DEMO_URL and endpoint.event_types == ["*"] and endpoint.active
+    assert {"placement.offered", "placement.accepted", "contact_attempt.decided", "payment.recorded"} <= types

@@ -13,7 +13,10 @@ import urllib.request
 
 os.environ.setdefault("RECOVERLY_ENV", "development")  # the demo's keys are derived, its webhook secret public
 os.environ.setdefault("TELEPHONY_GATEWAY", "standin")  # click-to-call "answers" without a phone system
+# 金信's webhooks go to the receiver stand-in on loopback (refused outside development: web/config.py).
+os.environ.setdefault("RECOVERLY_WEBHOOKS_ALLOW_PRIVATE_URLS", "1")
 
+from tenants.webhooks.demo import DEMO_RECEIVER_PORT as WEBHOOK_RECEIVER_PORT  # noqa: E402
 from web import create_app  # noqa: E402
 from web.config import INSTANCE  # noqa: E402
 from web.demo import billing  # noqa: E402
@@ -92,6 +95,8 @@ def main() -> int:
             children.append(subprocess.Popen([python, "-m", "web.demo.localstripe_server", "--port",
                                               str(STRIPE_PORT), "--state", str(INSTANCE / "localstripe.pickle")],
                                              env=env))
+        children.append(subprocess.Popen([python, "-m", "web.demo.webhook_receiver", "--port",
+                                          str(WEBHOOK_RECEIVER_PORT)], env=env))
         children.append(subprocess.Popen([python, "-m", "flask", "run", "--host", HOST, "--port", str(PORT),
                                           "--no-reload", "--with-threads"], env=env))
         wait_http(f"http://{HOST}:{PORT}/healthz", 60)
@@ -107,6 +112,8 @@ def main() -> int:
         print(f"demo failed to start: {exc}", file=sys.stderr, flush=True)
         stop()
     print(f"\nRecoverly is running at http://{HOST}:{PORT}/  (Ctrl-C stops it)\n", flush=True)
+    print(f"金信's webhooks arrive at the receiver stand-in: http://{HOST}:{WEBHOOK_RECEIVER_PORT}/ "
+          "(deliveries: Settings › Webhooks)", flush=True)
     print("Demo logins — password for every one: demo-password-1", flush=True)
     for c in credentials:
         where = "/admin/" if c.role == "platform_admin" else f"/t/{c.tenant}/"
