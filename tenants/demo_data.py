@@ -100,6 +100,8 @@ def seed() -> list[Credential]:
              collector_id=users[("huaxia-collect", "agency_collector")],
              supervisor_id=users[("huaxia-collect", "agency_supervisor")],
              lender_manager_id=users[("jinxin-lending", "lender_manager")])
+    champion_challenger_history(tenants["jinxin-lending"], tenants["huaxia-collect"], tenants["eastwind-recovery"],
+                                users[("jinxin-lending", "lender_admin")])
     return credentials
 
 
@@ -588,5 +590,74 @@ def casework(huaxia: Tenant, lender: Tenant, *, collector_id, supervisor_id, len
         with tenant_scope(lender.id):
             payments.confirm(confirmed, lender_manager_id)
             db.session.commit()
+    finally:
+        clock.use(previous)
+
+
+# ---- champion/challenger history: a split placed months ago, with the money it brought in ----------------------
+
+HISTORY_PORTFOLIO = "2026-06 逾期资产包（冠军/挑战者）"
+HISTORY_ACCOUNTS = 160
+HISTORY_MONTHS = 5
+# Per agency: the chance an account pays in a month, and the share of its balance a payment brings.
+HISTORY_PAYING = {"huaxia-collect": (0.075, 0.18, 0.45), "eastwind-recovery": (0.04, 0.12, 0.35)}
+
+
+def champion_challenger_history(lender: Tenant, huaxia: Tenant, eastwind: Tenant, admin_id) -> None:
+    """Jinxin's earlier file, 160 accounts split 70/30 between 华夏 (champion) and 东风 (challenger) on the 1st of
+    the month five months back, both accepting; each month since, some debtors paid (the lender reports each
+    payment, confirmed at once), 华夏's more often and more than 东风's — so the recovery analytics show curves by
+    vintage and arm and a champion/challenger result with its interval. Skipped when the portfolio exists."""
+    from tenants.casework import payments
+
+    with tenant_scope(lender.id):
+        if db.session.scalar(select(Portfolio.id).where(Portfolio.name == HISTORY_PORTFOLIO)) is not None:
+            return
+    start = clock.now().astimezone(SHANGHAI).date().replace(day=1)
+    for _ in range(HISTORY_MONTHS):
+        start = (start - timedelta(days=1)).replace(day=1)
+    rng = random.Random(2606)
+    previous = clock.current_clock()
+    try:
+        clock.use(clock.FrozenClock(datetime.combine(start, time(10, 0), tzinfo=SHANGHAI)))
+        with tenant_scope(lender.id):
+            portfolio = imports.get_or_create_portfolio(HISTORY_PORTFOLIO)
+            rows = list(cn_account_rows(random.Random(2606), HISTORY_ACCOUNTS, ref_prefix="JXH"))
+            job = imports.create_import(portfolio=portfolio, filename="金信网贷-2026-06-逾期资产包.csv",
+                                        stream=io.BytesIO(csv_bytes(CN_HEADER, rows, "gbk")), mapping=None,
+                                        uploaded_by=admin_id)
+            imports.run_import(job.id)
+            batch = services.place(lender=lender, selection=services.Selection(portfolio_id=portfolio.id),
+                                   weights={huaxia.id: 70, eastwind.id: 30}, terms={"period_days": 270},
+                                   created_by=admin_id, seed=PLACEMENT_SEED, debtors_notified=True)
+            batch_id = batch.id
+            db.session.commit()
+        for agency in (huaxia, eastwind):
+            with tenant_scope(agency.id):
+                services.respond(batch_id, accept=True)
+                db.session.commit()
+        with tenant_scope(lender.id):
+            held = db.session.execute(select(Placement.account_id, Placement.agency_tenant_id)
+                                      .where(Placement.batch_id == batch_id).order_by(Placement.account_id)).all()
+        slug_of = {huaxia.id: huaxia.slug, eastwind.id: eastwind.slug}
+        today = previous.now().astimezone(SHANGHAI).date()
+        for month in range(HISTORY_MONTHS + 1):
+            day = (start + timedelta(days=month * 31)).replace(day=10)  # the 10th of each month since
+            if day >= today:
+                break
+            clock.use(clock.FrozenClock(datetime.combine(day, time(11, 0), tzinfo=SHANGHAI)))
+            with tenant_scope(lender.id):
+                for account_id, agency_id in held:
+                    chance, low, high = HISTORY_PAYING[slug_of[agency_id]]
+                    if rng.random() >= chance:
+                        continue
+                    outstanding = db.session.scalar(select(Account.outstanding_minor).where(
+                        Account.id == account_id, Account.status == "open"))
+                    if not outstanding:
+                        continue
+                    amount = max(100, min(outstanding, int(outstanding * rng.uniform(low, high))))
+                    payments.record(account_id, amount=f"{amount // 100}.{amount % 100:02d}", received_on=day,
+                                    method=rng.choice(("alipay", "wechat_pay", "bank_transfer")))
+                db.session.commit()
     finally:
         clock.use(previous)

@@ -48,7 +48,8 @@ def test_the_demo_portfolio_is_imported_placed_and_answered(db_session):
         codes = {e["code"] for row in imports.row_errors(job) for e in row.errors}
         assert codes == {"cn_id.checksum", "money.too_precise", "date.invalid"}
         assert sum(1 for a in accounts if a.third_parties) > 50 and all(a.phones and a.subject_key for a in accounts)
-        everything = db_session.scalars(select(Placement).where(Placement.tenant_id == lender.id)).all()
+        everything = db_session.scalars(select(Placement).where(  # this file's; the history's are tested below
+            Placement.tenant_id == lender.id, Placement.account_id.in_([a.id for a in accounts]))).all()
         trial = [p for p in everything if p.status == PlacementStatus.RECALLED]
         assert len(trial) == 30 and {p.agency_tenant_id for p in trial} == {huaxia.id, eastwind.id}
         placements = [p for p in everything if p.status != PlacementStatus.RECALLED]
@@ -59,18 +60,21 @@ def test_the_demo_portfolio_is_imported_placed_and_answered(db_session):
         assert {p.commission_bps for p in placements if p.agency_tenant_id == eastwind.id} == {1800}
         refs_held_by_huaxia = {a.external_ref for a in accounts if a.id in held_by_huaxia}
 
-    assert _visible_refs(db_session, huaxia) == refs_held_by_huaxia
+    history = {"JXH"}  # the champion/challenger history's accounts (champion_challenger_history)
+    assert _visible_refs(db_session, huaxia) - _prefixed(db_session, huaxia, history) == refs_held_by_huaxia
     yinhe_refs = {f"YH202611{i:06d}" for i in range(1, 13)}
-    assert _visible_refs(db_session, eastwind) == yinhe_refs, "Jinxin's offer is pending; Yinhe's accepted"
+    assert _visible_refs(db_session, eastwind) - _prefixed(db_session, eastwind, history) == yinhe_refs, \
+        "Jinxin's offer is pending; Yinhe's accepted"
     with tenant_scope(eastwind.id):
         assert sorted((o.accounts, o.status) for o in services.offers_for_agency()
                       if o.status != PlacementStatus.RECALLED) == [(12, PlacementStatus.ACTIVE),
+                                                                   (48, PlacementStatus.ACTIVE),
                                                                    (60, PlacementStatus.OFFERED)]
 
-    for agency, price in ((huaxia, 500), (eastwind, 400)):  # billed: last month's trial, and this month's cases
+    for agency, price in ((huaxia, 500), (eastwind, 400)):  # billed: the history, last month's trial, this month's
         with tenant_scope(agency.id):
             usage = db_session.scalars(select(UsageRecord).where(UsageRecord.tenant_id == agency.id)).all()
-            assert len({r.period_start for r in usage}) == 2 and {r.unit_price_minor for r in usage} == {price}
+            assert len({r.period_start for r in usage}) == 3 and {r.unit_price_minor for r in usage} == {price}
 
     harbor, atlas = tenants["harbor-credit"], tenants["atlas-recovery"]
     with tenant_scope(harbor.id):
@@ -79,12 +83,40 @@ def test_the_demo_portfolio_is_imported_placed_and_answered(db_session):
     assert _visible_refs(db_session, atlas) == {a.external_ref for a in us_accounts}
 
 
+def _prefixed(db_session, tenant, prefixes) -> set[str]:
+    return {ref for ref in _visible_refs(db_session, tenant) if ref.startswith(tuple(prefixes))}
+
+
+def test_the_champion_challenger_history_shows_a_result_with_its_interval(db_session):
+    from tenants import clock
+    from tenants.analytics import comparison, liquidation
+    from tenants.analytics.common import Viewer
+
+    demo_data.seed()
+    tenants = _tenants(db_session)
+    lender, huaxia, eastwind = tenants["jinxin-lending"], tenants["huaxia-collect"], tenants["eastwind-recovery"]
+    today = clock.now().date()
+    with tenant_scope(lender.id):
+        viewer = Viewer.of(lender)
+        history = comparison.allocations(viewer)[-1]  # the oldest split
+        found = comparison.compare(viewer, history.id, today=today)
+        assert [(a.agency_id, a.champion) for a in found.arms] == [(huaxia.id, True), (eastwind.id, False)]
+        assert sum(a.accounts for a in found.arms) + found.left_out == demo_data.HISTORY_ACCOUNTS
+        assert found.months_on_book == demo_data.HISTORY_MONTHS
+        recovery = found.contrast("recovery", eastwind.id)
+        assert recovery.difference.low < recovery.difference.estimate < recovery.difference.high
+        assert all(a.recovery.estimate > 0 for a in found.arms)
+        arms = liquidation.curves(viewer, today=today, group="arm", batch_id=history.id)
+        assert [len(c.points) for c in arms.curves] == [demo_data.HISTORY_MONTHS + 1] * 2
+
+
 def test_seeding_twice_creates_nothing_new(db_session):
     before = _counts(db_session)  # the shared test database may hold rows other tests committed
     first = demo_data.seed()
     counts = _counts(db_session)
-    # 232 placements now, and last month's trial batch of 30 (returned, billed in its own period)
-    assert (counts["Account"] - before["Account"], counts["Placement"] - before["Placement"]) == (332, 262)
+    # 232 placements now, last month's trial batch of 30 (returned, billed in its own period), and the
+    # champion/challenger history's 160
+    assert (counts["Account"] - before["Account"], counts["Placement"] - before["Placement"]) == (492, 422)
     assert counts["ContactAttempt"] - before["ContactAttempt"] == 10
     assert demo_data.seed() == first
     assert _counts(db_session) == counts
@@ -131,6 +163,7 @@ def test_the_demo_collector_has_promises_a_plan_payments_and_a_dispute(db_sessio
     with tenant_scope(huaxia.id):
         promises = db_session.scalars(select(Promise)).all()
         assert sorted(p.status for p in promises) == ["broken", "open"], "last week's promise broke"
-        assert sorted(p.status for p in db_session.scalars(select(Payment))) == ["confirmed", "pending"]
+        desk = select(Payment).where(Payment.reference.is_not(None))  # the history's payments carry no reference
+        assert sorted(p.status for p in db_session.scalars(desk)) == ["confirmed", "pending"]
         assert [p.status for p in db_session.scalars(select(PaymentPlan))] == ["active"]
         assert [d.status for d in db_session.scalars(select(Dispute))] == ["open"]
