@@ -3,8 +3,9 @@
 Everything is opaque (blind-index keys, times, counts): a compliance officer can rerun the engine exactly as it
 ran without the snapshot holding a name, a number or another tenant's identity.
 """
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import date, datetime, time
+from functools import cache
 
 from tenants.conduct import engine
 from tenants.conduct.models import ContactAttempt
@@ -15,12 +16,23 @@ from tenants.conduct.rulebook import Rulebook, tighten
 def capture(request: engine.ContactRequest, history, holds, consent: engine.Consent, *, preset_code: str,
             overrides: dict) -> dict:
     return {
-        "request": _plain(asdict(request)),
-        "history": [_plain(asdict(p)) for p in history],
-        "holds": [_plain(asdict(h)) for h in holds],
-        "consent": _plain(asdict(consent)),
+        "request": _fields(request),
+        "history": [_fields(p) for p in history],
+        "holds": [_fields(h) for h in holds],
+        "consent": _fields(consent),
         "rulebook": {"preset": preset_code, "overrides": overrides or {}},
     }
+
+
+@cache
+def _names(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _fields(value) -> dict:
+    """`dataclasses.asdict` made plain, without its deep copy: the engine's inputs are flat records of immutable
+    values, and a history holds hundreds of them on every attempt."""
+    return {name: _plain(getattr(value, name)) for name in _names(type(value))}
 
 
 PERSON = "person"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, select
+from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tenants import audit, clock, references, webhooks
@@ -119,6 +120,9 @@ def case_of(account_id: uuid.UUID) -> Case:
         .join(Tenant, Tenant.id == Account.tenant_id)
         .outerjoin(Placement, and_(Placement.account_id == Account.id, Placement.status == PlacementStatus.ACTIVE))
         .outerjoin(AccountConsent, AccountConsent.account_id == Account.id)
+        # The placement's agency is the caller itself or nothing a decision reads: not joined (its tenant criteria
+        # and row-level security cost more than the rest of the statement).
+        .options(lazyload(Placement.agency))
         .where(Account.id == account_id)).one_or_none()
     if found is None or own_cases.hides(found[0]):
         raise NotFound(code="account.not_found")
