@@ -143,18 +143,23 @@ METRICS = ("recovery", "contact", "promise", "paying")
 
 
 def allocations(viewer: Viewer) -> list[Allocation]:
-    """The lender's batches split between two or more agencies, newest first (an agency has none to compare)."""
+    """The lender's batches split between two or more agencies, newest first (an agency has none to compare). Read
+    from each batch's allocation record (its weights and per-agency counts), not from its placements: listing the
+    allocations never scans the placements."""
     if not viewer.is_lender:
         return []
-    rows = db.session.execute(
-        select(PlacementBatch.id, PlacementBatch.created_at, func.count(Placement.id),
-               func.count(func.distinct(Placement.agency_tenant_id)))
-        .join(Placement, Placement.batch_id == PlacementBatch.id)
-        .where(PlacementBatch.tenant_id == viewer.tenant_id)
-        .group_by(PlacementBatch.id, PlacementBatch.created_at)
-        .having(func.count(func.distinct(Placement.agency_tenant_id)) > 1)
-        .order_by(PlacementBatch.created_at.desc(), PlacementBatch.id))
-    return [Allocation(id=i, created_at=at, accounts=n, arms=arms) for i, at, n, arms in rows]
+    rows = db.session.execute(select(PlacementBatch.id, PlacementBatch.created_at, PlacementBatch.allocation)
+                              .where(PlacementBatch.tenant_id == viewer.tenant_id)
+                              .order_by(PlacementBatch.created_at.desc(), PlacementBatch.id))
+    found = []
+    for batch_id, created_at, record in rows:
+        weights = (record or {}).get("weights") or {}
+        if len(weights) < 2:
+            continue
+        per_agency = (record or {}).get("per_agency") or {}
+        accounts = sum(int((v or {}).get("accounts", 0)) for v in per_agency.values())
+        found.append(Allocation(id=batch_id, created_at=created_at, accounts=accounts, arms=len(weights)))
+    return found
 
 
 def _strata_rows(batch: PlacementBatch, currency: str):

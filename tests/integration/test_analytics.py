@@ -264,3 +264,34 @@ def test_the_pages_charts_and_csvs_answer_in_both_languages(book, trial, client)
     assert "迁移率" in page
     data = client.get(f"/t/{book['jade'].slug}/analytics/liquidation.csv").data.decode("utf-8-sig")
     assert "vintage,2026-09,2026-09,CNY,5,2225000,2,659503," in data
+
+
+def test_the_api_gives_the_same_figures_and_hides_foreign_ids(book, trial, client, factory):
+    _token, secret = factory.token(book["jade"], "lender_analyst")
+    headers = {"Authorization": f"Bearer {secret}"}
+    found = client.get("/api/v1/analytics/liquidation", headers=headers).get_json()
+    assert [c["key"] for c in found["curves"]] == ["2026-09", "2026-10"] and "curve" in found["formulas"]
+    assert client.get(f"/api/v1/analytics/liquidation?group=arm&batch_id={trial['batch'].id}",
+                      headers=headers).status_code == 404
+    assert client.get(f"/api/v1/analytics/allocations/{trial['batch'].id}/comparison",
+                      headers=headers).status_code == 404
+    assert client.get(f"/api/v1/analytics/liquidation?agency_id={book['rex'].id}", headers=headers).status_code == 404
+    rows = client.get("/api/v1/analytics/cost", headers=headers).get_json()["rows"]
+    assert {"month": "2026-11", "counterpart": "Beta Recovery", "recovered_minor": 44_503,
+            "commission_minor": 8_901}.items() <= next(r for r in rows if r["month"] == "2026-11"
+                                                        and r["counterpart"] == "Beta Recovery").items()
+    roll = client.get("/api/v1/analytics/roll-rates?month=2026-11", headers=headers).get_json()
+    assert sum(roll["totals"]) == 7
+
+    _token, secret = factory.token(trial["jade"], "lender_analyst")
+    headers = {"Authorization": f"Bearer {secret}"}
+    [allocation] = client.get("/api/v1/analytics/allocations", headers=headers).get_json()["items"]
+    found = client.get(f"/api/v1/analytics/allocations/{allocation['id']}/comparison", headers=headers).get_json()
+    assert [a["champion"] for a in found["arms"]] == [True, False]
+    assert {c["metric"] for c in found["contrasts"]} == {"recovery", "contact", "promise", "paying"}
+
+    _token, secret = factory.token(book["alpha"], "agency_admin")
+    agency = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/api/v1/analytics/allocations", headers=agency).get_json() == {"items": []}
+    assert client.get(f"/api/v1/analytics/allocations/{allocation['id']}/comparison",
+                      headers=agency).status_code == 404

@@ -37,6 +37,7 @@ def authenticate_request():
 def register(app: Flask) -> None:
     from web.api import (
         accounts_api,
+        analytics_api,
         approvals_api,
         audit_api,
         billing_api,
@@ -64,6 +65,6 @@ def register(app: Flask) -> None:
     for module in (me, members_api, tokens_api, audit_api, tenants_api, portfolios_api, accounts_api, panel_api,
                    placements_api, settings_api, conduct_api, compliance_api, approvals_api, messaging_api,
                    casework_money_api, worklist_api, performance_api, casework_legal_api, commission_api,
-                   billing_api, telephony_api, webhooks_api):
+                   billing_api, telephony_api, webhooks_api, analytics_api):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp)
