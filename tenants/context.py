@@ -147,6 +147,25 @@ _TENANT_SQL = text("SELECT app_enter_tenant(:tenant, :key)")
 _PLATFORM_SQL = text("SELECT app_enter_platform(:key)")
 _NO_CONTEXT_SQL = text("SELECT set_config('app.tenant_id', '', true), set_config('app.tenant_token', '', true), "
                        "set_config('app.platform', '', true)")
+# With a statement timeout (web transactions, README "Configuration"), the same round trip sets it for the
+# transaction alone (`set_config(…, true)` is SET LOCAL): safe behind PgBouncer in transaction mode, where a
+# connection-level setting would stay with the server connection.
+_TIMED = {sql: text(sql.text + ", set_config('statement_timeout', :statement_timeout, true)")
+          for sql in (_TENANT_SQL, _PLATFORM_SQL, _NO_CONTEXT_SQL)}
+_statement_timeout: str | None = None
+
+
+def set_statement_timeout(milliseconds: int | None) -> None:
+    """Every transaction that enters its context at its start gets this statement timeout (0/None: the server's)."""
+    global _statement_timeout
+    _statement_timeout = f"{int(milliseconds)}ms" if milliseconds else None
+
+
+def _execute_setting(connection, sql, params: dict) -> None:
+    if _statement_timeout is None:
+        connection.execute(sql, params)
+    else:
+        connection.execute(_TIMED[sql], {**params, "statement_timeout": _statement_timeout})
 
 
 def _apply_database_setting(connection) -> None:
@@ -155,14 +174,14 @@ def _apply_database_setting(connection) -> None:
         return
     ctx = _current.get()
     if ctx is None or (ctx.tenant_id is None and not ctx.is_platform):
-        connection.execute(_NO_CONTEXT_SQL)
+        _execute_setting(connection, _NO_CONTEXT_SQL, {})
         return
     if not _lock_key:
         raise TenantIsolationError("the database lock needs DB_LOCK_KEY")
     if ctx.is_platform:
-        connection.execute(_PLATFORM_SQL, {"key": _lock_key})
+        _execute_setting(connection, _PLATFORM_SQL, {"key": _lock_key})
     else:
-        connection.execute(_TENANT_SQL, {"tenant": ctx.tenant_id, "key": _lock_key})
+        _execute_setting(connection, _TENANT_SQL, {"tenant": ctx.tenant_id, "key": _lock_key})
 
 
 def _resync_open_transaction() -> None:

@@ -45,6 +45,8 @@ def _init_extensions(app: Flask) -> None:
 
     db.init_app(app)
     tenant_context.configure(lock_key=app.config["DB_LOCK_KEY"])
+    # Web transactions: bounded (README "Configuration"); the worker sets its own (workers.worker.run).
+    tenant_context.set_statement_timeout(int(app.config["DATABASE_STATEMENT_TIMEOUT"] * 1000))
     with app.app_context():
         configure_engine(db.engine)
         statement_counter.install_if_enabled(app, db.engine)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tenants.pii import Keyring, derive_development_keyring
 from tenants.portfolios import limits as upload_limits
-from web import rate_limits
+from web import database, rate_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("RECOVERLY_INSTANCE_DIR", ROOT / "instance"))
@@ -114,8 +114,10 @@ def build(overrides: dict | None = None) -> dict:
         # Outbound webhooks to loopback and private addresses: development only (the demo's receiver stand-in).
         "WEBHOOKS_ALLOW_PRIVATE_URLS": _flag("RECOVERLY_WEBHOOKS_ALLOW_PRIVATE_URLS", False),
         **rate_limits.settings(os.environ),
+        **database.timeout_settings(os.environ),
     }
     config.update(overrides or {})
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(config)
     _check(config, production)
     return config
 

@@ -1,7 +1,9 @@
 """Engine-level settings per dialect."""
+import os
 import time
 
 from sqlalchemy import event, exc
+from sqlalchemy.engine import make_url
 
 # A pooled connection idle longer than this is pinged before use (see _ping_after_idling).
 IDLE_PING_SECONDS = 30
@@ -52,3 +54,35 @@ def _ping_after_idling(engine) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except Exception as dead:
             raise exc.DisconnectionError(f"connection dead after idling: {dead}") from dead
+
+
+# Timeouts (README "Configuration"); seconds.
+CONNECT_TIMEOUT = "DATABASE_CONNECT_TIMEOUT"
+STATEMENT_TIMEOUT = "DATABASE_STATEMENT_TIMEOUT"
+POOL_TIMEOUT = "DATABASE_POOL_TIMEOUT"
+TIMEOUT_DEFAULTS = {CONNECT_TIMEOUT: 5, STATEMENT_TIMEOUT: 30, POOL_TIMEOUT: 10}
+
+
+def timeout_settings(environ=os.environ) -> dict:
+    return {name: float(environ.get(name) or default) for name, default in TIMEOUT_DEFAULTS.items()}
+
+
+def engine_options(config: dict) -> dict:
+    """The engine's options with the timeouts that keep an unreachable PostgreSQL from holding a thread: libpq's
+    connect timeout, TCP keepalives and a user timeout (a peer that vanished without closing is noticed in about
+    half a minute rather than the kernel's two hours), and a bounded wait for a pooled connection. The statement
+    timeout is set per web transaction instead (tenants.context.set_statement_timeout), which PgBouncer in
+    transaction mode passes through; startup `options` it would refuse or keep on the server connection."""
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    try:
+        backend = make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()
+    except Exception:  # noqa: BLE001 - an unusual URI: leave its options alone
+        return options
+    if backend != "postgresql":
+        return options
+    connect_timeout = max(1, int(config[CONNECT_TIMEOUT]))
+    options.setdefault("pool_timeout", config[POOL_TIMEOUT])
+    options["connect_args"] = {"connect_timeout": connect_timeout, "keepalives": 1, "keepalives_idle": 15,
+                               "keepalives_interval": 5, "keepalives_count": 3, "tcp_user_timeout": 30000,
+                               **options.get("connect_args", {})}
+    return options

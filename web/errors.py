@@ -69,9 +69,15 @@ def error_response(status: int, code: str, message: str | None = None, details: 
 def render_domain_error(error: DomainError):
     db.session.rollback()
     if wants_json():
-        return error_response(error.status, error.code, error.message, error.details)
-    return render_template("error.html", status=error.status, code=error.code,
-                           message=describe_error(error)), error.status
+        response = current_app.make_response(error_response(error.status, error.code, error.message, error.details))
+    else:
+        response = current_app.make_response((render_template("error.html", status=error.status, code=error.code,
+                                                              message=describe_error(error)), error.status))
+    if error.status == 503:  # a dependency the request cannot go without is down (web/outages.py)
+        from web.outages import RETRY_AFTER_SECONDS
+
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def render_http_exception(error: HTTPException):
@@ -121,6 +127,9 @@ def render_unexpected(error: Exception):
 
 
 def init_app(app: Flask) -> None:
+    from web import outages
+
+    outages.init_app(app)  # PostgreSQL or Redis unavailable: 503, not 500 (web/outages.py)
     app.register_error_handler(DomainError, render_domain_error)
     app.register_error_handler(CSRFError, render_csrf_error)
     app.register_error_handler(HTTPException, render_http_exception)

@@ -2,8 +2,12 @@
 per token, uploads per user or token. Every limit is a setting (README, "Rate limits"); a breach answers 429 with
 `Retry-After`, as JSON `{"error": {"code": "rate_limited", …}}` under /api/v1 and as a page elsewhere.
 
-When Redis is unreachable the API and uploads go on without limits (logged: a limiter outage must not stop
-collections), but logins are refused with 503: password guessing is never left unthrottled."""
+When Redis is unreachable the API and upload limits are counted in each process's memory instead (Flask-Limiter's
+in-memory fallback, the same limits per process; logged once, and Redis is tried again with a growing pause): a
+limiter outage must not stop collections, nor switch the limits off. Logins are refused with 503 meanwhile:
+failed logins counted per process would let a guesser spread attempts over the processes, so password guessing is
+never left to a weaker count. The limiter's Redis client has the app's timeouts and circuit breaker
+(workers.connection)."""
 import hashlib
 import math
 import time
@@ -156,6 +160,12 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "ratelimit")
     app.config.setdefault("RATELIMIT_STRATEGY", "sliding-window-counter")
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis", "rediss")):
+        from workers.connection import pool
+
+        redis_url = app.config["RATELIMIT_STORAGE_URI"].replace("redis+unix://", "unix://")
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"connection_pool": pool(redis_url)})
     limiter.limit_manager.set_application_limits([API_LIMIT.bind(limiter), UPLOAD_LIMIT.bind(limiter)])
     limiter.init_app(app)
     app.register_error_handler(RateLimitExceeded, render_rate_limited)

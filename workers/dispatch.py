@@ -7,8 +7,14 @@ from workers.queues import enqueue
 from workers.webhook_nudges import nudge_dispatch
 
 
+def job_id_of(task) -> str:
+    """One rq job id per outbox task: the sweeper asks Redis whether the task's job is still there."""
+    return f"outbox-{task.id}"
+
+
 def enqueue_task(task) -> None:
-    enqueue(task.job, tenant_id=task.tenant_id, queue_name=task.queue, outbox_task_id=task.id, **task.arguments)
+    enqueue(task.job, tenant_id=task.tenant_id, queue_name=task.queue, outbox_task_id=task.id,
+            job_id=job_id_of(task), **task.arguments)
 
 
 def install() -> None:

@@ -1,6 +1,7 @@
 """Jobs: take ids and the tenant id, re-read state, and change nothing when run a second time."""
 import logging
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -13,16 +14,80 @@ from workers.queues import enqueue
 log = logging.getLogger(__name__)
 
 
+# rq job states in which a run of the task is still to come.
+_COMING = {"queued", "scheduled", "deferred"}
+SWEEP_GRACE = timedelta(seconds=15)
+
+
 def sweep_outbox() -> int:
-    """Re-enqueue outbox tasks whose job was lost (Redis restarted, enqueue failed, worker died)."""
-    tasks = outbox.stale_tasks()
-    nudged = sum(1 for task in tasks if outbox.dispatch(task))
+    """Re-enqueue outbox tasks whose job was lost, asking PostgreSQL what must run and Redis what is on its way.
+
+    A pending task no live run holds (its lease free or lapsed) is enqueued again when its job is gone from Redis
+    (Redis restarted empty, the enqueue after commit failed) — once its first nudge had `SWEEP_GRACE`, or on the
+    second sweep that finds it missing — or when the run that claimed it died (its lease lapsed), or when its job
+    ended without finishing it (retries used up) `outbox.STALE_AFTER` ago. A job still queued, scheduled or
+    deferred is left to come. A task held by a live lease is never touched: one run at a time."""
+    from rq.job import Job
+
+    from workers.dispatch import job_id_of
+    from workers.webhook_nudges import connection
+
+    now = clock.now()
+    tasks = outbox.unclaimed_tasks()
+    redis = connection()
+    states = _job_states(redis, [job_id_of(task) for task in tasks])
+    seen_missing = _seen_missing(redis, [task for task, state in zip(tasks, states) if state is None])
+    nudged = 0
+    for task, state in zip(tasks, states):
+        if state in _COMING:
+            continue
+        enqueued = task.last_enqueued_at
+        if outbox.lease_lapsed(task):
+            due = True
+        elif state is None:
+            due = enqueued is None or enqueued < now - SWEEP_GRACE or task.id in seen_missing
+        elif state == "started":
+            due = enqueued is None or enqueued < now - outbox.STALE_AFTER  # its run is about to claim it
+        else:  # finished, failed, stopped, canceled without the task done
+            due = enqueued is None or enqueued < now - outbox.STALE_AFTER
+        if due:
+            if state not in (None, "started"):
+                _forget(Job, job_id_of(task), redis)  # its ended job, so the new one starts clean
+            nudged += bool(outbox.dispatch(task))
     db.session.commit()
     nudged += dispatch_webhooks(stale_only=True)
     periodic.ensure_scheduled()
     if nudged:
         log.info("outbox sweeper re-enqueued %d task(s)", nudged)
     return nudged
+
+
+def _forget(job_class, job_id: str, redis) -> None:
+    try:
+        job_class.fetch(job_id, connection=redis).delete()
+    except Exception:  # noqa: BLE001 - gone already, or unreadable: the enqueue overwrites it
+        pass
+
+
+def _job_states(redis, job_ids: list[str]) -> list[str | None]:
+    if not job_ids:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hget(f"rq:job:{job_id}", "status")
+    return [state.decode() if state else None for state in pipe.execute()]
+
+
+def _seen_missing(redis, tasks) -> set:
+    """Tasks whose job an earlier sweep also found missing (a second sighting, whatever the clock says)."""
+    if not tasks:
+        return set()
+    keys = [f"outbox:missing:{task.id}" for task in tasks]
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(key, "1", nx=True, ex=3600)
+    fresh = pipe.execute()
+    return {task.id for task, was_set in zip(tasks, fresh) if not was_set}
 
 
 def verify_audit_chain(tenant_id: str) -> dict:

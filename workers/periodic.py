@@ -1,7 +1,9 @@
-"""Periodic jobs, scheduled by the worker's rq scheduler rather than an external cron.
+"""Periodic jobs, declared here and nowhere else, scheduled by the workers rather than an external cron.
 
 Each run is scheduled for the next slot aligned to its interval, with the slot in the job id, so any number of
-workers calling `ensure_scheduled()` schedule each slot once.
+workers calling `ensure_scheduled()` schedule each slot once. Every worker calls it at start and again every tick
+(workers.worker), so schedules lost with Redis (a restart without persistence, a flush, a failover) come back
+without restarting anything.
 """
 from datetime import datetime, timedelta, timezone
 
@@ -11,7 +13,7 @@ from workers.connection import connection
 from workers.queues import enqueue_platform
 
 PERIODIC = {
-    "workers.jobs.sweep_outbox": timedelta(minutes=1),
+    "workers.jobs.sweep_outbox": timedelta(seconds=30),  # stranded tasks back within a minute (issue 17)
     "workers.jobs.verify_all_audit_chains": timedelta(hours=24),
     "workers.jobs.expire_placements": timedelta(hours=24),
     "workers.jobs.review_promises_and_plans": timedelta(hours=24),
