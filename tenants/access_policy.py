@@ -269,6 +269,17 @@ POLICY: dict[str, Access] = {
     "webhook_events": Access(read=OWNER, write=OWNER,
                              insert=OWNER | (tenant_column("source_tenant_id") & placement_between())),
     "webhook_deliveries": OWNED,
+
+    # The debtor's portal: rows of one account, written while the writer is the account's lender or the agency
+    # holding it (the debtor's session acts as one of them, fenced to the account: tenants/portal/scope.py). The
+    # lender reads and may revoke what an agency's message opened; a Stripe payment is the lender's (the creditor
+    # is paid), started by the agency holding the account for its debtor. Rate-limit counters are the platform's.
+    "portal_links": Access(read=OWNER | LENDER, write=OWNER | LENDER, insert=OWNER & (LENDER | HOLDER)),
+    "portal_codes": OWNED,
+    "portal_sessions": Access(read=OWNER | LENDER, write=OWNER | LENDER, insert=OWNER & (LENDER | HOLDER)),
+    "portal_requests": Access(read=OWNER | LENDER, write=OWNER | LENDER, insert=OWNER & (LENDER | HOLDER)),
+    "portal_payments": Access(read=OWNER | AGENCY, write=OWNER, insert=OWNER | (AGENCY & HOLDER)),
+    "portal_attempts": PLATFORM_ONLY,
 }
 
 # Row-level security on, no policy: reached only through SECURITY DEFINER functions.

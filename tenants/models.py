@@ -9,6 +9,7 @@ from tenants.conduct import models as conduct_models  # noqa: F401
 from tenants.conduct import subjects as conduct_subjects  # noqa: F401
 from tenants.messaging import models as messaging_models  # noqa: F401
 from tenants.placements import models as placement_models  # noqa: F401
+from tenants.portal import models as portal_models  # noqa: F401
 from tenants.portfolios import models as portfolio_models  # noqa: F401
 from tenants.telephony import models as telephony_models  # noqa: F401
 from tenants.tenancy import models  # noqa: F401

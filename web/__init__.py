@@ -81,3 +81,6 @@ def _register_blueprints(app: Flask) -> None:
                       telephony_webhook_bp):
         app.register_blueprint(blueprint)
     register_api(app)
+    from web.portal import init_app as init_portal
+
+    init_portal(app)

@@ -8,6 +8,7 @@ from tenants import audit
 from tenants.billing import webhooks
 from tenants.billing.stripe_gateway import StripeGateway, StripeSettings
 from tenants.errors import DomainError
+from tenants.portal import payments as portal_payments
 from web.extensions import csrf
 
 bp = Blueprint("billing_webhook", __name__, url_prefix="/billing")
@@ -26,7 +27,9 @@ def stripe_webhook():
         raise DomainError("The payload is not a Stripe event.", code="stripe.bad_payload") from None
     token = audit.set_actor(audit.Actor(label="stripe:webhook"))
     try:
-        outcome = webhooks.process(event.to_dict())
+        data = event.to_dict()
+        # The debtor portal's PaymentIntents (tenants/portal/payments.py); everything else is billing's.
+        outcome = portal_payments.process_event(data) if portal_payments.handles(data) else webhooks.process(data)
     finally:
         audit.reset_actor(token)
     return jsonify({"received": True, "outcome": outcome})

@@ -1,5 +1,5 @@
 """Language choice: the user's saved preference, else this browser session's, else Accept-Language."""
-from flask import Blueprint, redirect, request, session, url_for
+from flask import Blueprint, g, redirect, request, session, url_for
 from flask_login import current_user
 
 from tenants.context import platform_scope
@@ -12,6 +12,8 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str:
+    if g.get("portal_locale") in LANGUAGES:  # the debtor's portal (web/portal): its own session's language
+        return g.portal_locale
     if current_user and current_user.is_authenticated and current_user.locale in LANGUAGES:
         return current_user.locale
     if session.get("lang") in LANGUAGES:

@@ -13,7 +13,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from tenants.errors import ValidationFailed
 from tenants.money import Money
 
-PLACEHOLDERS = ("debtor_name", "amount_due", "currency", "reference", "agency_name", "lender_name", "due_date")
+PLACEHOLDERS = ("debtor_name", "amount_due", "currency", "reference", "agency_name", "lender_name", "due_date",
+                "portal_link")  # portal_link: a self-service link made for each message (tenants/portal/links.py)
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
@@ -66,7 +67,7 @@ def render(source: str | None, values: dict[str, str]) -> str | None:
 
 
 def values_for(*, debtor_name: str, outstanding_minor: int, currency: str, reference: str, agency_name: str,
-               lender_name: str, due_date: date | None, locale: str) -> dict[str, str]:
+               lender_name: str, due_date: date | None, locale: str, portal_link: str = "") -> dict[str, str]:
     """The placeholders' values for one account, formatted in the template's language."""
     money_locale = "zh_CN" if locale.startswith("zh") else "en"
     return {
@@ -77,4 +78,5 @@ def values_for(*, debtor_name: str, outstanding_minor: int, currency: str, refer
         "agency_name": agency_name,
         "lender_name": lender_name,
         "due_date": due_date.isoformat() if due_date else "",
+        "portal_link": portal_link,
     }

@@ -21,6 +21,7 @@ from tenants.db import db, get_visible
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging import gateways, rendering
 from tenants.messaging.models import MessageStatus, MessageTemplate, OutboundMessage, TemplateStatus
+from tenants.portal import links as portal_links
 from tenants.portfolios.accounts import get_account
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
@@ -61,7 +62,12 @@ def send_template(account_id: uuid.UUID, template_id: uuid.UUID, *, recipient: R
     account = get_account(account_id)
     template = _usable_template(template_id, account, recipient)
     address = _address(account, template.channel, recipient)
-    subject, body = _render(template, account)
+    message_id = uuid.uuid4()
+    portal = None
+    if recipient.target == "debtor" and portal_links.wanted(template.subject, template.body):
+        portal = portal_links.prepare(account, message_id=message_id, template_id=template.id,
+                                      channel=template.channel, phone_position=recipient.phone_position)
+    subject, body = _render(template, account, portal_link=portal.url if portal else "")
     ask = conduct.AttemptRequest(channel=template.channel, target=recipient.target,
                                  phone_position=recipient.phone_position, third_party_id=recipient.third_party_id,
                                  purpose="locate" if recipient.target == "third_party" else "collect",
@@ -71,12 +77,15 @@ def send_template(account_id: uuid.UUID, template_id: uuid.UUID, *, recipient: R
                                 idempotency_key=f"message:{idempotency_key}" if idempotency_key else None)
     _require_go_ahead(record)
     message = OutboundMessage(
-        tenant_id=current_tenant_id(), account_id=account_id, attempt_id=record.id, template_id=template.id,
-        template_version=template.version, channel=template.channel, target=recipient.target, recipient=address,
+        id=message_id, tenant_id=current_tenant_id(), account_id=account_id, attempt_id=record.id,
+        template_id=template.id, template_version=template.version, channel=template.channel,
+        target=recipient.target, recipient=address,
         subject=subject, body=body, status=MessageStatus.QUEUED, idempotency_key=idempotency_key,
         created_by_user_id=collector_user_id)
     db.session.add(message)
     db.session.flush()
+    if portal is not None:
+        portal_links.save(portal)  # bound to this message: its row exists now
     outbox.schedule(JOB, message_id=str(message.id))
     audit.record("message.queued", object_type="outbound_message", object_id=message.id,
                  after={"account_id": str(account_id), "channel": message.channel, "target": message.target,
@@ -121,13 +130,13 @@ def _address(account: Account, channel: str, recipient: Recipient) -> str:
     return address
 
 
-def _render(template: MessageTemplate, account: Account) -> tuple[str | None, str]:
+def _render(template: MessageTemplate, account: Account, portal_link: str = "") -> tuple[str | None, str]:
     lender = db.session.get(Tenant, account.tenant_id)
     sender = db.session.get(Tenant, current_tenant_id())
     values = rendering.values_for(
         debtor_name=account.debtor_name, outstanding_minor=account.outstanding_minor, currency=account.currency,
         reference=account.external_ref, lender_name=lender.name, due_date=account.due_date, locale=template.locale,
-        agency_name=sender.name if sender.kind == TenantKind.AGENCY else "")
+        agency_name=sender.name if sender.kind == TenantKind.AGENCY else "", portal_link=portal_link)
     return rendering.render(template.subject, values), rendering.render(template.body, values)
 
 
