@@ -77,7 +77,10 @@ def case_clause(account_id_column):
 def hides(row) -> bool:
     """Whether the fence hides this row — an account, or a row of one (promise, attempt, evidence…) — from the
     current viewer."""
-    account_id = row.id if isinstance(row, Account) else getattr(row, "account_id", None)
+    return hides_account(row.id if isinstance(row, Account) else getattr(row, "account_id", None))
+
+
+def hides_account(account_id: uuid.UUID | None) -> bool:
     if account_id is None:
         return False
     viewer = fenced_viewer()

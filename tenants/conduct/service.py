@@ -5,14 +5,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, select
-from sqlalchemy.orm import lazyload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import select
 
 from tenants import audit, clock, references, webhooks
-from tenants.casework import own_cases
 from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
-from tenants.conduct.models import AccountConsent, AttemptStatus, ConductHold, ContactAttempt
+from tenants.conduct.cases import Case, case_of, read_phones_and_open_holds
+from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset, terms_unreadable
 from tenants.conduct.rulebook import Rulebook, parse_overrides, tighten_by_terms
 from tenants.context import current_tenant_id, may_write
@@ -21,7 +19,7 @@ from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from tenants.pii import blind_index
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.accounts import get_account
-from tenants.portfolios.models import Account, AccountPhone, ThirdPartyContact
+from tenants.portfolios.models import Account, ThirdPartyContact
 from tenants.tenancy.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -99,47 +97,6 @@ def active_holds(account: Account, now: datetime, open_rows: list[ConductHold] |
 def _placement_of(account: Account) -> Placement | None:
     return db.session.scalar(select(Placement).where(Placement.account_id == account.id,
                                                      Placement.status == PlacementStatus.ACTIVE))
-
-
-@dataclass(frozen=True)
-class Case:
-    """An account as the viewer sees it, with what deciding a contact reads of it before the person's lock."""
-
-    account: Account
-    lender: Tenant
-    placement: Placement | None  # the active one
-    consent: AccountConsent | None
-
-
-def case_of(account_id: uuid.UUID) -> Case:
-    """The account, its lender, its active placement and the debtor's consent in one statement, each through the
-    tenant's read rules as separate reads would be. An account the viewer does not see is the same 404 as
-    `get_account`'s."""
-    found = db.session.execute(
-        select(Account, Tenant, Placement, AccountConsent)
-        .join(Tenant, Tenant.id == Account.tenant_id)
-        .outerjoin(Placement, and_(Placement.account_id == Account.id, Placement.status == PlacementStatus.ACTIVE))
-        .outerjoin(AccountConsent, AccountConsent.account_id == Account.id)
-        # The placement's agency is the caller itself or nothing a decision reads: not joined (its tenant criteria
-        # and row-level security cost more than the rest of the statement).
-        .options(lazyload(Placement.agency))
-        .where(Account.id == account_id)).one_or_none()
-    if found is None or own_cases.hides(found[0]):
-        raise NotFound(code="account.not_found")
-    return Case(*found)
-
-
-def _phones_and_open_holds(account: Account) -> list[ConductHold]:
-    """The account's phones (set as `account.phones`) and its unresolved holds, in one statement: a row per phone
-    and hold pair, both lists short. Read under the person's lock (see `attempt`)."""
-    rows = db.session.execute(
-        select(AccountPhone, ConductHold).select_from(Account)
-        .outerjoin(AccountPhone, AccountPhone.account_id == Account.id)
-        .outerjoin(ConductHold, and_(ConductHold.account_id == Account.id, ConductHold.resolved_at.is_(None)))
-        .where(Account.id == account.id).order_by(AccountPhone.position, ConductHold.starts_at, ConductHold.id)).all()
-    phones = list(dict.fromkeys(phone for phone, _ in rows if phone is not None))
-    set_committed_value(account, "phones", sorted(phones, key=lambda phone: phone.position))
-    return list(dict.fromkeys(hold for _, hold in rows if hold is not None))
 
 
 @dataclass(frozen=True)
@@ -222,7 +179,7 @@ def attempt(account_or_case: uuid.UUID | Case, ask: AttemptRequest, *, collector
         # engine counts only attempts up to `now`. Holds too are read after it (a hold opened meanwhile, under the
         # same lock, is seen), and the phones with them in the same statement.
         now = max([clock.now(), *(h.at for h in history)])
-        holds = active_holds(account, now, _phones_and_open_holds(account)) + person_holds
+        holds = active_holds(account, now, read_phones_and_open_holds(account)) + person_holds
         request = _contact_request(account, ask, agency_placement=agency_placement, approved=approval is not None,
                                    consent_until=consent_until)
         decision = engine.decide(request, history, holds, debtor_consent, book, now)
