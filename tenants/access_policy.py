@@ -270,6 +270,11 @@ POLICY: dict[str, Access] = {
                              insert=OWNER | (tenant_column("source_tenant_id") & placement_between())),
     "webhook_deliveries": OWNED,
 
+    # Bulk exchange: a tenant's own files (made under its own lock), their encrypted chunks and its schedules.
+    "exchange_exports": OWNED,
+    "exchange_export_chunks": OWNED,
+    "exchange_schedules": OWNED,
+
     # The debtor's portal: rows of one account, written while the writer is the account's lender or the agency
     # holding it (the debtor's session acts as one of them, fenced to the account: tenants/portal/scope.py). The
     # lender reads and may revoke what an agency's message opened; a Stripe payment is the lender's (the creditor

@@ -25,6 +25,7 @@ class Capability(StrEnum):
     BILLING_READ = "billing.read"  # what the platform charges the tenant
     COMMISSION_READ = "commission.read"  # money owed between a lender and an agency
     ANALYTICS_READ = "analytics.read"  # recovery analytics: a lender's portfolios, an agency's own work
+    EXCHANGE_FILES = "exchange.files"  # bulk exchange: ask for, schedule and download files of the tenant's data
     PLATFORM_CONSOLE = "platform.console"  # the operator's cross-tenant console and billing plans
     # A lender's portfolios, panel, placements and templates
     PORTFOLIO_IMPORT = "portfolio.import"  # uploads and the saved column mapping
@@ -73,6 +74,7 @@ ROLES_FOR: dict[Capability, frozenset[str]] = {
     Capability.BILLING_READ: frozenset({LENDER_ADMIN, AGENCY_ADMIN}),
     Capability.COMMISSION_READ: frozenset({LENDER_ADMIN, LENDER_MANAGER, AGENCY_ADMIN}),
     Capability.ANALYTICS_READ: frozenset({LENDER_ADMIN, LENDER_MANAGER, LENDER_ANALYST, *_AGENCY_SUPERVISORS}),
+    Capability.EXCHANGE_FILES: frozenset({LENDER_ADMIN, LENDER_MANAGER, LENDER_ANALYST, *_AGENCY_SUPERVISORS}),
     Capability.PLATFORM_CONSOLE: frozenset({PLATFORM_ADMIN}),
 
     Capability.PORTFOLIO_IMPORT: _LENDER_WRITERS,

@@ -7,6 +7,7 @@ from tenants.casework import money_models as casework_money_models  # noqa: F401
 from tenants.compliance import models as compliance_models  # noqa: F401
 from tenants.conduct import models as conduct_models  # noqa: F401
 from tenants.conduct import subjects as conduct_subjects  # noqa: F401
+from tenants.exchange import models as exchange_models  # noqa: F401
 from tenants.messaging import models as messaging_models  # noqa: F401
 from tenants.placements import models as placement_models  # noqa: F401
 from tenants.portal import models as portal_models  # noqa: F401

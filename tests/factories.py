@@ -156,8 +156,22 @@ class Factory:
         db.session.flush()
         world = World(tenant, admin, email, member, admin_membership, token, secret)
         world.objects = {"membership_id": member.id, "token_id": token.id, "event_id": event.id,
-                         "tenant_id": tenant.id, **self.placed_portfolio(tenant), **self.webhook_objects(tenant)}
+                         "tenant_id": tenant.id, **self.placed_portfolio(tenant), **self.webhook_objects(tenant),
+                         **self.exchange_objects(tenant)}
         return world
+
+    def exchange_objects(self, tenant: Tenant) -> dict:
+        """An export of the tenant's accounts (made, so its download link answers) and a daily schedule."""
+        from tenants.exchange import files, service
+
+        with tenant_scope(tenant.id):
+            role = ADMIN_ROLE[tenant.kind]
+            export = service.request_export(kind="accounts", file_format="csv", role=role, user_id=None)
+            export_id = export.id
+            files.generate(export_id)
+            schedule = service.create_schedule(kind="payments", file_format="csv", frequency="daily", local_hour=6,
+                                               weekday=None, role=role, user_id=None)
+        return {"export_id": export_id, "schedule_id": schedule.id}
 
     def webhook_objects(self, tenant: Tenant) -> dict:
         """A webhook endpoint of the tenant and one delivery to it (never sent: the URL is a loopback stand-in)."""

@@ -210,6 +210,24 @@ MESSAGES: dict[str, tuple] = {
     "webhook.already_enabled": (_l("The endpoint is already enabled."),),
     "webhook.already_disabled": (_l("The endpoint is already disabled."),),
     "webhook.endpoint_disabled": (_l("Enable the endpoint before asking for a delivery again."),),
+    # bulk exchange (files)
+    "exchange.kind_invalid": (_l("Unknown kind of file; one of %(kinds)s."), _l("Unknown kind of file.")),
+    "exchange.format_invalid": (_l("Export as CSV or Excel."),),
+    "exchange.period_invalid": (_l("The period is not valid."),),
+    "exchange.period_invalid/order": (_l("The period ends before it starts."),),
+    "exchange.period_invalid/future": (_l("The period is in the future."),),
+    "exchange.period_invalid/long": (_l("The period is longer than %(max_days)s days."),
+                                     _l("The period is too long.")),
+    "exchange.period_invalid/format": (_l("Enter dates as YYYY-MM-DD."),),
+    "exchange.counterparty_required": (_l("Choose whose changes the file lists."),),
+    "exchange.schedule_invalid": (_l("Choose daily or weekly, an hour from 0 to 23 and, weekly, a day of the "
+                                     "week."),),
+    "exchange.not_ready": (_l("The file is not ready yet."),),
+    "exchange.not_failed": (_l("Only a failed file can be made again."),),
+    "exchange.expired": (_l("This file's download window has closed; ask for a new one."),),
+    "exchange.masked_for_role": (_l("This file shows personal data your role sees masked; ask for a file of your "
+                                    "own."),),
+    "exchange.generation_failed": (_l("The file could not be made; it is tried again automatically."),),
 }
 
 

@@ -260,3 +260,24 @@ def deliver_webhooks(tenant_id: str) -> dict:
     elif result["next_due"] is not None:
         webhook_nudges.nudge_tenant_at(tenant_id, result["next_due"])
     return {**result, "next_due": result["next_due"].isoformat() if result["next_due"] else None}
+
+
+def generate_export(tenant_id: str, export_id: str) -> dict:
+    """Make one export's file (tenants.exchange.files.generate); a finished export is left as it is, a failed run
+    raises for rq's retries (and the outbox sweeper) to run it again."""
+    from tenants.exchange import files
+
+    export = files.generate(uuid.UUID(export_id))
+    if export is None:
+        return {"status": "missing"}
+    return {"status": export.status, "rows": export.row_count, "size_bytes": export.size_bytes}
+
+
+def run_exchange() -> dict:
+    """Hourly: every tenant's due export schedules asked for (a file each, or one per agency for "what changed"),
+    and files past their download window purged."""
+    from tenants.exchange import service
+
+    made = service.run_due()
+    periodic.ensure_scheduled()
+    return {"exports": made}

@@ -19,6 +19,7 @@ PERIODIC = {
     "workers.jobs.review_promises_and_plans": timedelta(hours=24),
     "workers.jobs.lapse_settlements": timedelta(hours=24),
     "workers.jobs.bill_all_tenants": timedelta(hours=1),
+    "workers.jobs.run_exchange": timedelta(hours=1),  # due export schedules, expired files purged
 }
 
 

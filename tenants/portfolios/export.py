@@ -148,12 +148,12 @@ def _drain(buffer: io.StringIO) -> bytes:
     return data
 
 
-def xlsx_chunks(values: Iterable[list], headers: list[str]) -> Iterator[bytes]:
+def xlsx_chunks(values: Iterable[list], headers: list[str], sheet_title: str = "accounts") -> Iterator[bytes]:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("accounts")
+    sheet = workbook.create_sheet(sheet_title)
     sheet.append(headers)
     for row in values:
         cells = []

@@ -34,7 +34,7 @@ OBJECT_ARGS = {"membership_id", "token_id", "event_id", "tenant_id", "portfolio_
                "batch_id", "placement_id", "relationship_id", "attempt_id", "hold_id", "approval_id",
                "template_id", "message_id", "complaint_id", "promise_id", "payment_id", "plan_id",
                "settlement_id", "agreement_id", "evidence_id", "dispute_id", "escalation_id",
-               "callback_id", "counterparty_id", "endpoint_id", "delivery_id"}
+               "callback_id", "counterparty_id", "endpoint_id", "delivery_id", "export_id", "schedule_id"}
 # Arguments that are not object ids: secrets in one-time links and static file names.
 NOT_OBJECT_IDS = {"token", "filename"}
 # Arguments that are not ids but say which part of an object to show (a commission statement's month): the route

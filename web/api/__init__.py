@@ -46,6 +46,7 @@ def register(app: Flask) -> None:
         commission_api,
         compliance_api,
         conduct_api,
+        exchange_api,
         me,
         members_api,
         messaging_api,
@@ -65,6 +66,6 @@ def register(app: Flask) -> None:
     for module in (me, members_api, tokens_api, audit_api, tenants_api, portfolios_api, accounts_api, panel_api,
                    placements_api, settings_api, conduct_api, compliance_api, approvals_api, messaging_api,
                    casework_money_api, worklist_api, performance_api, casework_legal_api, commission_api,
-                   billing_api, telephony_api, webhooks_api, analytics_api):
+                   billing_api, telephony_api, webhooks_api, analytics_api, exchange_api):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp)

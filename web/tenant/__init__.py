@@ -44,6 +44,7 @@ from web.tenant import (  # noqa: E402,F401
     compliance,
     conduct_views,
     dashboard,
+    exchange,
     mapping,
     members,
     messaging,
