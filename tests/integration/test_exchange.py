@@ -267,3 +267,45 @@ def test_a_schedule_runs_once_per_local_slot(case):
             2026, 12, 3, 22, 0, tzinfo=timezone.utc)
         task = db.session.scalar(select(outbox.OutboxTask).where(outbox.OutboxTask.job == service.JOB))
         assert task.arguments == {"export_id": str(export.id)}
+
+
+def test_a_real_worker_makes_the_file_from_the_outbox_and_a_second_run_changes_nothing(app):
+    """Committed data: a forked rq worker (burst mode) only sees what is committed."""
+    from rq.job import Job
+
+    from tests.factories import Factory
+    from workers.connection import connection
+    from workers.queues import enqueue, queue
+    from workers.worker import RecoverlyWorker
+
+    with app.app_context():
+        lender, _agency, account = Factory(db.session).placed_account(debtor_name="赵六")
+        lender_id, ref = lender.id, account.external_ref
+        with tenant_scope(lender_id):
+            export_id = service.request_export(kind="accounts", file_format="xlsx", role="lender_manager",
+                                               user_id=None).id
+        db.session.commit()
+        db.session.remove()
+    assert queue("default").count >= 1  # enqueued after the commit, by the outbox's dispatcher
+    RecoverlyWorker(["default"], connection=connection(), flask_app=app).work(burst=True, with_scheduler=False)
+    with app.app_context(), tenant_scope(lender_id):
+        export = db.session.get(ExchangeExport, export_id)
+        assert export.status == ExportStatus.READY and export.row_count == 1
+        assert export.filename.endswith(".xlsx")
+        first = (export.sha256, export.finished_at)
+        task = db.session.scalar(select(outbox.OutboxTask).where(outbox.OutboxTask.job == service.JOB))
+        assert task.status == outbox.TaskStatus.DONE
+        db.session.remove()
+    job = enqueue(service.JOB, tenant_id=lender_id, export_id=str(export_id))
+    RecoverlyWorker(["default"], connection=connection(), flask_app=app).work(burst=True, with_scheduler=False)
+    assert Job.fetch(job.id, connection=connection()).return_value()["status"] == ExportStatus.READY
+    with app.app_context(), tenant_scope(lender_id):
+        export = db.session.get(ExchangeExport, export_id)
+        assert (export.sha256, export.finished_at) == first
+        made = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "exchange.export_ready")).all()
+        assert len(made) == 1
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(files.content(export_id))).active
+        assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["external_ref", ref]
+        db.session.remove()
