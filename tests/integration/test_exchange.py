@@ -309,3 +309,30 @@ def test_a_real_worker_makes_the_file_from_the_outbox_and_a_second_run_changes_n
         sheet = load_workbook(io.BytesIO(files.content(export_id))).active
         assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["external_ref", ref]
         db.session.remove()
+
+
+def test_the_files_page_asks_for_files_and_schedules_and_speaks_chinese(client, case, factory):
+    lender = case["lender"]
+    login(client, "admin@exchange.test")
+    page = client.get(f"/t/{lender.slug}/exchange")
+    assert page.status_code == 200 and case["agency"].name in page.data.decode()
+    response = client.post(f"/t/{lender.slug}/exchange/exports", data={"kind": "payments", "format": "xlsx",
+                                                                       "period_start": "2026-12-01"})
+    assert response.status_code == 302
+    response = client.post(f"/t/{lender.slug}/exchange/schedules", data={
+        "kind": "changes", "format": "csv", "frequency": "weekly", "weekday": "0", "local_hour": "7"})
+    assert response.status_code == 302
+    with tenant_scope(lender.id):
+        [export] = db.session.scalars(select(ExchangeExport).where(ExchangeExport.kind == "payments")).all()
+        assert (export.period_start, export.file_format, export.status) == (date(2026, 12, 1), "xlsx", "queued")
+        [schedule] = service.schedules()
+        assert (schedule.frequency, schedule.weekday, schedule.local_hour) == ("weekly", 0, 7)
+    client.post("/lang", data={"lang": "zh_CN"})
+    refused = client.post(f"/t/{lender.slug}/exchange/exports", data={
+        "kind": "payments", "format": "csv", "period_start": "2026-12-02", "period_end": "2026-12-01"})
+    assert refused.status_code == 422 and "期间的结束日期早于开始日期。" in refused.data.decode()
+    assert "文件交换" in refused.data.decode()  # the sidebar's link, in Chinese
+    # An agency collector has no files page.
+    collector, _ = factory.user(case["agency"], "agency_collector", email="collector@exchange.test")
+    login(client, "collector@exchange.test")
+    assert client.get(f"/t/{case['agency'].slug}/exchange").status_code == 403
