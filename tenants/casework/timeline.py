@@ -29,7 +29,8 @@ class Entry:
 
 def timeline(account_id: uuid.UUID, limit: int = LIMIT) -> list[Entry]:
     entries = [*_contacts(account_id, limit), *_messages(account_id, limit), *_notes(account_id, limit),
-               *_callbacks(account_id, limit), *_promises(account_id), *_payments(account_id)]
+               *_callbacks(account_id, limit), *_promises(account_id), *_payments(account_id),
+               *_portal(account_id)]
     entries.sort(key=lambda e: (e.at, str(e.object_id)), reverse=True)
     return entries[:limit]
 
@@ -80,3 +81,12 @@ def _payments(account_id):
         yield Entry(p.recorded_at, "payment", p.id, p.recorded_by_user_id, {
             "amount_minor": p.amount_minor, "currency": p.currency, "received_on": p.received_on,
             "status": p.status, "method": p.method})
+
+
+def _portal(account_id):
+    """What the debtor did in the self-service portal (tenants/portal): its requests, as this tenant sees them."""
+    from tenants.portal import requests as portal_requests
+
+    for r in portal_requests.for_account(account_id):
+        yield Entry(r.created_at, "portal", r.id, r.decided_by_user_id, {
+            "kind": r.kind, "status": r.status, "details": r.details or {}, "answer": r.answer, "source": r.source})

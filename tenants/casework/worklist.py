@@ -3,6 +3,8 @@ that may be contacted now on at least one channel, in priority order, and the re
 and when they may next be contacted.
 
 Priority, highest first (ties fall through to the next line):
+  0. the debtor asked for something in the self-service portal that waits for a collector (a plan beyond the
+     agency's rules, more time, a proof of payment: tenants/portal/requests.py);
   1. a promise to pay due today (or overdue within its grace days) that nobody has worked since it fell due;
   2. a scheduled callback that has fallen due and nobody has called back since;
   3. a promise broken in the last 7 days with nothing since — no contact, no new promise, no payment;
@@ -57,13 +59,14 @@ class Scope:
 
 class Why:
     """Why a case stands where it does in the queue, highest first."""
+    PORTAL_REQUEST = "portal_request"
     PROMISE_DUE = "promise_due"
     CALLBACK_DUE = "callback_due"
     PROMISE_BROKEN = "promise_broken"
     NEVER_CONTACTED = "never_contacted"
     BALANCE = "balance"  # not worked today: by balance, then days past due, then the oldest last contact
     WORKED_TODAY = "worked_today"
-    ORDER = (PROMISE_DUE, CALLBACK_DUE, PROMISE_BROKEN, NEVER_CONTACTED, BALANCE, WORKED_TODAY)
+    ORDER = (PORTAL_REQUEST, PROMISE_DUE, CALLBACK_DUE, PROMISE_BROKEN, NEVER_CONTACTED, BALANCE, WORKED_TODAY)
 
 
 class Status:
@@ -106,6 +109,7 @@ class QueueItem:
     # debtor's caps as connected until it is (CONDUCT_RULES "an unanswered question counts against the caller").
     awaiting_outcome: int = 0
     promise: str | None = None  # "due" or "broken", only while nothing was done about it since
+    portal_request: bool = False  # the debtor's portal request waits for a collector
     states: dict[str, permitted.ChannelState] = field(default_factory=dict)
 
     @property
@@ -115,6 +119,8 @@ class QueueItem:
 
     @property
     def why(self) -> str:
+        if self.portal_request:
+            return Why.PORTAL_REQUEST
         if self.promise == "due":
             return Why.PROMISE_DUE
         if self.callback_due:
@@ -206,15 +212,24 @@ def build(*, scope: str = Scope.COLLECTOR, collector_user_id: uuid.UUID | None =
             debtor_notified_at=row.debtor_notified_at))
     states = permitted.channel_states(facts, now) if facts else {}
     promises = promise_flags(items, now)
+    waiting_requests = _portal_requests(items)
     for item in items:
         item.states, item.promise = states[item.account_id], promises.get(item.account_id)
+        item.portal_request = item.account_id in waiting_requests
     ready = sorted((i for i in items if i.status == Status.READY), key=priority)
     waiting = sorted((i for i in items if i.status != Status.READY), key=_waiting_order)
     return Queue(ready=ready, waiting=waiting, now=now, truncated=truncated)
 
 
+def _portal_requests(items: list[QueueItem]) -> dict:
+    from tenants.portal import requests as portal_requests
+
+    return portal_requests.waiting(i.account_id for i in items)
+
+
 def priority(item: QueueItem) -> tuple:
-    tier = {Why.PROMISE_DUE: 0, Why.CALLBACK_DUE: 1, Why.PROMISE_BROKEN: 2, Why.WORKED_TODAY: 4}.get(item.why, 3)
+    tier = {Why.PORTAL_REQUEST: -1, Why.PROMISE_DUE: 0, Why.CALLBACK_DUE: 1, Why.PROMISE_BROKEN: 2,
+            Why.WORKED_TODAY: 4}.get(item.why, 3)
     return (tier, -item.outstanding_minor, -item.days_past_due,
             item.last_contact_at is not None, item.last_contact_at or datetime.min, item.external_ref)
 

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from tenants.db import db
 from tenants.errors import TenantIsolationError
 
 _fenced: ContextVar[uuid.UUID | None] = ContextVar("recoverly_portal_account", default=None)
@@ -64,6 +65,15 @@ def check(obj) -> None:
 @event.listens_for(Session, "loaded_as_persistent")
 def _fence_loaded(session, obj):
     check(obj)
+
+
+def _fence_instance(target, *args):
+    check(target)
+
+
+# A row already held by the session and read again (refreshed, expired) is checked too.
+event.listen(db.Model, "load", _fence_instance, propagate=True)
+event.listen(db.Model, "refresh", _fence_instance, propagate=True)
 
 
 @event.listens_for(Session, "before_flush")

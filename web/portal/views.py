@@ -218,11 +218,22 @@ def pay():
     started = payments.start(g.visit, amount=request.form.get("amount", ""),
                              method=request.form.get("method", "card"), gateway=_gateway())
     db.session.commit()
-    return redirect(url_for("portal.payment", payment_id=started.payment.id))
+    return redirect(url_for("portal.payment", ref=started.payment.id))
 
 
-@bp.route("/pay/<uuid:payment_id>", methods=["GET", "POST"])
-def payment(payment_id: uuid.UUID):
+def _payment_ref() -> uuid.UUID:
+    """The payment is named in the query, never in the path: one of this session's account's, else 404."""
+    try:
+        return uuid.UUID(request.args.get("ref", ""))
+    except ValueError:
+        from tenants.errors import NotFound
+
+        raise NotFound(code="portal.payment_not_found") from None
+
+
+@bp.route("/payment", methods=["GET", "POST"])
+def payment():
+    payment_id = _payment_ref()
     gateway = _gateway()
     if request.method == "POST":
         row = payments.of_visit(g.visit, payment_id)
@@ -235,7 +246,7 @@ def payment(payment_id: uuid.UUID):
             row = payments.of_visit(g.visit, payment_id)
             return render_template("portal/payment.html", row=row, standin=gateway.standin, error=refused.message,
                                    fields={}), refused.status
-        return redirect(url_for("portal.payment", payment_id=payment_id))
+        return redirect(url_for("portal.payment", ref=payment_id))
     row = payments.refresh(g.visit, payment_id, gateway)
     db.session.commit()
     return render_template("portal/payment.html", row=row, standin=gateway.standin, error=None, fields={},

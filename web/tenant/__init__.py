@@ -50,6 +50,7 @@ from web.tenant import (  # noqa: E402,F401
     messaging,
     performance,
     placements,
+    portal_staff,
     portfolios,
     telephony,
     tokens,

@@ -46,7 +46,8 @@ from web.tenant.portfolios import agency_page, parse_uuid
 TEAM, UNASSIGNED = "team", "unassigned"
 PAGE_SIZE = 100
 PROMISE_LABELS = {"due": _l("promise due"), "broken": _l("promise broken")}
-WHY_LABELS = {worklist.Why.PROMISE_DUE: _l("Promise due"), worklist.Why.CALLBACK_DUE: _l("Callback due"),
+WHY_LABELS = {worklist.Why.PORTAL_REQUEST: _l("Debtor asked online: confirm"),
+              worklist.Why.PROMISE_DUE: _l("Promise due"), worklist.Why.CALLBACK_DUE: _l("Callback due"),
               worklist.Why.PROMISE_BROKEN: _l("Promise broken, nothing since"),
               worklist.Why.NEVER_CONTACTED: _l("Never contacted"),
               worklist.Why.BALANCE: _l("Larger balance, more days past due"),
@@ -58,7 +59,8 @@ STATUS_LABELS = {worklist.Status.APPROVAL: _l("needs the lender's approval"),
 CALLBACK_LABELS = {CallbackStatus.SCHEDULED: _l("scheduled"), CallbackStatus.DONE: _l("done"),
                    CallbackStatus.CANCELLED: _l("cancelled")}
 TIMELINE_LABELS = {"contact": _l("Contact attempt"), "message": _l("Message"), "note": _l("Note"),
-                   "callback": _l("Callback"), "promise": _l("Promise to pay"), "payment": _l("Payment")}
+                   "callback": _l("Callback"), "promise": _l("Promise to pay"), "payment": _l("Payment"),
+                   "portal": _l("Debtor, online")}
 
 
 # ---- forms ------------------------------------------------------------------------------------------------------
