@@ -28,6 +28,7 @@ from tenants.db import db
 from tenants.identifiers import cn_resident_id_check_char
 from tenants.placements import panel, services
 from tenants.placements.models import AgencyRelationship, Placement, PlacementBatch, PlacementStatus
+from tenants.portal import demo as portal_demo
 from tenants.portfolios import imports
 from tenants.portfolios.models import Account, Portfolio
 from tenants.tenancy.models import Membership, Tenant, User
@@ -102,6 +103,9 @@ def seed() -> list[Credential]:
              lender_manager_id=users[("jinxin-lending", "lender_manager")])
     champion_challenger_history(tenants["jinxin-lending"], tenants["huaxia-collect"], tenants["eastwind-recovery"],
                                 users[("jinxin-lending", "lender_admin")])
+    portal_demo.seed(tenants["jinxin-lending"], tenants["huaxia-collect"],
+                     lender_admin_id=users[("jinxin-lending", "lender_admin")],
+                     collector_id=users[("huaxia-collect", "agency_collector")])
     return credentials
 
 

@@ -151,7 +151,7 @@ def test_demo_collectors_have_approved_templates_to_send(db_session):
     tenants = _tenants(db_session)
     with tenant_scope(tenants["huaxia-collect"].id):
         names = {t.name for t in approved_for(tenants["jinxin-lending"].id, ["sms"])}
-    assert names == {"还款提醒", "Repayment reminder"}
+    assert names == {"还款提醒", "Repayment reminder", "在线自助处理"}  # the last carries a portal link
 
 
 def test_the_demo_collector_has_promises_a_plan_payments_and_a_dispute(db_session):

@@ -243,6 +243,9 @@ def outbox():
     # An agency keeps its messages after a recall, but no longer sees the account they were about.
     references = dict(db.session.execute(select(Account.id, Account.external_ref).where(
         Account.id.in_({m.account_id for m in rows}))).all()) if rows else {}
+    from tenants.portal.requests import sent_by_portal  # the debtor portal's codes and notices
+
     return render_template("tenant/messaging/outbox.html", messages=rows, references=references, page=page,
                            pages=pages, total=total, args=list_args(), status=status,
-                           recipient=lambda m: MASKERS[RECIPIENT_KIND[m.channel]](m.recipient))
+                           recipient=lambda m: MASKERS[RECIPIENT_KIND[m.channel]](m.recipient),
+                           portal_messages=sent_by_portal(50))
