@@ -8,15 +8,18 @@
 #                              it --cpus/cpuset: the process count follows them.
 #   docker run IMAGE worker    rq worker + scheduler on WORKER_QUEUES (default "default imports billing"); one
 #                              process per container, so scale a queue by running more containers of it
-#                              (`worker imports`: one per core of an import machine; `worker billing`: one)
+#                              (`worker imports`: one per core of an import machine; `worker billing`: one).
+#                              The worker supervises its work horse: the horse dies with it (PR_SET_PDEATHSIG),
+#                              so `docker kill` or a lost machine never leaves a job running; `docker stop`
+#                              lets the current job finish (give it --stop-timeout as long as your jobs).
 #   docker run IMAGE migrate   flask db upgrade (run as the *owner* role, straight to PostgreSQL, not through
 #                              PgBouncer: DATABASE_URL / MIGRATION_DATABASE_URL must point at recoverly_owner;
 #                              the web/worker containers connect as recoverly_app, through PgBouncer)
 #   docker run IMAGE <cmd...>  anything else is executed as-is (flask shell, bash)
 #
 # No HEALTHCHECK is baked in because the same image also runs the worker and the migrate job. For the web
-# service, point the balancer and the orchestrator at GET /healthz: it touches neither PostgreSQL nor Redis, needs
-# no token and counts against no rate limit. E.g. docker compose:
+# service, point liveness at GET /healthz: it touches neither PostgreSQL nor Redis, needs no token and counts
+# against no rate limit; route traffic by GET /readyz (PostgreSQL, Redis, migrations at head). E.g. docker compose:
 #
 #   healthcheck:
 #     test: ["CMD", "python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=5).status == 200 else 1)"]

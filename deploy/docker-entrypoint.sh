@@ -4,7 +4,8 @@
 #   web      gunicorn on 0.0.0.0:8000 (deploy/gunicorn.conf.py: $WEB_CONCURRENCY
 #            processes, default the container's cores, × $GUNICORN_THREADS)
 #   worker   background worker with scheduler; queues from $WORKER_QUEUES
-#            (default: "default imports billing")
+#            (default: "default imports billing"). exec'd, so the worker is the
+#            container's main process and its work horse dies with it.
 #   migrate  flask db upgrade
 #   other    executed as-is, e.g. `flask --app web shell` or `bash`
 #
