@@ -285,6 +285,12 @@ POLICY: dict[str, Access] = {
     "portal_requests": Access(read=OWNER | LENDER, write=OWNER | LENDER, insert=OWNER & (LENDER | HOLDER)),
     "portal_payments": Access(read=OWNER | AGENCY, write=OWNER, insert=OWNER | (AGENCY & HOLDER)),
     "portal_attempts": PLATFORM_ONLY,
+
+    # Recovery analytics' running totals, kept by triggers on placements and payments in the transaction of whoever
+    # changed them (the placement's lender or agency): the lender's rows, the agency reading and keeping its own.
+    "analytics_placed": Access(read=OWNER | AGENCY, write=OWNER | AGENCY),
+    "analytics_recovered": Access(read=OWNER | AGENCY, write=OWNER | AGENCY),
+    "analytics_on_book": Access(read=OWNER | AGENCY, write=OWNER | AGENCY),
 }
 
 # Row-level security on, no policy: reached only through SECURITY DEFINER functions.

@@ -1,5 +1,6 @@
 """Imports every model module so the metadata (and Alembic's autogenerate) sees all tables."""
 from tenants import audit, database_lock, outbox  # noqa: F401
+from tenants.analytics import models as analytics_models  # noqa: F401
 from tenants.billing import models as billing_models  # noqa: F401
 from tenants.casework import agreements, disputes, evidence, legal, settlements  # noqa: F401
 from tenants.casework import desk_models as casework_desk_models  # noqa: F401

@@ -50,6 +50,12 @@ def _postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
+def summarised() -> bool:
+    """Whether the running totals (tenants.analytics.models, kept by PostgreSQL triggers) answer, rather than the
+    placements and payments themselves (SQLite, the demo's database: small, and without the triggers)."""
+    return _postgres()
+
+
 # ---- months as integers: year × 12 + month − 1 -------------------------------------------------------------------
 
 def month_index(value: date | datetime) -> int:

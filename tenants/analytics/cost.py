@@ -20,7 +20,9 @@ from tenants.analytics.common import (
     month_label,
     rate,
     sql_month,
+    summarised,
 )
+from tenants.analytics.models import RecoveredTotal
 from tenants.casework.money_models import Payment
 from tenants.compliance.reports import names
 from tenants.db import db
@@ -94,6 +96,17 @@ def cost(viewer: Viewer, *, today: date, months: int = DEFAULT_MONTHS) -> Cost:
     check_months(months)
     last = month_index(today)
     first = last - months + 1
+    totals = _from_totals(viewer, first) if summarised() else _from_payments(viewer, first)
+    labels = {k: t.name for k, t in names({k[1] for k in totals}).items()}
+    rows = [Row(month_label(m), c, labels.get(c, str(c)), currency, recovered, earned)
+            for (m, c, currency), (recovered, earned) in totals.items()]
+    rows.sort(key=lambda r: (r.month, r.counterpart, r.currency))
+    return Cost(first_month=month_label(first), last_month=month_label(last),
+                months=[month_label(m) for m in range(first, last + 1)], rows=rows)
+
+
+def _from_payments(viewer: Viewer, first: int) -> dict:
+    """{(month, counterpart, currency): [recovered, commission]} from the payments and placements themselves."""
     start = month_instant(first)
     mine = Payment.tenant_id == viewer.tenant_id if viewer.is_lender else Payment.agency_tenant_id == viewer.tenant_id
     commission = (Payment.amount_minor * _bps() + 5000) // 10000
@@ -114,12 +127,23 @@ def cost(viewer: Viewer, *, today: date, months: int = DEFAULT_MONTHS) -> Cost:
             amounts = totals.setdefault(key, [0, 0])
             amounts[0] += sign * int(amount)
             amounts[1] += sign * int(earned)
-    labels = {k: t.name for k, t in names({k[1] for k in totals}).items()}
-    rows = [Row(month_label(m), c, labels.get(c, str(c)), currency, recovered, earned)
-            for (m, c, currency), (recovered, earned) in totals.items()]
-    rows.sort(key=lambda r: (r.month, r.counterpart, r.currency))
-    return Cost(first_month=month_label(first), last_month=month_label(last),
-                months=[month_label(m) for m in range(first, last + 1)], rows=rows)
+    return totals
+
+
+def _from_totals(viewer: Viewer, first: int) -> dict:
+    """The same from the running totals (analytics_recovered), whose commission was computed per payment by the
+    same rule when the payment was confirmed or reversed (or its placement's terms changed)."""
+    t = RecoveredTotal
+    if viewer.is_lender:
+        mine, counterpart = and_(t.tenant_id == viewer.tenant_id, t.same_lender), t.agency_tenant_id
+    else:
+        mine, counterpart = t.agency_tenant_id == viewer.tenant_id, t.tenant_id
+    rows = db.session.execute(
+        select(t.month, counterpart, t.payment_currency, func.sum(t.amount_minor * t.kind),
+               func.sum(t.commission_minor * t.kind))
+        .where(mine, t.same_agency, t.month >= first)
+        .group_by(t.month, counterpart, t.payment_currency).having(func.sum(t.payments) > 0))
+    return {(int(m), c, currency): [int(amount), int(earned)] for m, c, currency, amount, earned in rows}
 
 
 def csv_rows(found: Cost):

@@ -21,7 +21,9 @@ from tenants.analytics.common import (
     month_start,
     rate,
     sql_month,
+    summarised,
 )
+from tenants.analytics.models import PlacedTotal, RecoveredTotal
 from tenants.casework.money_models import Payment
 from tenants.compliance.reports import names
 from tenants.db import db, get_visible
@@ -109,41 +111,24 @@ def curves(viewer: Viewer, *, today: date, group: str = VINTAGE, currency: str |
     currency = currency or viewer.currency
     this_month = month_index(today)
     first = this_month - months + 1
-    vintage = sql_month(Placement.starts_on, timestamp=False)
-    where = [viewer.placements(), accepted(), Placement.currency == currency]
     batch = None
     if group == ARM:
         if batch_id is None:
             raise ValidationFailed("Choose the allocation whose arms to compare.", code="analytics.batch_required",
                                    details={"fields": {"batch_id": ["Required to group by arm."]}})
         batch = check_batch(viewer, batch_id)
-        where.append(Placement.batch_id == batch.id)
+        window = None
+        in_batch = batch.id
     else:
         if batch_id is not None:
             check_batch(viewer, batch_id)
-            where.append(Placement.batch_id == batch_id)
-        where += [Placement.starts_on >= month_start(first), Placement.starts_on <= today]
+        window = (month_start(first), today)
+        in_batch = batch_id
     if agency_id is not None:
         check_agency(viewer, agency_id)
-        where.append(Placement.agency_tenant_id == agency_id)
-    key = {VINTAGE: vintage, AGENCY: Placement.agency_tenant_id, ARM: Placement.agency_tenant_id,
-           LENDER: Placement.tenant_id}[group]
-
-    placed = db.session.execute(
-        select(key, vintage, func.count(Placement.id), func.sum(Placement.balance_at_placement_minor))
-        .where(*where).group_by(key, vintage)).all()
-    recovered: dict[tuple, dict[int, int]] = {}
-    mine = Payment.tenant_id == viewer.tenant_id if viewer.is_lender else Payment.agency_tenant_id == viewer.tenant_id
-    for at, condition, sign in ((Payment.confirmed_at, Payment.confirmed_at.is_not(None), 1),
-                                (Payment.reversed_at, and_(Payment.confirmed_at.is_not(None),
-                                                           Payment.reversed_at.is_not(None)), -1)):
-        on_book = sql_month(at, timestamp=True) - vintage
-        for k, v, mob, amount in db.session.execute(
-                select(key, vintage, on_book, func.sum(Payment.amount_minor))
-                .select_from(Payment).join(Placement, Placement.id == Payment.placement_id)
-                .where(mine, condition, *where).group_by(key, vintage, on_book)):
-            bucket = recovered.setdefault((k, v), {})
-            bucket[max(int(mob), 0)] = bucket.get(max(int(mob), 0), 0) + sign * int(amount)
+    find = _from_totals if summarised() else _from_placements
+    placed, recovered = find(viewer, group, currency=currency, batch_id=in_batch, window=window,
+                             agency_id=agency_id)
 
     by_key: dict = {}
     for k, v, count, balance in placed:
@@ -172,6 +157,71 @@ def curves(viewer: Viewer, *, today: date, group: str = VINTAGE, currency: str |
     return Curves(group=group, currency=currency, first_month=month_label(first), last_month=month_label(this_month),
                   months_on_book=max((len(c.points) for c in found), default=0), curves=found,
                   batch_id=batch.id if batch else batch_id, agency_id=agency_id)
+
+
+def _from_placements(viewer: Viewer, group: str, *, currency: str, batch_id, window, agency_id):
+    """(key, vintage, placements, balance) rows and {(key, vintage): {month on book: net recovered}}, read from the
+    placements and payments themselves."""
+    vintage = sql_month(Placement.starts_on, timestamp=False)
+    where = [viewer.placements(), accepted(), Placement.currency == currency]
+    if batch_id is not None:
+        where.append(Placement.batch_id == batch_id)
+    if window is not None:
+        where += [Placement.starts_on >= window[0], Placement.starts_on <= window[1]]
+    if agency_id is not None:
+        where.append(Placement.agency_tenant_id == agency_id)
+    key = {VINTAGE: vintage, AGENCY: Placement.agency_tenant_id, ARM: Placement.agency_tenant_id,
+           LENDER: Placement.tenant_id}[group]
+
+    placed = db.session.execute(
+        select(key, vintage, func.count(Placement.id), func.sum(Placement.balance_at_placement_minor))
+        .where(*where).group_by(key, vintage)).all()
+    recovered: dict[tuple, dict[int, int]] = {}
+    mine = Payment.tenant_id == viewer.tenant_id if viewer.is_lender else Payment.agency_tenant_id == viewer.tenant_id
+    for at, condition, sign in ((Payment.confirmed_at, Payment.confirmed_at.is_not(None), 1),
+                                (Payment.reversed_at, and_(Payment.confirmed_at.is_not(None),
+                                                           Payment.reversed_at.is_not(None)), -1)):
+        on_book = sql_month(at, timestamp=True) - vintage
+        for k, v, mob, amount in db.session.execute(
+                select(key, vintage, on_book, func.sum(Payment.amount_minor))
+                .select_from(Payment).join(Placement, Placement.id == Payment.placement_id)
+                .where(mine, condition, *where).group_by(key, vintage, on_book)):
+            bucket = recovered.setdefault((k, v), {})
+            bucket[max(int(mob), 0)] = bucket.get(max(int(mob), 0), 0) + sign * int(amount)
+    return placed, recovered
+
+
+def _from_totals(viewer: Viewer, group: str, *, currency: str, batch_id, window, agency_id):
+    """The same, read from the running totals (analytics_placed, analytics_recovered): per start date and month,
+    a few hundred rows however many placements there are."""
+    placed_rows, recovered_rows = [], []
+    for table in (PlacedTotal, RecoveredTotal):
+        where = [table.tenant_id == viewer.tenant_id if viewer.is_lender
+                 else table.agency_tenant_id == viewer.tenant_id, table.currency == currency]
+        if batch_id is not None:
+            where.append(table.batch_id == batch_id)
+        if window is not None:
+            where += [table.starts_on >= window[0], table.starts_on <= window[1]]
+        if agency_id is not None:
+            where.append(table.agency_tenant_id == agency_id)
+        vintage = sql_month(table.starts_on, timestamp=False)
+        key = {VINTAGE: vintage, AGENCY: table.agency_tenant_id, ARM: table.agency_tenant_id,
+               LENDER: table.tenant_id}[group]
+        if table is PlacedTotal:
+            placed_rows = db.session.execute(
+                select(key, vintage, func.sum(table.placements), func.sum(table.balance_minor))
+                .where(*where, table.placements > 0).group_by(key, vintage)).all()
+        else:
+            same = table.same_lender if viewer.is_lender else table.same_agency
+            recovered_rows = db.session.execute(
+                select(key, vintage, table.month - vintage, func.sum(table.amount_minor * table.kind))
+                .where(*where, table.accepted, same, table.payments > 0)
+                .group_by(key, vintage, table.month - vintage)).all()
+    recovered: dict[tuple, dict[int, int]] = {}
+    for k, v, mob, amount in recovered_rows:
+        bucket = recovered.setdefault((k, v), {})
+        bucket[max(int(mob), 0)] = bucket.get(max(int(mob), 0), 0) + int(amount)
+    return [(k, v, int(count), balance) for k, v, count, balance in placed_rows], recovered
 
 
 def _labels(group: str, by_key: dict) -> dict:

@@ -22,7 +22,9 @@ from tenants.analytics.common import (
     rate,
     sql_bucket,
     sql_days_until,
+    summarised,
 )
+from tenants.analytics.models import OnBookTotal
 from tenants.db import db
 from tenants.errors import ValidationFailed
 from tenants.placements.models import Placement, PlacementStatus
@@ -74,21 +76,45 @@ def roll_rates(viewer: Viewer, *, month: int, today: date) -> RollRates:
     start_day, end_day = month_start(month), month_start(month + 1)
     start, end = month_instant(month), month_instant(month + 1)
     labels = bucket_labels()
+    counts = [[0] * (len(labels) + 2) for _ in labels]
+    if summarised():
+        rows = _from_totals(viewer, month, start_day, end_day, len(labels))
+    else:
+        rows = _from_placements(viewer, start_day, end_day, start, end, len(labels))
+    for row, column, n in rows:
+        counts[int(row)][int(column)] += int(n)
+    return RollRates(month=month_label(month), buckets=labels, columns=[*labels, CLOSED, RETURNED], counts=counts,
+                     totals=[sum(r) for r in counts])
+
+
+def _from_placements(viewer: Viewer, start_day: date, end_day: date, start, end, buckets: int):
+    """(bucket at the start, column at the end, placements) read from the placements themselves."""
     on_book_at_start = and_(Placement.responded_at < start, Placement.starts_on < start_day,
                             or_(Placement.ended_at.is_(None), Placement.ended_at >= start))
     ended_in_month = and_(Placement.ended_at.is_not(None), Placement.ended_at < end)
     before = sql_bucket(Placement.dpd_at_placement + sql_days_until(start_day, Placement.starts_on))
-    after = case((and_(ended_in_month, Placement.status == PlacementStatus.CLOSED), len(labels)),
-                 (ended_in_month, len(labels) + 1),
+    after = case((and_(ended_in_month, Placement.status == PlacementStatus.CLOSED), buckets),
+                 (ended_in_month, buckets + 1),
                  else_=sql_bucket(Placement.dpd_at_placement + sql_days_until(end_day, Placement.starts_on)))
-    counts = [[0] * (len(labels) + 2) for _ in labels]
-    for row, column, n in db.session.execute(
-            select(before, after, func.count(Placement.id))
-            .where(viewer.placements(), on_book_at_start, Placement.status != PlacementStatus.DECLINED)
-            .group_by(before, after)):
-        counts[int(row)][int(column)] += n
-    return RollRates(month=month_label(month), buckets=labels, columns=[*labels, CLOSED, RETURNED], counts=counts,
-                     totals=[sum(r) for r in counts])
+    return db.session.execute(
+        select(before, after, func.count(Placement.id))
+        .where(viewer.placements(), on_book_at_start, Placement.status != PlacementStatus.DECLINED)
+        .group_by(before, after)).all()
+
+
+def _from_totals(viewer: Viewer, month: int, start_day: date, end_day: date, buckets: int):
+    """The same from the running totals (analytics_on_book): a placement's days past due on a day are that day
+    less the date they count from (its start less its DPD at placement); it is on book at the month's start from its
+    first month on and until the month it ended, in which it is closed or returned."""
+    t = OnBookTotal
+    before = sql_bucket(sql_days_until(start_day, t.dpd_origin))
+    after = case((and_(t.end_month == month, t.closed), buckets), (t.end_month == month, buckets + 1),
+                 else_=sql_bucket(sql_days_until(end_day, t.dpd_origin)))
+    mine = t.tenant_id == viewer.tenant_id if viewer.is_lender else t.agency_tenant_id == viewer.tenant_id
+    return db.session.execute(
+        select(before, after, func.sum(t.placements))
+        .where(mine, t.first_month <= month, t.end_month >= month, t.placements > 0)
+        .group_by(before, after)).all()
 
 
 def csv_rows(found: RollRates):
