@@ -24,6 +24,7 @@ from wtforms.validators import Optional
 from tenants import clock
 from tenants.audit import AuditEvent
 from tenants.capabilities import Capability
+from tenants.casework.disputes import Dispute
 from tenants.compliance import complaints, drilldown, reports
 from tenants.compliance.models import Complaint, ComplaintStatus
 from tenants.compliance.schemas import ComplaintIn, ComplaintStatusIn
@@ -32,6 +33,8 @@ from tenants.context import platform_scope
 from tenants.db import db
 from tenants.errors import PermissionDenied, ValidationFailed
 from tenants.placements.models import AgencyRelationship
+from tenants.portal import requests as portal_requests
+from tenants.portal.models import PortalRequest
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
 from tenants.tenancy.roles import TenantKind
@@ -406,3 +409,33 @@ def agency_complaints_page():
     return _render("tenant/compliance/agency_complaints.html", form=form, complaints=rows, page=page, pages=pages,
                    total=total, args=_list_args(), names=tenant_names(rows, "tenant_id"),
                    refs=account_refs(c.account_id for c in rows))
+
+
+# ---- the debtor's portal: disputes raised and contact preferences changed by debtors themselves -----------------
+
+PORTAL_KINDS = ("dispute", "preferences")
+PORTAL_KIND_LABELS = {"dispute": _l("Disputes"), "preferences": _l("Contact preferences")}
+DISPUTE_CATEGORY_LABELS = {"not_my_debt": _l("Not my debt"), "wrong_amount": _l("Wrong amount"),
+                           "already_paid": _l("Already paid"), "identity_theft": _l("Identity theft"),
+                           "collection_conduct": _l("How we collected"), "other": _l("Other")}
+DISPUTE_STATUS_LABELS = {"open": _l("open"), "resolved": _l("resolved")}
+PORTAL_ORDER = (PortalRequest.created_at.desc(), PortalRequest.id.desc())
+
+
+def portal_page():
+    """What debtors did themselves that compliance watches: disputes (each opened a dispute hold) and contact
+    preferences (opted-out channels, inconvenient times, agreed hours the conduct engine now reads). A lender sees
+    those on its own accounts, whichever agency held them; the platform every lender's."""
+    with report_scope(REASON) as lender_id:
+        kind = request.args.get("kind") or None
+        kind = kind if kind in PORTAL_KINDS else None
+        rows, page, pages, total = paginate(portal_requests.query((kind,) if kind else PORTAL_KINDS,
+                                                                  lender_id=lender_id), PORTAL_ORDER, _page_number())
+        dispute_ids = [r.object_id for r in rows if r.kind == "dispute" and r.object_id]
+        dispute_status = dict(db.session.execute(select(Dispute.id, Dispute.status)
+                                                 .where(Dispute.id.in_(dispute_ids))).all()) if dispute_ids else {}
+        return _render("compliance/portal.html", rows=rows, kind=kind, kind_labels=PORTAL_KIND_LABELS,
+                       dispute_categories=DISPUTE_CATEGORY_LABELS, dispute_states=DISPUTE_STATUS_LABELS,
+                       dispute_status=dispute_status, page=page, pages=pages, total=total, args=_list_args(),
+                       names=tenant_names(rows, "tenant_id", "lender_tenant_id"),
+                       refs=account_refs(r.account_id for r in rows))

@@ -47,12 +47,20 @@ def waiting(account_ids) -> dict[uuid.UUID, PortalRequest]:
     return found
 
 
+def query(kinds: tuple[str, ...] | None = None, *, lender_id: uuid.UUID | None = None):
+    """Portal requests the current context reads (a lender: those on its own accounts, whichever agency took
+    them; the platform context: all), optionally of some kinds and one lender's accounts. Unordered."""
+    statement = select(PortalRequest)
+    if kinds:
+        statement = statement.where(PortalRequest.kind.in_(kinds))
+    if lender_id is not None:
+        statement = statement.where(PortalRequest.lender_tenant_id == lender_id)
+    return statement
+
+
 def recent(kinds: tuple[str, ...] | None = None, limit: int = 200) -> list[PortalRequest]:
     """This tenant's portal requests, newest first (the compliance console: disputes and preference changes)."""
-    query = select(PortalRequest).order_by(PortalRequest.created_at.desc()).limit(limit)
-    if kinds:
-        query = query.where(PortalRequest.kind.in_(kinds))
-    return list(db.session.scalars(query))
+    return list(db.session.scalars(query(kinds).order_by(PortalRequest.created_at.desc()).limit(limit)))
 
 
 def decide(request_id: uuid.UUID, *, accept: bool, answer: str | None, user_id: uuid.UUID | None,

@@ -40,6 +40,12 @@ def compliance_decision(attempt_id: uuid.UUID):
     return pages.decision_page(attempt_id)
 
 
+@bp.route("/compliance/portal")
+@require_capability(Capability.PLATFORM_CONSOLE)
+def compliance_portal():
+    return pages.portal_page()
+
+
 @bp.route("/complaints")
 @require_capability(Capability.PLATFORM_CONSOLE)
 def complaints():

@@ -33,6 +33,12 @@ def compliance_decision(attempt_id: uuid.UUID):
     return pages.decision_page(attempt_id)
 
 
+@bp.route("/compliance/portal")
+@lender_page
+def compliance_portal():
+    return pages.portal_page()
+
+
 @bp.route("/compliance/complaints")
 @lender_page
 def complaints():
