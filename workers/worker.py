@@ -156,6 +156,11 @@ class RecoverlyWorker(Worker):
         self._last_tick = self._last_move = 0.0
         self._redis_trouble_logged = False
         self._mover = None
+        self.stop_signalled = False
+
+    def request_stop(self, signum, frame):
+        self.stop_signalled = True  # rq only notes a stop while busy; run() must not start the loop again
+        super().request_stop(signum, frame)
 
     # rq waits for a job this long between heartbeats (and ticks)
     @property
@@ -304,7 +309,7 @@ def run(flask_app, queue_names=QUEUES, *, with_scheduler: bool = True, burst: bo
             worker.work(with_scheduler=False, burst=burst)
         except redis.RedisError as error:  # e.g. Redis down while the worker registers itself
             log.error("worker %s: Redis unavailable (%s)", worker.name, type(error).__name__)
-        if burst or worker._stop_requested:
+        if burst or worker._stop_requested or worker.stop_signalled:
             return
         log.error("worker %s stopped on an error; starting again in %g s", worker.name, POLL)
         time.sleep(POLL)
