@@ -205,6 +205,14 @@ def upgrade():
         sa.PrimaryKeyConstraint("tenant_id", "agency_tenant_id", "dpd_origin", "first_month", "end_month", "closed"),
     )
     op.create_index("ix_analytics_on_book_agency", "analytics_on_book", ["agency_tenant_id", "first_month"])
+    # The champion/challenger comparison ranks an allocation's accounts one by one: it reads them from indexes.
+    op.create_index("ix_placements_batch_strata", "placements", ["batch_id", "currency"],
+                    postgresql_include=["agency_tenant_id", "tenant_id", "balance_at_placement_minor",
+                                        "dpd_at_placement", "recovered_minor", "account_id", "id"])
+    op.create_index("ix_contact_attempts_conversations", "contact_attempts", ["placement_id"],
+                    postgresql_include=["account_id", "tenant_id", "lender_tenant_id"],
+                    postgresql_where=sa.text("target = 'debtor' AND conversation IS TRUE"),
+                    sqlite_where=sa.text("target = 'debtor' AND conversation IS 1"))
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(TRIGGERS)
@@ -225,6 +233,8 @@ def downgrade():
             op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
         for function in FUNCTIONS:
             op.execute(f"DROP FUNCTION IF EXISTS {function}()")
+    op.drop_index("ix_contact_attempts_conversations", table_name="contact_attempts")
+    op.drop_index("ix_placements_batch_strata", table_name="placements")
     op.drop_table("analytics_on_book")
     op.drop_table("analytics_recovered")
     op.drop_table("analytics_placed")
