@@ -4,8 +4,9 @@ A queued plan, a request for more time beyond the lender's limit, or a proof of 
 (`awaiting_collector`) and puts the case at the top of the work queue (tenants/casework/worklist.py). Accepting it
 does what the debtor asked through the usual casework service (the plan is proposed and its agreement prepared for
 the debtor to sign; the promise is taken; the payment is recorded, pending the lender's confirmation); declining
-records why. Either way the answer is shown in the portal and a short notice goes to the debtor through the message
-gateway, where the link's message went.
+records why. A settlement beyond the agency's discount limit waits for the lender instead (`awaiting_lender`): the
+lender's decision on the offer answers it (`settlement_decided`). Either way the answer is shown in the portal and a
+short notice goes to the debtor through the message gateway, where the link's message went.
 """
 import uuid
 from datetime import date
@@ -13,8 +14,9 @@ from datetime import date
 from sqlalchemy import select
 
 from tenants import audit, clock
-from tenants.casework import agreements, plans, promises
+from tenants.casework import agreements, plans, promises, settlements
 from tenants.casework import payments as casework_payments
+from tenants.casework.settlements import SettlementStatus
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
@@ -87,6 +89,31 @@ def decide(request_id: uuid.UUID, *, accept: bool, answer: str | None, user_id: 
     return request
 
 
+def settlement_decided(settlement_id: uuid.UUID, *, user_id: uuid.UUID | None, config) -> PortalRequest | None:
+    """The lender answered a settlement the debtor offered beyond the agency's limit (tenants.casework.settlements
+    .decide, in the lender's context): the portal request takes the answer (the lender's note) and the debtor is
+    told through the gateway. An offer that did not come from the portal, or was answered already: nothing."""
+    request = db.session.scalar(select(PortalRequest).where(
+        PortalRequest.object_type == "settlement", PortalRequest.object_id == settlement_id,
+        PortalRequest.status == RequestStatus.AWAITING_LENDER).with_for_update())
+    if request is None:
+        return None
+    settlement = settlements.get_settlement(settlement_id)
+    if settlement.status not in (SettlementStatus.APPROVED, SettlementStatus.DECLINED):
+        return None
+    request.status = RequestStatus.ACCEPTED if settlement.status == SettlementStatus.APPROVED \
+        else RequestStatus.DECLINED
+    request.decided_at, request.decided_by_user_id = clock.now(), user_id
+    request.answer = (settlement.decision_note or "").strip() or None
+    db.session.flush()
+    audit.record(f"portal.request_{request.status}", object_type="portal_request", object_id=request.id,
+                 before={"status": RequestStatus.AWAITING_LENDER},
+                 after={"status": request.status, "kind": request.kind, "answer": request.answer,
+                        "object_id": str(settlement.id)})
+    notify(request, config)
+    return request
+
+
 def _carry_out(request: PortalRequest, user_id):
     d = request.details or {}
     if request.kind == RequestKind.PLAN:
@@ -118,20 +145,22 @@ def notify(request: PortalRequest, config) -> PortalCode | None:
     """A short notice through the gateway to where the link's message went; the answer itself is in the portal."""
     link = db.session.get(PortalLink, request.link_id) if request.link_id else None
     account = db.session.scalar(select(Account).where(Account.id == request.account_id))
-    if link is None or account is None or link.channel == "letter" or link.tenant_id != current_tenant_id():
+    # The agency that sent the link answers, or the account's lender (a settlement beyond the agency's limit).
+    if link is None or account is None or link.channel == "letter" \
+            or current_tenant_id() not in (link.tenant_id, link.lender_tenant_id):
         return None
     recipient = (account.phones[link.phone_position].phone if link.channel == "sms"
                  and 0 <= link.phone_position < len(account.phones) else account.email if link.channel == "email"
                  else None)
     if not recipient:
         return None
-    sender = db.session.get(Tenant, link.tenant_id)
+    sender = db.session.get(Tenant, current_tenant_id())
     zh = (sender.locale or "").startswith("zh")
     body = (f"【{sender.name}】您在线提交的申请已有答复，请打开之前短信中的链接查看。" if zh else
             f"{sender.name}: your online request has been answered. Open the link in our earlier message to see it.")
     now = clock.now()
-    row = PortalCode(id=uuid.uuid4(), tenant_id=link.tenant_id, account_id=account.id, link_id=link.id, kind="notice",
-                     channel=link.channel, recipient=recipient, body=body, code_hash="", created_at=now,
+    row = PortalCode(id=uuid.uuid4(), tenant_id=current_tenant_id(), account_id=account.id, link_id=link.id,
+                     kind="notice", channel=link.channel, recipient=recipient, body=body, code_hash="", created_at=now,
                      expires_at=now, failed_attempts=0, status="queued")
     db.session.add(row)
     db.session.flush()

@@ -15,7 +15,7 @@ the conduct rules first (a `legal` contact attempt: refused with `422 conduct.us
 """
 import uuid
 
-from flask import Response, g, send_file
+from flask import Response, current_app, g, send_file
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
@@ -25,6 +25,7 @@ from tenants.casework.legal import LegalEscalation, LegalStatus
 from tenants.casework.settlements import Settlement, SettlementStatus
 from tenants.db import db
 from tenants.pii import mask
+from tenants.portal import requests as portal_requests
 from tenants.portfolios.accounts import get_account
 from tenants.portfolios.models import Account
 from web.access import require_capability
@@ -266,6 +267,7 @@ def settlement(found: Settlement):
 def decide_settlement(data, found: Settlement):
     """The lender approves or declines an offer beyond the agency's limit (409 if it is not waiting)."""
     result = settlements.decide(found.id, approve=data["approve"], role=g.role, user_id=None, note=data["note"])
+    portal_requests.settlement_decided(found.id, user_id=None, config=current_app.config)  # the debtor's offer
     db.session.commit()
     return result
 

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Response, flash, g, redirect, render_template, request, send_file, url_for
+from flask import Response, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -32,6 +32,7 @@ from tenants.conduct.models import ContactAttempt
 from tenants.db import db
 from tenants.pii import mask
 from tenants.placements.models import Placement
+from tenants.portal import requests as portal_requests
 from tenants.portfolios.accounts import get_account
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
@@ -238,9 +239,14 @@ def settlement_decide(settlement_id: uuid.UUID):
     found = settlements.get_settlement(settlement_id)
     approve = request.form.get("decision") == "approve"
     form = DecisionForm()
+    def decide():
+        settlements.decide(found.id, approve=approve, role=g.role, user_id=current_user.id,
+                           note=form.note.data or None)
+        # An offer the debtor made in the portal: the answer goes back to them.
+        portal_requests.settlement_decided(found.id, user_id=current_user.id, config=current_app.config)
+
     if _posted(form):
-        run_and_flash(lambda: settlements.decide(found.id, approve=approve, role=g.role, user_id=current_user.id,
-                                        note=form.note.data or None),
+        run_and_flash(decide,
              _("Settlement approved: the agency may offer it.") if approve else _("Settlement declined."))
     return _decided_redirect(found.account_id, "settlements")
 
