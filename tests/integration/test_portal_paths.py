@@ -317,7 +317,7 @@ def test_a_full_refund_through_the_signed_webhook_reverses_the_payment_once(debt
     PaymentsGateway(StripeGateway(stripe_settings)).refund(row.intent_id)  # the refund made in Stripe
 
     payload = refund_event("evt_refund_1", row.intent_id, 50_000)
-    hook = case.client.application.test_client()
+    hook = FreshContextClient(case.client.application, case.client.application.response_class)
     first = hook.post("/billing/stripe/webhook", data=payload,
                       headers={"Stripe-Signature": signed(payload), "Content-Type": "application/json"})
     assert first.status_code == 200 and first.json["outcome"] == "applied"
