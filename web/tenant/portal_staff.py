@@ -4,7 +4,7 @@ portal links (ending their sessions). Ids in the form are resolved through the c
 to the account in the path: anything else is a 404."""
 import uuid
 
-from flask import current_app, request
+from flask import current_app, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -12,6 +12,7 @@ from tenants.capabilities import Capability
 from tenants.errors import NotFound
 from tenants.portal import links as portal_links
 from tenants.portal import requests as portal_requests
+from tenants.tenancy.roles import TenantKind
 from web.access import require_capability
 from web.forms import run_and_flash
 from web.tenant import bp
@@ -47,4 +48,13 @@ def portal_links_revoke(account_id: uuid.UUID):
                 portal_links.revoke(link.id, user_id=current_user.id)
 
     run_and_flash(revoke, _("The debtor's portal links are revoked and their sessions ended."))
+    if g.tenant.kind == TenantKind.LENDER:  # the lender's page of the account; an agency's is the case page
+        return redirect(url_for("tenant.account_detail", account_id=account_id, _anchor="portal-links"))
     return back_to_case(account_id, keep_going=False)
+
+
+@bp.app_template_global("portal_links_of")
+def portal_links_of(account_id: uuid.UUID) -> list:
+    """The account's portal links the current tenant sees (the lender: all; an agency: those its messages
+    carried), newest first, each with whether it still opens: for the case page's and account page's panel."""
+    return [(link, portal_links.usable(link)) for link in portal_links.of_account(account_id)]
