@@ -92,8 +92,11 @@ class _Guarded:
             raise
 
     def connect_check_health(self, *args, **kwargs):
+        breaker.check()
         try:
             return super().connect_check_health(*args, **kwargs)
+        except RedisUnavailable:
+            raise
         except _FAILURES as error:
             breaker.failed(error)
             raise

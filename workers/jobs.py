@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from tenants import audit, outbox
+from tenants import audit, clock, outbox
 from tenants.db import db
 from tenants.tenancy.models import Tenant
 from workers import periodic
