@@ -55,6 +55,15 @@ class EndpointCreatedOut(EndpointOut):
     secret = fields.String(metadata={"description": "The signing secret: shown once; store it now."})
 
 
+class EventTypeOut(Schema):
+    type = fields.String()
+    description = fields.String()
+
+
+class EventTypesOut(Schema):
+    event_types = fields.List(fields.Nested(EventTypeOut))
+
+
 class DeliveryOut(Schema):
     id = fields.UUID()
     endpoint_id = fields.UUID()
@@ -80,6 +89,7 @@ def _allow_private() -> bool:
 
 @blp.route("/webhooks/event-types")
 @require_capability(Capability.SETTINGS_MANAGE)
+@blp.response(200, EventTypesOut)
 def event_types():
     return {"event_types": [{"type": t, "description": d} for t, d in EVENT_TYPES.items()]}
 
