@@ -161,6 +161,12 @@ def set_statement_timeout(milliseconds: int | None) -> None:
     _statement_timeout = f"{int(milliseconds)}ms" if milliseconds else None
 
 
+def statement_timeout() -> str | None:
+    """The web transactions' statement timeout (e.g. '30000ms'), for a statement that enters its context by itself
+    (the API's bearer lookup), or None."""
+    return _statement_timeout
+
+
 def _execute_setting(connection, sql, params: dict) -> None:
     if _statement_timeout is None:
         connection.execute(sql, params)

@@ -23,6 +23,7 @@ from tenants.context import (
     entered_by_statement,
     hand_over_to_tenant,
     lock_key,
+    statement_timeout,
 )
 from tenants.db import commit_keeping_state, db, get_visible
 from tenants.errors import TenantSuspended, Unauthenticated, ValidationFailed
@@ -129,22 +130,30 @@ def _lookup(token_hash: str):
         return db.session.execute(select(ApiToken, Tenant, _creator_role())
                                   .join(Tenant, Tenant.id == ApiToken.tenant_id)
                                   .where(ApiToken.token_hash == token_hash)).first()
+    timeout = statement_timeout()
+    sql, parameters = ((_BEARER_SQL, {}) if timeout is None else
+                       (_TIMED_BEARER_SQL, {"statement_timeout": timeout}))
     with entered_by_statement():
-        return db.session.execute(select(ApiToken, Tenant, column("creator_role", String)).from_statement(_BEARER_SQL),
-                                  {"token_hash": token_hash, "key": lock_key()}).first()
+        return db.session.execute(select(ApiToken, Tenant, column("creator_role", String)).from_statement(sql),
+                                  {"token_hash": token_hash, "key": lock_key(), **parameters}).first()
 
 
-def _bearer_sql():
+def _bearer_sql(timed: bool = False):
     """app_enter_bearer's row, column by column as the models map them (the composite columns named, not expanded
-    with *, so the order is the models' whatever order the table's columns were added in)."""
+    with *, so the order is the models' whatever order the table's columns were added in). `timed`: the same
+    statement also sets the web transactions' statement timeout (SET LOCAL), as entering a context does elsewhere
+    (tenants.context), in the same round trip."""
     token_columns, tenant_columns = ApiToken.__table__.c, Tenant.__table__.c
     names = ([f"(b.token).{c.name}" for c in token_columns] + [f"(b.tenant).{c.name}" for c in tenant_columns]
              + ["b.creator_role"])
-    return (text(f"SELECT {', '.join(names)} FROM app_enter_bearer(:token_hash, :key) b")
+    timeout = (", LATERAL (SELECT set_config('statement_timeout', :statement_timeout, true)) AS timed"
+               if timed else "")
+    return (text(f"SELECT {', '.join(names)} FROM app_enter_bearer(:token_hash, :key) b{timeout}")
             .columns(*token_columns, *tenant_columns, column("creator_role", String)))
 
 
 _BEARER_SQL = _bearer_sql()
+_TIMED_BEARER_SQL = _bearer_sql(timed=True)
 
 
 def _resolve(secret: str) -> Bearer:
