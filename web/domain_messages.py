@@ -238,6 +238,9 @@ MESSAGES: dict[str, tuple] = {
     "exchange.period_invalid/long": (_l("The period is longer than %(max_days)s days."),
                                      _l("The period is too long.")),
     "exchange.period_invalid/format": (_l("Enter dates as YYYY-MM-DD."),),
+    "exchange.period_invalid/snapshot": (_l("An accounts file is today's snapshot; leave the period empty."),),
+    "exchange.period_invalid/one_day": (_l("A “what changed” file covers one day; the period is %(days)s days."),
+                                        _l("A “what changed” file covers one day; choose one day.")),
     "exchange.counterparty_required": (_l("Choose whose changes the file lists."),),
     "exchange.schedule_invalid": (_l("Choose daily or weekly, an hour from 0 to 23 and, weekly, a day of the "
                                      "week."),),

@@ -32,6 +32,8 @@ class ExchangeExport(UuidPrimaryKey, TenantScoped, db.Model):
         UniqueConstraint("tenant_id", "run_key", name="uq_exchange_exports_tenant_run_key"),
         Index("ix_exchange_exports_tenant_created", "tenant_id", "created_at"),
         Index("ix_exchange_exports_expires", "status", "expires_at"),
+        # An API request's Idempotency-Key, once per tenant: a retry (or a racing twin) finds the first export.
+        Index("uq_exchange_exports_tenant_idempotency_key", "tenant_id", "idempotency_key", unique=True),
     )
 
     kind: Mapped[str] = mapped_column(String(20))
@@ -59,6 +61,9 @@ class ExchangeExport(UuidPrimaryKey, TenantScoped, db.Model):
     error_code: Mapped[str | None] = mapped_column(String(50))
     error_message: Mapped[str | None] = mapped_column(Text)
     download_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The API request's Idempotency-Key and the SHA-256 of its fields (the same key with another body is refused).
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
 
 class ExchangeExportChunk(TenantScoped, db.Model):

@@ -4,6 +4,8 @@ Every export is made by a worker through the outbox (tenants.outbox.schedule →
 export row says the file must exist, the job is the nudge, the sweeper re-sends a lost nudge. A schedule's run for
 one period is asked for once (`run_key`, unique per tenant), however often the periodic job runs.
 """
+import hashlib
+import json
 import uuid
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -56,13 +58,22 @@ def _check_kind_format(kind: str, file_format: str) -> None:
 
 
 def _check_period(kind: str, start: date | None, end: date | None, today: date) -> tuple[date | None, date | None]:
-    if kind == "accounts":
-        return None, None  # a snapshot: today's balances
-    if kind == "changes":
-        start = end = start or end or today - timedelta(days=1)
     if start and end and start > end:
         raise ValidationFailed("The period ends before it starts.", code="exchange.period_invalid",
                                details={"variant": "order", "fields": {"period_end": ["Before the start."]}})
+    if kind == "accounts":
+        if start or end:  # a snapshot: today's balances, whatever the period says
+            raise ValidationFailed("An accounts file is today's snapshot; leave the period empty.",
+                                   code="exchange.period_invalid",
+                                   details={"variant": "snapshot", "fields": {"period_start": ["Leave empty."]}})
+        return None, None
+    if kind == "changes":
+        if start and end and start != end:
+            raise ValidationFailed('A "what changed" file covers one day; choose one day.',
+                                   code="exchange.period_invalid",
+                                   details={"variant": "one_day", "days": (end - start).days + 1,
+                                            "fields": {"period_end": ["The same day as the start."]}})
+        start = end = start or end or today - timedelta(days=1)
     if (start and start > today) or (end and end > today):
         raise ValidationFailed("The period is in the future.", code="exchange.period_invalid",
                                details={"variant": "future", "fields": {"period_start": ["In the future."]}})
@@ -99,27 +110,61 @@ def _check_counterparty(kind: str, tenant: Tenant, counterparty_id: uuid.UUID | 
     return counterparty_id
 
 
+def fingerprint(*, kind: str, file_format: str, period_start: date | None = None, period_end: date | None = None,
+                counterparty_id: uuid.UUID | None = None) -> str:
+    """The SHA-256 of a request's fields as sent: the same Idempotency-Key with another body is told apart."""
+    fields = [kind, file_format, period_start.isoformat() if period_start else None,
+              period_end.isoformat() if period_end else None, str(counterparty_id) if counterparty_id else None]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+
+
+def by_idempotency_key(key: str) -> ExchangeExport | None:
+    return db.session.scalar(select(ExchangeExport).where(ExchangeExport.tenant_id == current_tenant_id(),
+                                                          ExchangeExport.idempotency_key == key))
+
+
+def replay(key: str, **request) -> ExchangeExport | None:
+    """The export an earlier request with this tenant's Idempotency-Key made, if any; the same key with another
+    body is refused (409 idempotency.key_reused)."""
+    earlier = by_idempotency_key(key)
+    if earlier is not None and earlier.idempotency_fingerprint != fingerprint(**request):
+        raise Conflict("This Idempotency-Key was already used for another request.", code="idempotency.key_reused")
+    return earlier
+
+
 def request_export(*, kind: str, file_format: str, role: str, user_id: uuid.UUID | None,
                    period_start: date | None = None, period_end: date | None = None,
-                   counterparty_id: uuid.UUID | None = None) -> ExchangeExport:
-    """An export asked for now, made by a worker in a moment."""
+                   counterparty_id: uuid.UUID | None = None, idempotency_key: str | None = None) -> ExchangeExport:
+    """An export asked for now, made by a worker in a moment. With an Idempotency-Key, a retry of the same request
+    returns the first export (a racing twin fails on the unique index at flush: the caller answers with the
+    winner, see replay)."""
+    request = dict(kind=kind, file_format=file_format, period_start=period_start, period_end=period_end,
+                   counterparty_id=counterparty_id)
+    if idempotency_key:
+        earlier = replay(idempotency_key, **request)
+        if earlier is not None:
+            return earlier
     tenant = _tenant()
     _check_kind_format(kind, file_format)
     period_start, period_end = _check_period(kind, period_start, period_end, local_today(tenant))
     counterparty_id = _check_counterparty(kind, tenant, counterparty_id)
     export = _new_export(tenant, kind=kind, file_format=file_format, mask_role=role, user_id=user_id,
-                         period_start=period_start, period_end=period_end, counterparty_id=counterparty_id)
+                         period_start=period_start, period_end=period_end, counterparty_id=counterparty_id,
+                         idempotency_key=idempotency_key,
+                         idempotency_fingerprint=fingerprint(**request) if idempotency_key else None)
     audit.record("exchange.export_requested", object_type="exchange_export", object_id=export.id,
                  after=_describe(export))
     return export
 
 
 def _new_export(tenant: Tenant, *, kind, file_format, mask_role, user_id=None, period_start=None, period_end=None,
-                counterparty_id=None, schedule_id=None, run_key=None) -> ExchangeExport:
+                counterparty_id=None, schedule_id=None, run_key=None, idempotency_key=None,
+                idempotency_fingerprint=None) -> ExchangeExport:
     export = ExchangeExport(tenant_id=tenant.id, kind=kind, file_format=file_format, status=ExportStatus.QUEUED,
                             mask_role=mask_role, requested_by_user_id=user_id, period_start=period_start,
                             period_end=period_end, counterparty_tenant_id=counterparty_id, schedule_id=schedule_id,
-                            run_key=run_key, created_at=clock.now(), attempts=0, download_count=0)
+                            run_key=run_key, created_at=clock.now(), attempts=0, download_count=0,
+                            idempotency_key=idempotency_key, idempotency_fingerprint=idempotency_fingerprint)
     db.session.add(export)
     db.session.flush()
     outbox.schedule(JOB, export_id=str(export.id))

@@ -8,7 +8,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import LargeBinary, select, type_coerce
+from sqlalchemy import LargeBinary, func, select, type_coerce
 
 from tenants import outbox, pii
 from tenants.audit import AuditEvent
@@ -336,3 +336,108 @@ def test_the_files_page_asks_for_files_and_schedules_and_speaks_chinese(client, 
     collector, _ = factory.user(case["agency"], "agency_collector", email="collector@exchange.test")
     login(client, "collector@exchange.test")
     assert client.get(f"/t/{case['agency'].slug}/exchange").status_code == 403
+
+
+def test_a_retried_api_request_with_the_same_idempotency_key_makes_one_file(client, case, factory, monkeypatch):
+    lender = case["lender"]
+    secret = factory.token(lender, "lender_admin")[1]
+    body = {"kind": "payments", "format": "csv", "period_start": "2026-12-01", "period_end": "2026-12-01"}
+    keyed = {**bearer(secret), "Idempotency-Key": "payments-2026-12-01"}
+    first = client.post("/api/v1/exchange/exports", json=body, headers=keyed)
+    again = client.post("/api/v1/exchange/exports", json=body, headers=keyed)
+    assert (first.status_code, again.status_code) == (202, 202), (first.json, again.json)
+    assert again.json["id"] == first.json["id"]
+    # The same key with another body is refused, and makes nothing.
+    other = client.post("/api/v1/exchange/exports", json={**body, "format": "xlsx"}, headers=keyed)
+    assert other.status_code == 409 and other.json["error"]["code"] == "idempotency.key_reused"
+    # Without a key, each request is a new file.
+    plain = client.post("/api/v1/exchange/exports", json=body, headers=bearer(secret))
+    assert plain.status_code == 202 and plain.json["id"] != first.json["id"]
+    with tenant_scope(lender.id):
+        exports = db.session.scalars(select(ExchangeExport)).all()
+        assert sorted(str(e.id) for e in exports) == sorted([first.json["id"], plain.json["id"]])
+        tasks = db.session.scalars(select(outbox.OutboxTask).where(outbox.OutboxTask.job == service.JOB)).all()
+        assert sorted(t.arguments["export_id"] for t in tasks) == sorted([first.json["id"], plain.json["id"]])
+        requested = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "exchange.export_requested")).all()
+        assert len(requested) == 2
+
+    # A twin racing in (its look-up missed the first, still uncommitted) fails on the unique index and answers
+    # with the first export instead of making a second file.
+    real = service.by_idempotency_key
+    missed = []
+
+    def miss_once(key):
+        if not missed:
+            missed.append(key)
+            return None
+        return real(key)
+
+    monkeypatch.setattr(service, "by_idempotency_key", miss_once)
+    twin = client.post("/api/v1/exchange/exports", json=body, headers=keyed)
+    assert missed == ["payments-2026-12-01"]
+    assert twin.status_code == 202 and twin.json["id"] == first.json["id"]
+    with tenant_scope(lender.id):
+        assert db.session.scalar(select(func.count()).select_from(ExchangeExport)) == 2
+
+
+def test_an_idempotency_key_is_the_tenants_own(client, case, factory):
+    lender = case["lender"]
+    other = factory.tenant("lender")
+    mine, theirs = factory.token(lender, "lender_admin")[1], factory.token(other, "lender_admin")[1]
+    body = {"kind": "accounts", "format": "csv"}
+    first = client.post("/api/v1/exchange/exports", json=body, headers={**bearer(mine), "Idempotency-Key": "k-1"})
+    assert first.status_code == 202
+    # Another tenant's identical key (same body, or another one) never finds the first tenant's export.
+    same = client.post("/api/v1/exchange/exports", json=body, headers={**bearer(theirs), "Idempotency-Key": "k-1"})
+    assert same.status_code == 202 and same.json["id"] != first.json["id"]
+    with tenant_scope(other.id):
+        assert [str(e.id) for e in db.session.scalars(select(ExchangeExport))] == [same.json["id"]]
+    other_body = client.post("/api/v1/exchange/exports", json={"kind": "payments", "format": "xlsx"},
+                             headers={**bearer(theirs), "Idempotency-Key": "k-2"})
+    assert other_body.status_code == 202
+    reused_elsewhere = client.post("/api/v1/exchange/exports", json={"kind": "payments", "format": "xlsx"},
+                                   headers={**bearer(mine), "Idempotency-Key": "k-2"})
+    assert reused_elsewhere.status_code == 202
+    assert reused_elsewhere.json["id"] not in (other_body.json["id"], first.json["id"])
+    # The first tenant's retry still answers with its own export.
+    again = client.post("/api/v1/exchange/exports", json=body, headers={**bearer(mine), "Idempotency-Key": "k-1"})
+    assert again.status_code == 202 and again.json["id"] == first.json["id"]
+
+
+def test_the_period_must_fit_the_kind_of_file(client, case, factory):
+    lender, agency = case["lender"], case["agency"]
+    secret = factory.token(lender, "lender_admin")[1]
+
+    def ask(**body):
+        return client.post("/api/v1/exchange/exports", json=body, headers=bearer(secret))
+
+    two_days = ask(kind="changes", counterparty_id=str(agency.id), period_start="2026-11-30",
+                   period_end="2026-12-01")
+    assert two_days.status_code == 422 and two_days.json["error"]["code"] == "exchange.period_invalid"
+    assert two_days.json["error"]["details"]["variant"] == "one_day"
+    snapshot = ask(kind="accounts", period_start="2026-11-01")
+    assert snapshot.status_code == 422 and snapshot.json["error"]["details"]["variant"] == "snapshot"
+    backwards = ask(kind="changes", counterparty_id=str(agency.id), period_start="2026-12-01",
+                    period_end="2026-11-30")
+    assert backwards.status_code == 422 and backwards.json["error"]["details"]["variant"] == "order"
+    one_day = ask(kind="changes", counterparty_id=str(agency.id), period_start="2026-11-30",
+                  period_end="2026-11-30")
+    assert one_day.status_code == 202 and (one_day.json["period_start"], one_day.json["period_end"]) == (
+        "2026-11-30", "2026-11-30")
+    week = ask(kind="payments", period_start="2026-11-25", period_end="2026-12-01")
+    assert week.status_code == 202
+    with tenant_scope(lender.id):
+        assert db.session.scalar(select(func.count()).select_from(ExchangeExport)) == 2
+    # The page says the same, in Chinese.
+    login(client, "admin@exchange.test")
+    client.post("/lang", data={"lang": "zh_CN"})
+    refused = client.post(f"/t/{lender.slug}/exchange/exports", data={
+        "kind": "changes", "format": "csv", "counterparty_id": str(agency.id), "period_start": "2026-11-29",
+        "period_end": "2026-12-01"})
+    assert refused.status_code == 422 and "“每日变动”文件只涵盖一天；所选期间为 3 天。" in refused.data.decode()
+    refused = client.post(f"/t/{lender.slug}/exchange/exports", data={
+        "kind": "accounts", "format": "csv", "period_end": "2026-12-01"})
+    assert refused.status_code == 422 and "账户文件是今天的快照；请将期间留空。" in refused.data.decode()
+    with tenant_scope(lender.id):
+        assert db.session.scalar(select(func.count()).select_from(ExchangeExport)) == 2

@@ -7,12 +7,14 @@ from flask import g
 from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from tenants.capabilities import Capability
 from tenants.db import db
 from tenants.exchange import files, kinds, service
 from tenants.exchange.models import ExchangeExport, Frequency
 from web.access import require_capability
+from web.api.idempotency import idempotency_key
 from web.api.pagination import PageArgs, page_schema, paginate
 from web.exchange_files import download
 
@@ -99,11 +101,23 @@ def list_exports(args):
 @blp.response(202, ExportOut)
 def create_export(data):
     """Ask for a file; a worker makes it (status `queued`, then `ready`). Personal data (the accounts file only) is
-    masked as for the token's role."""
-    export = service.request_export(kind=data["kind"], file_format=data["format"], role=g.role, user_id=_user_id(),
-                                    period_start=data["period_start"], period_end=data["period_end"],
-                                    counterparty_id=data["counterparty_id"])
-    db.session.commit()
+    masked as for the token's role. The period must fit the kind: none for `accounts` (today's snapshot), one day
+    for `changes` (yesterday when empty).
+
+    Send an `Idempotency-Key` header (up to 100 characters, unique per request) and a retried request returns the
+    first export (the same id, 202) instead of making a second file; the same key with a different body answers
+    409 `idempotency.key_reused`. Keys are the tenant's own."""
+    key = idempotency_key()
+    request = dict(kind=data["kind"], file_format=data["format"], period_start=data["period_start"],
+                   period_end=data["period_end"], counterparty_id=data["counterparty_id"])
+    try:
+        export = service.request_export(role=g.role, user_id=_user_id(), idempotency_key=key, **request)
+        db.session.commit()
+    except IntegrityError:  # the same key raced in from a parallel retry: answer with the winner
+        db.session.rollback()
+        export = service.replay(key, **request) if key else None
+        if export is None:
+            raise
     return export
 
 
