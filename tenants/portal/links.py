@@ -49,6 +49,10 @@ def split(token: str, purpose: str = PURPOSE) -> str | None:
     return random_part if hmac.compare_digest(_signature(random_part, purpose), signature) else None
 
 
+def base_url() -> str:
+    return _base_url
+
+
 def url_for_token(token: str) -> str:
     return f"{_base_url}/p/{token}"
 

@@ -15,6 +15,14 @@ webhooks, but no Connect: on it the destination travels in the intent's metadata
 stand-in test card entered on our own page (no third-party script is ever loaded). On Stripe's API a card is paid on
 Stripe's own page and Alipay / WeChat Pay by their redirect or QR code; tests/integration/test_portal_stripe_shapes.py
 checks those requests against responses recorded from Stripe.
+
+On Stripe's API the debtor pays on a Stripe-hosted Checkout Session (the portal loads no Stripe.js): mode=payment,
+one line item, the chosen method, and `payment_intent_data` carrying the connected account and our metadata, so the
+PaymentIntent Stripe makes when the debtor confirms is the lender's like the stand-in's. Stripe makes that intent
+only then, so until it is known the row's `intent_id` holds the session id (`cs_…`); the first of
+`checkout.session.completed`, `payment_intent.*` (found by the metadata's portal payment id) or the debtor's return
+replaces it with the intent id, under the row's lock, and from then on everything is idempotent by the intent id as
+before. An expired session cancels a payment that never got an intent.
 """
 import uuid
 from dataclasses import dataclass
@@ -43,6 +51,9 @@ METADATA_PAYMENT = "recoverly_portal_payment_id"
 METADATA_DESTINATION = "recoverly_destination"
 HANDLED_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
                   "payment_intent.processing", "charge.refunded")
+CHECKOUT_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
+                   "checkout.session.async_payment_failed", "checkout.session.expired")
+SESSION_PREFIX = "cs_"
 
 
 class PaymentRefused(DomainError):
@@ -85,6 +96,33 @@ class PaymentsGateway:
         return self.client.v1.payment_intents.create(params=params,
                                                      options={"idempotency_key": idempotency_key}).to_dict()
 
+    def create_checkout(self, *, amount_minor: int, currency: str, method: str, destination: str, metadata: dict,
+                        description: str, reference: str, return_url: str, idempotency_key: str) -> dict:
+        """Stripe's API only: a hosted Checkout Session for one payment to the lender's connected account."""
+        if self.standin:
+            raise RuntimeError("localstripe has no Checkout; the stand-in pays on our page")
+        params = {
+            "mode": "payment",
+            "line_items": [{"quantity": 1, "price_data": {"currency": currency.lower(), "unit_amount": amount_minor,
+                                                          "product_data": {"name": description}}}],
+            "payment_method_types": [method],
+            "payment_intent_data": {"on_behalf_of": destination, "transfer_data": {"destination": destination},
+                                    "description": description, "metadata": dict(metadata)},
+            "metadata": dict(metadata),
+            "client_reference_id": reference,
+            "success_url": return_url,
+            "cancel_url": return_url,
+        }
+        if method == "wechat_pay":
+            params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
+        self.gateway._count("checkout.sessions.create")
+        return self.client.v1.checkout.sessions.create(params=params,
+                                                       options={"idempotency_key": idempotency_key}).to_dict()
+
+    def retrieve_checkout(self, session_id: str) -> dict:
+        self.gateway._count("checkout.sessions.retrieve")
+        return self.client.v1.checkout.sessions.retrieve(session_id).to_dict()
+
     def confirm_redirect(self, intent_id: str, method: str, return_url: str) -> dict:
         """Alipay / WeChat Pay on Stripe's API: the answer's next_action sends the debtor to pay (a redirect, or a
         QR code to scan)."""
@@ -122,9 +160,18 @@ class PaymentsGateway:
 class Started:
     payment: PortalPayment
     intent: dict
+    checkout_url: str | None = None  # Stripe's API: where the debtor pays
 
 
-def start(visit: Visit, *, amount: str, method: str, gateway: PaymentsGateway) -> Started:
+def description_of(lender: Tenant) -> str:
+    """What Stripe shows and keeps: the creditor's name, nothing about the debtor."""
+    return f"Repayment to {lender.name}"[:250]
+
+
+def start(visit: Visit, *, amount: str, method: str, gateway: PaymentsGateway, return_url: str | None = None
+          ) -> Started:
+    """Create the payment. On the stand-in: a PaymentIntent the debtor pays with a test card on our page. On Stripe's
+    API: a hosted Checkout Session (return_url: the portal's page of this payment, `{ref}` replaced by its id)."""
     from tenants.portal.service import case
 
     c = case(visit)
@@ -137,12 +184,21 @@ def start(visit: Visit, *, amount: str, method: str, gateway: PaymentsGateway) -
     if destination is None:
         raise Conflict("Online payment is not set up for this creditor.", code="portal.payments_unavailable")
     payment_id = uuid.uuid4()
+    metadata = {METADATA_ACCOUNT: str(c.account.id), METADATA_PAYMENT: str(payment_id),
+                "recoverly_tenant_id": str(c.lender.id)}
+    key = f"recoverly-portal-payment-{payment_id}"
+    checkout_url = None
     try:
-        intent = gateway.create_intent(
-            amount_minor=money.minor, currency=money.currency, method=method, destination=destination,
-            metadata={METADATA_ACCOUNT: str(c.account.id), METADATA_PAYMENT: str(payment_id),
-                      "recoverly_tenant_id": str(c.lender.id)},
-            idempotency_key=f"recoverly-portal-payment-{payment_id}")
+        if gateway.standin:
+            intent = gateway.create_intent(amount_minor=money.minor, currency=money.currency, method=method,
+                                           destination=destination, metadata=metadata, idempotency_key=key)
+        else:
+            session = gateway.create_checkout(
+                amount_minor=money.minor, currency=money.currency, method=method, destination=destination,
+                metadata=metadata, description=description_of(c.lender), reference=str(payment_id),
+                return_url=(return_url or "").replace("{ref}", str(payment_id)), idempotency_key=key)
+            # The intent is made when the debtor confirms; until then the row is known by its session.
+            intent, checkout_url = {"id": session.get("payment_intent") or session["id"]}, session["url"]
     except stripe.StripeError:
         raise Conflict("The payment service did not answer. Nothing was taken; try again.",
                        code="portal.payment_unavailable") from None
@@ -157,7 +213,7 @@ def start(visit: Visit, *, amount: str, method: str, gateway: PaymentsGateway) -
     audit.record("portal.payment_started", object_type="portal_payment", object_id=row.id,
                  after={"account_id": str(c.account.id), "intent_id": intent["id"], "amount_minor": money.minor,
                         "currency": money.currency, "method": method, "source": "portal"})
-    return Started(payment=row, intent=intent)
+    return Started(payment=row, intent=intent, checkout_url=checkout_url)
 
 
 def of_visit(visit: Visit, payment_id: uuid.UUID) -> PortalPayment:
@@ -187,15 +243,30 @@ def pay_on_standin(visit: Visit, payment_id: uuid.UUID, card_number: str, gatewa
     return apply_intent(intent)
 
 
-def refresh(visit: Visit, payment_id: uuid.UUID, gateway: PaymentsGateway) -> PortalPayment:
+@dataclass
+class Refreshed:
+    row: PortalPayment
+    checkout_url: str | None = None  # a Checkout Session still open: the debtor may go back to it
+
+
+def refresh(visit: Visit, payment_id: uuid.UUID, gateway: PaymentsGateway) -> Refreshed:
     """The debtor is back on the page: ask Stripe, apply what it says (the webhook may not have come yet)."""
     row = of_visit(visit, payment_id)
+    checkout_url = None
     if row.status in (PortalPaymentStatus.CREATED, PortalPaymentStatus.PROCESSING):
         try:
-            apply_intent(gateway.retrieve(row.intent_id))
+            if row.intent_id.startswith(SESSION_PREFIX):
+                session = gateway.retrieve_checkout(row.intent_id)
+                apply_checkout(session)
+                if session.get("payment_intent"):
+                    apply_intent(gateway.retrieve(session["payment_intent"]))
+                elif session.get("status") == "open":
+                    checkout_url = session.get("url")
+            else:
+                apply_intent(gateway.retrieve(row.intent_id))
         except stripe.StripeError:
             pass
-    return of_visit(visit, payment_id)
+    return Refreshed(row=of_visit(visit, payment_id), checkout_url=checkout_url)
 
 
 # ---- what Stripe says ---------------------------------------------------------------------------------------------
@@ -203,13 +274,16 @@ def refresh(visit: Visit, payment_id: uuid.UUID, gateway: PaymentsGateway) -> Po
 def apply_intent(intent: dict) -> str:
     """Apply a PaymentIntent's state to its PortalPayment (from a verified webhook or from Stripe itself). Running
     it again changes nothing. Returns applied / duplicate / ignored."""
-    ctx_lender = _lender_of(intent.get("id"))
+    ctx_lender = _lender_of(intent.get("id")) or _lender_of_checkout_intent(intent)
     if ctx_lender is None:
         return "ignored"
     lender_id, row_id = ctx_lender
     with tenant_scope(lender_id):
         row = db.session.scalar(select(PortalPayment).where(PortalPayment.id == row_id).with_for_update()
                                 .execution_options(populate_existing=True))
+        if row.intent_id != intent["id"]:
+            if not _link(row, intent["id"]):
+                return "ignored"
         outcome = _apply(row, intent)
         db.session.flush()
     return outcome
@@ -222,6 +296,59 @@ def _lender_of(intent_id: str | None):
         found = db.session.execute(select(PortalPayment.tenant_id, PortalPayment.id)
                                    .where(PortalPayment.intent_id == intent_id)).first()
     return tuple(found) if found else None
+
+
+def _lender_of_checkout_intent(intent: dict):
+    """An intent a Checkout Session made, before the row knows it: the row named by the intent's metadata, still
+    known by its session id."""
+    try:
+        row_id = uuid.UUID(str((intent.get("metadata") or {}).get(METADATA_PAYMENT)))
+    except ValueError:
+        return None
+    with platform_scope("portal: which lender a Stripe payment belongs to"):
+        found = db.session.execute(select(PortalPayment.tenant_id, PortalPayment.id)
+                                   .where(PortalPayment.id == row_id,
+                                          PortalPayment.intent_id.startswith(SESSION_PREFIX))).first()
+    return tuple(found) if found else None
+
+
+def _link(row: PortalPayment, intent_id: str) -> bool:
+    """The locked row, still known by its Checkout Session, learns its intent (once)."""
+    if not row.intent_id.startswith(SESSION_PREFIX) or not intent_id or not intent_id.startswith("pi_"):
+        return False
+    audit.record("portal.payment_linked", object_type="portal_payment", object_id=row.id,
+                 before={"intent_id": row.intent_id}, after={"intent_id": intent_id})
+    row.intent_id, row.updated_at = intent_id, clock.now()
+    db.session.flush()
+    return True
+
+
+def apply_checkout(session: dict) -> str:
+    """A Checkout Session's news (a verified webhook, or Stripe asked on the debtor's return): link the row to the
+    intent the session made; an expired session that made none cancels the payment. The payment itself is recorded
+    by the intent's state only (apply_intent)."""
+    ctx_lender = _lender_of(session.get("id"))
+    if ctx_lender is None:
+        return "duplicate" if _lender_of(session.get("payment_intent")) else "ignored"
+    lender_id, row_id = ctx_lender
+    with tenant_scope(lender_id):
+        row = db.session.scalar(select(PortalPayment).where(PortalPayment.id == row_id).with_for_update()
+                                .execution_options(populate_existing=True))
+        if row.intent_id != session.get("id"):
+            return "duplicate"
+        if session.get("payment_intent"):
+            outcome = "applied" if _link(row, session["payment_intent"]) else "ignored"
+        elif session.get("status") == "expired" and row.status == PortalPaymentStatus.CREATED:
+            row.status, row.updated_at = PortalPaymentStatus.CANCELED, clock.now()
+            audit.record("portal.payment_canceled", object_type="portal_payment", object_id=row.id,
+                         before={"status": PortalPaymentStatus.CREATED},
+                         after={"status": row.status, "intent_id": row.intent_id, "failure_code": None,
+                                "payment_id": None})
+            outcome = "applied"
+        else:
+            outcome = "duplicate"
+        db.session.flush()
+    return outcome
 
 
 def _apply(row: PortalPayment, intent: dict) -> str:
@@ -299,10 +426,20 @@ def apply_refund(charge: dict) -> str:
 def process_event(event: dict) -> str:
     """A verified Stripe event of HANDLED_EVENTS (commits)."""
     obj = event["data"]["object"]
-    outcome = apply_refund(obj) if event["type"] == "charge.refunded" else apply_intent(obj)
+    if event["type"] == "charge.refunded":
+        outcome = apply_refund(obj)
+    elif event["type"] in CHECKOUT_EVENTS:
+        outcome = apply_checkout(obj)
+    else:
+        outcome = apply_intent(obj)
     db.session.commit()
     return outcome
 
 
 def handles(event: dict) -> bool:
+    """payment_intent.* and charge.refunded; a Checkout Session only when it is one of the portal's (its metadata
+    names a portal payment), any other is billing's."""
+    if event.get("type") in CHECKOUT_EVENTS:
+        session = (event.get("data") or {}).get("object") or {}
+        return bool((session.get("metadata") or {}).get(METADATA_PAYMENT))
     return event.get("type") in HANDLED_EVENTS

@@ -28,7 +28,8 @@ SESSION_COOKIE = "recoverly_portal"
 PRE_COOKIE = "recoverly_portal_pre"
 LANG_COOKIE = "recoverly_portal_lang"
 LANGUAGES = ("en", "zh_CN")
-PUBLIC = {"portal.landing", "portal.ask_code", "portal.verify", "portal.pre_language", "portal.static_css"}
+PUBLIC = {"portal.landing", "portal.ask_code", "portal.verify", "portal.pre_language", "portal.static_css",
+          "portal.returned"}
 
 
 def _address_key() -> str:

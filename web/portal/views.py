@@ -7,7 +7,7 @@ from tenants.billing.stripe_gateway import StripeGateway, StripeSettings
 from tenants.casework.disputes import CATEGORIES
 from tenants.db import db
 from tenants.money import Money
-from tenants.portal import access, payments, service
+from tenants.portal import access, links, payments, service
 from tenants.portal.models import PortalPaymentStatus
 from web.portal import LANG_COOKIE, LANGUAGES, SESSION_COOKIE, _address_key, _date, _int, _secure, bp
 
@@ -205,6 +205,20 @@ def agreement_document():
 
 # ---- paying -------------------------------------------------------------------------------------------------------
 
+CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+
+def _allow_checkout(response, gateway: payments.PaymentsGateway):
+    """On Stripe's API the pay form's answer is a redirect to Stripe's hosted page: the page's CSP lets that form
+    go there (and nowhere else); still no third-party script."""
+    if not gateway.standin:
+        from web.security import CSP
+
+        response.headers["Content-Security-Policy"] = CSP.replace("form-action 'self'",
+                                                                  f"form-action 'self' {CHECKOUT_ORIGIN}")
+    return response
+
+
 @bp.route("/pay", methods=["GET", "POST"])
 def pay():
     v = service.view(g.visit)
@@ -212,13 +226,26 @@ def pay():
     suggested = Money(v.next_due_minor or v.case.account.outstanding_minor, v.case.account.currency).decimal()
     context = {"v": v, "methods": methods, "available": payments.destination_of(v.case.lender) is not None,
                "suggested": str(suggested)}
+    gateway = _gateway()
     if request.method == "GET":
-        return _form("portal/pay.html", **context)
+        return _allow_checkout(make_response(_form("portal/pay.html", **context)), gateway)
     g.form_template, g.form_context = "portal/pay.html", context
+    # Stripe's hosted page sends the debtor back to a page that needs no session cookie (a SameSite=Strict cookie
+    # is not sent on a navigation from another site), which leads on to the payment's page.
+    return_url = f"{links.base_url()}{url_for('portal.returned')}?ref={{ref}}"
     started = payments.start(g.visit, amount=request.form.get("amount", ""),
-                             method=request.form.get("method", "card"), gateway=_gateway())
+                             method=request.form.get("method", "card"), gateway=gateway, return_url=return_url)
     db.session.commit()
+    if started.checkout_url:
+        return redirect(started.checkout_url, code=303)
     return redirect(url_for("portal.payment", ref=started.payment.id))
+
+
+@bp.get("/returned")
+def returned():
+    """Back from Stripe's hosted page (public: shows nothing but the way on; the payment page checks the session)."""
+    ref = _payment_ref()
+    return render_template("portal/returned.html", next_url=url_for("portal.payment", ref=ref))
 
 
 def _payment_ref() -> uuid.UUID:
@@ -247,9 +274,11 @@ def payment():
             return render_template("portal/payment.html", row=row, standin=gateway.standin, error=refused.message,
                                    fields={}), refused.status
         return redirect(url_for("portal.payment", ref=payment_id))
-    row = payments.refresh(g.visit, payment_id, gateway)
+    refreshed = payments.refresh(g.visit, payment_id, gateway)
     db.session.commit()
+    row = refreshed.row
     return render_template("portal/payment.html", row=row, standin=gateway.standin, error=None, fields={},
+                           checkout_url=refreshed.checkout_url,
                            succeeded=row.status == PortalPaymentStatus.SUCCEEDED)
 
 
