@@ -82,16 +82,12 @@ class PaymentsGateway:
         self.standin = gateway.settings.standin
 
     def create_intent(self, *, amount_minor: int, currency: str, method: str, destination: str, metadata: dict,
-                      idempotency_key: str, payment_method: str | None = None) -> dict:
+                      idempotency_key: str) -> dict:
+        """The stand-in only: a PaymentIntent the debtor pays with a test card on our page (Stripe's API takes the
+        payment on a hosted Checkout Session, `create_checkout`). localstripe has no Connect: the destination
+        travels in the metadata."""
         params = {"amount": amount_minor, "currency": currency.lower(), "payment_method_types": [method],
-                  "metadata": dict(metadata)}
-        if self.standin:
-            params["metadata"][METADATA_DESTINATION] = destination  # localstripe has no Connect
-        else:
-            params["on_behalf_of"] = destination
-            params["transfer_data"] = {"destination": destination}
-        if payment_method:
-            params["payment_method"] = payment_method
+                  "metadata": {**metadata, METADATA_DESTINATION: destination}}
         self.gateway._count("payment_intents.create")
         return self.client.v1.payment_intents.create(params=params,
                                                      options={"idempotency_key": idempotency_key}).to_dict()
@@ -122,15 +118,6 @@ class PaymentsGateway:
     def retrieve_checkout(self, session_id: str) -> dict:
         self.gateway._count("checkout.sessions.retrieve")
         return self.client.v1.checkout.sessions.retrieve(session_id).to_dict()
-
-    def confirm_redirect(self, intent_id: str, method: str, return_url: str) -> dict:
-        """Alipay / WeChat Pay on Stripe's API: the answer's next_action sends the debtor to pay (a redirect, or a
-        QR code to scan)."""
-        params = {"payment_method_data": {"type": method}, "return_url": return_url}
-        if method == "wechat_pay":
-            params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
-        self.gateway._count("payment_intents.confirm")
-        return self.client.v1.payment_intents.confirm(intent_id, params=params).to_dict()
 
     def pay_with_test_card(self, intent_id: str, card_number: str) -> dict:
         """Stand-in only: a test card entered on our page, attached and confirmed server-side."""
