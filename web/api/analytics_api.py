@@ -7,7 +7,7 @@ from flask import g
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from tenants.analytics import comparison, cost, liquidation, roll_rates
+from tenants.analytics import comparison, cost, liquidation, roll_rates, self_service
 from tenants.analytics.common import MAX_MONTHS, Viewer, parse_month
 from tenants.capabilities import Capability
 from tenants.errors import NotFound
@@ -224,3 +224,54 @@ def cost_of_collection(args):
     """Recovered and commission per UTC month and counterpart, and their ratio."""
     found = cost.cost(Viewer.of(g.tenant), today=utc_today(), months=args["months"])
     return {**found.__dict__, "formulas": _formulas(cost.FORMULAS)}
+
+
+class SelfServiceArgs(Schema):
+    months = fields.Integer(load_default=self_service.DEFAULT_MONTHS, validate=validate.Range(1, MAX_MONTHS))
+    agency_id = fields.UUID(load_default=None, metadata={"description": "A lender's: one sender (an agency on its "
+                                                                        "panel, or itself)."})
+    template_id = fields.UUID(load_default=None, metadata={"description": "One message template."})
+
+
+class PaidAmountOut(Schema):
+    currency = fields.String()
+    amount_minor = fields.Integer()
+
+
+class SelfServiceRowOut(Schema):
+    sender_id = fields.UUID()
+    sender = fields.String()
+    template_id = fields.UUID(allow_none=True)
+    template = fields.String(allow_none=True, metadata={"description": "None on a sender's total row."})
+    sent = fields.Integer(metadata={"description": "Accounts sent a portal link."})
+    opened = fields.Integer(metadata={"description": "Accounts whose debtor opened the portal (right code)."})
+    acted = fields.Integer(metadata={"description": "Accounts with a self-service action through the portal."})
+    paid = fields.Integer(metadata={"description": "Accounts that paid through the portal."})
+    paid_amounts = fields.Method("_amounts", metadata={"description": "[{currency, amount_minor}], net of refunds."})
+    cured = fields.Integer(metadata={"description": "Accounts that paid or agreed a plan or settlement there."})
+    self_cure_rate = fields.Float(allow_none=True)
+
+    def _amounts(self, row):
+        return [{"currency": currency, "amount_minor": minor} for currency, minor in row.amounts]
+
+
+class SelfServiceOut(Schema):
+    first_month = fields.String()
+    last_month = fields.String()
+    agency_id = fields.UUID(allow_none=True)
+    template_id = fields.UUID(allow_none=True)
+    rows = fields.List(fields.Nested(SelfServiceRowOut), metadata={"description": "Per sender and template."})
+    totals = fields.List(fields.Nested(SelfServiceRowOut), metadata={"description": "Per sender, all templates."})
+    formulas = fields.Dict(keys=fields.String(), values=fields.Nested(Formula))
+
+
+@blp.route("/analytics/self-service")
+@lenders_and_agencies
+@require_capability(Capability.ANALYTICS_READ)
+@blp.arguments(SelfServiceArgs, location="query")
+@blp.response(200, SelfServiceOut)
+def self_service_rates(args):
+    """Self-service through the debtor's portal per sender and message template: links sent, opened, self-service
+    actions, payments through the portal and the self-cure rate. A foreign agency or template id answers 404."""
+    found = self_service.self_service(Viewer.of(g.tenant), today=utc_today(), **args)
+    return {**found.__dict__, "formulas": _formulas(self_service.FORMULAS)}

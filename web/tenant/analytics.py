@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from pygal.style import Style
 from sqlalchemy import select
 
-from tenants.analytics import comparison, cost, liquidation, roll_rates
+from tenants.analytics import comparison, cost, liquidation, roll_rates, self_service
 from tenants.analytics.common import MAX_MONTHS, Viewer, month_label, parse_month
 from tenants.capabilities import Capability
 from tenants.compliance.reports import names
@@ -314,3 +314,31 @@ def analytics_cost_chart():
 def analytics_cost_csv():
     found = _cost()
     return _csv(cost.csv_rows(found), f"cost-of-collection-{found.first_month}-{found.last_month}.csv")
+
+
+# ---- self-service through the debtor's portal --------------------------------------------------------------------
+
+def _self_service():
+    return self_service.self_service(_viewer(), today=_today(),
+                                     months=_int_arg("months", self_service.DEFAULT_MONTHS),
+                                     agency_id=_uuid_arg("agency_id"), template_id=_uuid_arg("template_id"))
+
+
+@bp.route("/analytics/self-service")
+@require_capability(Capability.ANALYTICS_READ)
+def analytics_self_service():
+    found = _self_service()
+    months = _int_arg("months", self_service.DEFAULT_MONTHS)
+    query = {k: str(v) for k, v in (("months", months), ("agency_id", found.agency_id),
+                                    ("template_id", found.template_id)) if v is not None}
+    return render_template("tenant/analytics/self_service.html", found=found, months=months, query=query,
+                           max_months=MAX_MONTHS, senders=self_service.senders(_viewer()),
+                           templates=self_service.templates(_viewer()),
+                           formula=lambda key: formula(self_service.FORMULAS, key))
+
+
+@bp.route("/analytics/self-service.csv")
+@require_capability(Capability.ANALYTICS_READ)
+def analytics_self_service_csv():
+    found = _self_service()
+    return _csv(self_service.csv_rows(found), f"self-service-{found.first_month}-{found.last_month}.csv")
