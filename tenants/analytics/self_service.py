@@ -121,7 +121,8 @@ def _check(viewer: Viewer, agency_id: uuid.UUID | None, template_id: uuid.UUID |
     """An agency or a template the reader may not see: 404, as for any other tenant's id."""
     if agency_id is not None and agency_id not in {t.id for t in senders(viewer)}:
         raise NotFound()
-    if template_id is not None and db.session.get(MessageTemplate, template_id) is None:
+    if template_id is not None and db.session.scalar(select(MessageTemplate.id)
+                                                     .where(MessageTemplate.id == template_id)) is None:
         raise NotFound()
 
 
