@@ -38,9 +38,10 @@ def by_idempotency_key(key: str) -> Payment | None:
 
 def record(account_id: uuid.UUID, *, amount: str, received_on: date, method: str, reference: str | None = None,
            currency: str | None = None, user_id: uuid.UUID | None = None,
-           idempotency_key: str | None = None) -> Payment:
+           idempotency_key: str | None = None, source: str = "staff") -> Payment:
     """The agency holding the account records a payment (pending); the account's lender reports one (confirmed
-    at once). A retried request with the same idempotency key returns the first payment."""
+    at once). A retried request with the same idempotency key returns the first payment. `source`: who took it
+    ("staff", or "portal" for the debtor's own payment), told in the webhook event."""
     if idempotency_key:
         earlier = by_idempotency_key(idempotency_key)
         if earlier is not None:
@@ -72,7 +73,7 @@ def record(account_id: uuid.UUID, *, amount: str, received_on: date, method: str
                         "received_on": received_on.isoformat(), "method": method, "reference": payment.reference,
                         "placement_id": payment.placement_id, "by": "lender" if as_lender else "agency"})
     webhooks.emit_for("payment.recorded", payment, amount_minor=money.minor, currency=money.currency,
-                      received_on=received_on, method=method)
+                      received_on=received_on, method=method, source=source)
     if as_lender:
         _confirm(payment, _locked_account(account.id), user_id)
     return payment

@@ -372,7 +372,7 @@ def _record_payment(row: PortalPayment) -> None:
     try:
         payment = casework_payments.record(row.account_id, amount=amount, received_on=received_on,
                                            method=row.method, reference=row.intent_id,
-                                           idempotency_key=f"stripe:{row.intent_id}")
+                                           idempotency_key=f"stripe:{row.intent_id}", source="portal")
     except (ValidationFailed, Conflict) as exc:  # the balance changed meanwhile: a person looks at it
         row.status, row.failure_code = PortalPaymentStatus.SUCCEEDED, exc.code[:100]
         return

@@ -19,6 +19,7 @@ from tenants.messaging import sending
 from tenants.messaging.models import OutboundMessage
 from tenants.portal.models import PortalCode, PortalPayment, PortalRequest
 from tenants.tenancy.models import Tenant
+from tenants.webhooks.models import WebhookEvent
 
 SECRET = "whsec_recoverly_tests"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -120,6 +121,10 @@ def test_link_code_plan_signature_and_payment(client, case, stripe_settings):
         payment = db.session.get(Payment, row.payment_id)
         assert (payment.status, payment.amount_minor, payment.method) == ("confirmed", first, "card")
         assert payment.reference == row.intent_id and row.connected_account == "acct_1JadeLending"
+        # The lender's systems learn the debtor paid by themselves (webhooks count self-service).
+        recorded = db.session.scalar(select(WebhookEvent).where(WebhookEvent.type == "payment.recorded",
+                                                                WebhookEvent.account_id == account.id))
+        assert json.loads(recorded.body)["data"]["source"] == "portal"
 
     # The signed webhook for the same intent changes nothing more (idempotent by the intent id).
     event = json.dumps({"id": "evt_portal_1", "object": "event", "type": "payment_intent.succeeded",

@@ -138,7 +138,7 @@ def test_the_lender_learns_of_the_agencys_work_signed_and_without_personal_data(
     assert contact["data"]["channel"] == "sms" and contact["data"]["verdict"] in ("allow", "block", "needs_approval")
     assert isinstance(contact["data"]["rule_ids"], list)
     assert received[2].json["data"] == {"amount_minor": 2000, "currency": "CNY", "method": "bank_transfer",
-                                        "received_on": clock.now().date().isoformat()}
+                                        "received_on": clock.now().date().isoformat(), "source": "staff"}
     assert all(d.status == DeliveryStatus.SUCCEEDED and d.response_status == 200 for d in _deliveries(app, world))
 
 
