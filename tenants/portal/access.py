@@ -128,7 +128,8 @@ def request_code(token: str, *, address: str, config) -> None:
         db.session.commit()
 
 
-def _recipient(link: PortalLink, account: Account) -> str | None:
+def recipient_of(link: PortalLink, account: Account) -> str | None:
+    """Where the link's message went: the phone at its position or the account's email (letters: nowhere)."""
     if link.channel == "sms":
         phones = account.phones
         return phones[link.phone_position].phone if 0 <= link.phone_position < len(phones) else None
@@ -137,11 +138,35 @@ def _recipient(link: PortalLink, account: Account) -> str | None:
     return None
 
 
+def deliver(link: PortalLink, account: Account, *, sender: Tenant, recipient: str, kind: str, body: str,
+            subject: str, config, expires_at, code_text: str | None = None) -> PortalCode:
+    """A code or a notice to the debtor through the message gateway, recorded as a PortalCode (the Outbox lists
+    them). A gateway failure is recorded, not raised: the debtor asks again."""
+    now = clock.now()
+    row = PortalCode(id=uuid.uuid4(), tenant_id=sender.id, account_id=account.id, link_id=link.id, kind=kind,
+                     channel=link.channel, recipient=recipient, body=body, code_hash="", created_at=now,
+                     expires_at=expires_at, failed_attempts=0, status="queued")
+    if code_text is not None:
+        row.code_hash = _code_hash(row.id, code_text)
+    db.session.add(row)
+    db.session.flush()
+    gateway = gateways.for_channel(link.channel, config)
+    try:
+        row.gateway_message_id = gateway.send(gateways.Envelope(
+            message_id=str(row.id), channel=row.channel, recipient=recipient,
+            subject=subject if row.channel == "email" else None, body=body, sender_name=sender.name))
+        row.status = "sent"
+    except gateways.GatewayError:
+        row.status = "failed"
+    row.gateway = gateway.name
+    return row
+
+
 def _send_code(link: PortalLink, config) -> PortalCode | None:
     account = db.session.scalar(select(Account).where(Account.id == link.account_id))
     if account is None:  # the sending agency no longer holds the account
         return None
-    recipient = _recipient(link, account)
+    recipient = recipient_of(link, account)
     if not recipient:
         return None
     code_text = f"{secrets.randbelow(1_000_000):06d}"
@@ -149,22 +174,8 @@ def _send_code(link: PortalLink, config) -> PortalCode | None:
     zh = (sender.locale or "").startswith("zh")
     body = (f"【{sender.name}】您的验证码是 {code_text}，10 分钟内有效。请勿告诉任何人。" if zh else
             f"{sender.name}: your code is {code_text}. It expires in 10 minutes. Never share it.")
-    now = clock.now()
-    row = PortalCode(id=uuid.uuid4(), tenant_id=link.tenant_id, account_id=account.id, link_id=link.id,
-                     kind="code", channel=link.channel, recipient=recipient, body=body, code_hash="",
-                     created_at=now, expires_at=now + CODE_TTL, failed_attempts=0, status="queued")
-    row.code_hash = _code_hash(row.id, code_text)
-    db.session.add(row)
-    db.session.flush()
-    gateway = gateways.for_channel(link.channel, config)
-    try:
-        row.gateway_message_id = gateway.send(gateways.Envelope(
-            message_id=str(row.id), channel=row.channel, recipient=recipient,
-            subject="验证码 / Your code" if row.channel == "email" else None, body=body, sender_name=sender.name))
-        row.status = "sent"
-    except gateways.GatewayError:
-        row.status = "failed"
-    row.gateway = gateway.name
+    row = deliver(link, account, sender=sender, recipient=recipient, kind="code", body=body,
+                  subject="验证码 / Your code", config=config, expires_at=clock.now() + CODE_TTL, code_text=code_text)
     audit.record("portal.code_sent", object_type="portal_link", object_id=link.id,
                  after={"account_id": str(account.id), "channel": row.channel, "status": row.status,
                         "code_id": str(row.id)})

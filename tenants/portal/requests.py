@@ -20,8 +20,8 @@ from tenants.casework.settlements import SettlementStatus
 from tenants.context import current_tenant_id
 from tenants.db import db, get_visible
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
-from tenants.messaging import gateways
 from tenants.money import Money
+from tenants.portal import access
 from tenants.portal.models import PortalCode, PortalLink, PortalRequest, RequestKind, RequestStatus
 from tenants.portfolios.models import Account
 from tenants.tenancy.models import Tenant
@@ -149,31 +149,15 @@ def notify(request: PortalRequest, config) -> PortalCode | None:
     if link is None or account is None or link.channel == "letter" \
             or current_tenant_id() not in (link.tenant_id, link.lender_tenant_id):
         return None
-    recipient = (account.phones[link.phone_position].phone if link.channel == "sms"
-                 and 0 <= link.phone_position < len(account.phones) else account.email if link.channel == "email"
-                 else None)
+    recipient = access.recipient_of(link, account)
     if not recipient:
         return None
     sender = db.session.get(Tenant, current_tenant_id())
     zh = (sender.locale or "").startswith("zh")
     body = (f"【{sender.name}】您在线提交的申请已有答复，请打开之前短信中的链接查看。" if zh else
             f"{sender.name}: your online request has been answered. Open the link in our earlier message to see it.")
-    now = clock.now()
-    row = PortalCode(id=uuid.uuid4(), tenant_id=current_tenant_id(), account_id=account.id, link_id=link.id,
-                     kind="notice", channel=link.channel, recipient=recipient, body=body, code_hash="", created_at=now,
-                     expires_at=now, failed_attempts=0, status="queued")
-    db.session.add(row)
-    db.session.flush()
-    gateway = gateways.for_channel(link.channel, config)
-    try:
-        row.gateway_message_id = gateway.send(gateways.Envelope(
-            message_id=str(row.id), channel=row.channel, recipient=recipient,
-            subject="答复 / An answer" if row.channel == "email" else None, body=body, sender_name=sender.name))
-        row.status = "sent"
-    except gateways.GatewayError:
-        row.status = "failed"
-    row.gateway = gateway.name
-    return row
+    return access.deliver(link, account, sender=sender, recipient=recipient, kind="notice", body=body,
+                          subject="答复 / An answer", config=config, expires_at=clock.now())
 
 
 def sent_by_portal(limit: int = 100) -> list[PortalCode]:
