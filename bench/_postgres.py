@@ -127,3 +127,33 @@ def temporary_database(prefix: str, owner_url, app_url=None):
             drop_database(admin, name)
     finally:
         admin.dispose()
+
+
+# ---- bulk loads of the large benches (worklist, analytics) ------------------------------------------------------
+
+def bulk_owner(owner_url):
+    """A connection of the owner, whom this throwaway database's row-level security does not bind
+    (`unfence_owner`), set for loading millions of rows."""
+    import psycopg
+
+    connection = psycopg.connect(libpq(owner_url), autocommit=True)
+    connection.execute("SET synchronous_commit = off")
+    connection.execute("SET maintenance_work_mem = '512MB'")
+    return connection
+
+
+def drop_secondary_indexes(connection, tables) -> list[tuple[str, str, str]]:
+    """Built once after the load instead of row by row during it: (table, index, definition) to create again."""
+    rows = connection.execute("""
+        SELECT t.relname, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+        WHERE t.relname = ANY(%s) AND NOT i.indisprimary AND NOT EXISTS (
+            SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""", (list(tables),)).fetchall()
+    for _, name, _ in rows:
+        connection.execute(f"DROP INDEX {name}")
+    return [tuple(row) for row in rows]
+
+
+def quantile_ms(seconds: list[float], q: float) -> float:
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] * 1000

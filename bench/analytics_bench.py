@@ -27,8 +27,15 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _postgres import database_urls, prepare, serving_role, temporary_database
-from _postgres import libpq as _libpq
+from _postgres import (
+    bulk_owner,
+    database_urls,
+    drop_secondary_indexes,
+    prepare,
+    quantile_ms,
+    serving_role,
+    temporary_database,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -75,7 +82,7 @@ def seed(owner_url, now: datetime, keyring, emails: dict, password_hash: str) ->
                                                 str(agencies[2 * (k % 2) + 1]): {"accounts": ACCOUNTS * 3 // 120}},
                                  "summary": f"bench vintage {k}"}) for k in range(VINTAGES)}
     agency_of = f"(%(agencies)s::uuid[])[{AGENCY} + 1]"
-    with _owner(owner_url) as connection:
+    with bulk_owner(owner_url) as connection:
         connection.execute("""
             INSERT INTO tenants (id, kind, slug, name, status, time_zone, locale, currency, settings, created_at)
             VALUES (%(lender)s, 'lender', 'bench-lender', '基准网贷', 'active', 'Asia/Shanghai', 'zh_CN', 'CNY',
@@ -106,7 +113,7 @@ def seed(owner_url, now: datetime, keyring, emails: dict, password_hash: str) ->
                 INSERT INTO memberships (id, tenant_id, user_id, role, is_active, created_at)
                 VALUES (md5('m' || %s)::uuid, %s, %s, %s, true, %s)""", (key, tenant_id, user_id, role, now))
         big = ("accounts", "placements", "payments", "promises", "contact_attempts")
-        indexes = _drop_secondary_indexes(connection, big)
+        indexes = drop_secondary_indexes(connection, big)
         steps = [
             ("accounts", f"""
                 INSERT INTO accounts (id, tenant_id, portfolio_id, external_ref, debtor_name, id_type, time_zones,
@@ -182,29 +189,10 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def _owner(owner_url):
-    import psycopg
-
-    connection = psycopg.connect(_libpq(owner_url), autocommit=True)
-    connection.execute("SET synchronous_commit = off")
-    connection.execute("SET maintenance_work_mem = '512MB'")
-    return connection
 
 
-def _drop_secondary_indexes(connection, tables) -> list[tuple[str, str, str]]:
-    rows = connection.execute("""
-        SELECT t.relname, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-        FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
-        WHERE t.relname = ANY(%s) AND NOT i.indisprimary AND NOT EXISTS (
-            SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""", (list(tables),)).fetchall()
-    for _, name, _ in rows:
-        connection.execute(f"DROP INDEX {name}")
-    return [tuple(row) for row in rows]
 
 
-def _ms(seconds: list[float], q: float) -> float:
-    ordered = sorted(seconds)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] * 1000
 
 
 def measure(app, seeded: dict) -> dict:
@@ -243,7 +231,7 @@ def measure(app, seeded: dict) -> dict:
             timings.append(time.perf_counter() - started)
             assert response.status_code == 200
         results[key] = timings
-        print(f"  {key}: p50 {_ms(timings, 0.5):.0f} ms, p95 {_ms(timings, 0.95):.0f} ms", flush=True)
+        print(f"  {key}: p50 {quantile_ms(timings, 0.5):.0f} ms, p95 {quantile_ms(timings, 0.95):.0f} ms", flush=True)
     timings = []
     with app.app_context():
         for _ in range(RUNS):
@@ -301,7 +289,7 @@ def main() -> int:
     finally:
         shutil.rmtree(_tmp, ignore_errors=True)
 
-    p95 = {key: _ms(timings, 0.95) for key, timings in results.items()}
+    p95 = {key: quantile_ms(timings, 0.95) for key, timings in results.items()}
     worst = max(v for k, v in p95.items() if k != "pk")
     verdict = "within" if worst < TARGET_MS else "over"
     print(f"worst page p95 {worst:.0f} ms: {verdict} the {TARGET_MS} ms target")

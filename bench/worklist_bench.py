@@ -45,8 +45,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from _postgres import database_urls, prepare, serving_role, temporary_database
-from _postgres import libpq as _libpq
+from _postgres import (
+    bulk_owner,
+    database_urls,
+    drop_secondary_indexes,
+    prepare,
+    quantile_ms,
+    serving_role,
+    temporary_database,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -239,14 +246,14 @@ def seed(owner_url, now: datetime, keyring, collector_email_index: str, password
     ]
     params["regions"] = list(REGIONS)
     big = ("accounts", "account_phones", "placements", "case_assignments", "contact_attempts", "conduct_ledger")
-    with _owner(owner_url) as connection:
-        foreign_keys, indexes = _drop_foreign_keys(connection, big), _drop_secondary_indexes(connection, big)
+    with bulk_owner(owner_url) as connection:
+        foreign_keys, indexes = _drop_foreign_keys(connection, big), drop_secondary_indexes(connection, big)
     # Two lanes on two connections (two cores), of about equal length: the cases and their ledger, the attempts.
     _in_parallel(owner_url, [[(label, sql, params) for label, sql in steps + history[1:]],
                              [(label, sql, params) for label, sql in history[:1]]])
     _in_parallel(owner_url, [[(f"index {name}", sql, {}) for table, name, sql in indexes if table not in HISTORY],
                              [(f"index {name}", sql, {}) for table, name, sql in indexes if table in HISTORY]])
-    with _owner(owner_url) as connection:
+    with bulk_owner(owner_url) as connection:
         started = time.perf_counter()
         for definition in foreign_keys:
             connection.execute(definition)
@@ -263,15 +270,6 @@ def seed(owner_url, now: datetime, keyring, collector_email_index: str, password
 HISTORY = ("contact_attempts", "conduct_ledger")
 
 
-def _owner(owner_url):
-    """A connection of the owner, whom this throwaway database's row-level security does not bind
-    (`unfence_owner`)."""
-    import psycopg
-
-    connection = psycopg.connect(_libpq(owner_url), autocommit=True)
-    connection.execute("SET synchronous_commit = off")
-    connection.execute("SET maintenance_work_mem = '512MB'")
-    return connection
 
 
 def _in_parallel(owner_url, lanes) -> None:
@@ -279,7 +277,7 @@ def _in_parallel(owner_url, lanes) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     def run(lane):
-        with _owner(owner_url) as connection:
+        with bulk_owner(owner_url) as connection:
             for label, sql, params in lane:
                 started = time.perf_counter()
                 with connection.transaction():
@@ -305,23 +303,10 @@ def _drop_foreign_keys(connection, tables) -> list[str]:
             for table, name, definition in rows]
 
 
-def _drop_secondary_indexes(connection, tables) -> list[tuple[str, str, str]]:
-    """Built once after the load instead of row by row during it."""
-    rows = connection.execute("""
-        SELECT t.relname, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-        FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
-        WHERE t.relname = ANY(%s) AND NOT i.indisprimary AND NOT EXISTS (
-            SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""", (list(tables),)).fetchall()
-    for _, name, _ in rows:
-        connection.execute(f"DROP INDEX {name}")
-    return [tuple(row) for row in rows]
 
 
 # ---- measuring --------------------------------------------------------------------------------------------------
 
-def _ms(seconds: list[float], q: float) -> float:
-    ordered = sorted(seconds)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] * 1000
 
 
 def measure(app, seeded: dict) -> dict:
@@ -483,7 +468,8 @@ def main() -> int:
             redis_handle.stop()
         shutil.rmtree(_tmp, ignore_errors=True)
 
-    figures = {key: (_ms(results[key], 0.5), _ms(results[key], 0.95)) for key in ("queue", "case", "pk")}
+    figures = {key: (quantile_ms(results[key], 0.5), quantile_ms(results[key], 0.95))
+               for key in ("queue", "case", "pk")}
     for key, (p50, p95) in figures.items():
         print(f"{key}: p50 {p50:.1f} ms, p95 {p95:.1f} ms", flush=True)
     if not results["case_wired"]:
