@@ -10,7 +10,8 @@ wrapped in IPv6 (IPv4-mapped, NAT64, 6to4, Teredo) and spelled the ways resolver
 At delivery the host is resolved once, checked again (a name may point elsewhere since it was registered: DNS
 rebinding) and the connection goes to that checked address, with the Host header and TLS server name of the URL
 (tenants.webhooks.delivery). `allow_private` (development and tests only, never production: web/config.py)
-lets loopback and private addresses through, for the demo's receiver stand-in.
+lets loopback and private addresses through, for the demo's receiver stand-in — never link-local or metadata
+addresses.
 """
 import ipaddress
 import re
@@ -59,15 +60,23 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     return found
 
 
-def address_refused(address: str) -> bool:
-    """Whether an address is one a webhook may not reach (outside development)."""
+# Cloud metadata services outside link-local (169.254.169.254 is link-local): never a webhook's, even in development.
+_METADATA = {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+
+
+def address_refused(address: str, *, allow_private: bool = False) -> bool:
+    """Whether an address is one a webhook may not reach. `allow_private` (development: the demo's receiver on
+    loopback) lets loopback and private networks through, never link-local or metadata addresses."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     candidates = [ip]
     if isinstance(ip, ipaddress.IPv6Address):
         candidates += _embedded_ipv4(ip)
     for one in candidates:
-        if (not one.is_global or one.is_multicast or one.is_loopback or one.is_link_local or one.is_private
-                or one.is_reserved or one.is_unspecified
+        if one in _METADATA or one.is_link_local or one.is_multicast or one.is_unspecified:
+            return True
+        if allow_private and (one.is_loopback or one.is_private):
+            continue
+        if (not one.is_global or one.is_loopback or one.is_private or one.is_reserved
                 or (isinstance(one, ipaddress.IPv6Address) and one.is_site_local)):
             return True
     return False
@@ -112,10 +121,9 @@ def check(url: str, *, allow_private: bool = False, resolve=_resolve) -> Target:
             addresses = resolve(host, port)
     if not addresses:
         raise _refuse("webhook.url_unresolvable", f"The host {host} could not be resolved.", host=host)
-    if not allow_private:
-        for address in addresses:
-            if address_refused(address):
-                raise _refuse("webhook.url_blocked_address",
+    for address in addresses:
+        if address_refused(address, allow_private=allow_private):
+            raise _refuse("webhook.url_blocked_address",
                               f"{host} is or resolves to {address}, an internal address: webhooks go only to "
                               "public addresses.", host=host, address=address)
     path = parts.path or "/"

@@ -91,6 +91,11 @@ def test_a_public_url_is_resolved_once_and_pinned():
 
 def test_private_addresses_pass_only_when_development_allows_them():
     assert urls.check("http://127.0.0.1:8430/hooks", allow_private=True).address == "127.0.0.1"
+    for metadata in ("http://169.254.169.254/latest/meta-data", "http://[fd00:ec2::254]/", "http://100.100.100.200/",
+                     "http://[fe80::1]/"):  # never, not even in development
+        with pytest.raises(urls.UrlRefused) as refused:
+            urls.check(metadata, allow_private=True)
+        assert refused.value.code == "webhook.url_blocked_address"
     from tenants.webhooks.endpoints import allow_private
 
     assert allow_private({"ENV_NAME": "development", "WEBHOOKS_ALLOW_PRIVATE_URLS": True})
