@@ -124,6 +124,9 @@ def _attempt(delivery: WebhookDelivery, allow_private: bool) -> Answer:
                signing.HEADER: signing.header(secrets_in_force(endpoint), timestamp, body),
                "Recoverly-Event-Id": str(event.id), "Recoverly-Event-Type": event.type,
                "Recoverly-Delivery-Id": str(delivery.id)}
+    # No transaction stays open across the network: a slow receiver (up to the timeout) would otherwise pin a
+    # connection and a snapshot on PostgreSQL, and hold the write lock every other process waits for on SQLite.
+    db.session.commit()
     return post(target, body, headers)
 
 
