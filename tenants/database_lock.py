@@ -41,7 +41,7 @@ CHECK_KEY = """
 
 _SET_TENANT_TOKEN = _token("current_setting('app.tenant_id', true)")
 
-FUNCTIONS = f"""
+ENTRY_FUNCTIONS = f"""
 ALTER TABLE platform_keys ADD CONSTRAINT ck_platform_keys_one_row CHECK (id = 1);
 ALTER TABLE platform_keys ALTER COLUMN token_salt SET DEFAULT (gen_random_uuid()::text || gen_random_uuid()::text);
 ALTER TABLE platform_keys ENABLE ROW LEVEL SECURITY;
@@ -68,17 +68,39 @@ BEGIN{CHECK_KEY}
     RETURN true;
 END $$;
 
+"""
+
+# What every row-level security policy asks, once per place it asks it in a statement (`(SELECT app_tenant())`, an
+# InitPlan: a statement over a few tables with their policies' EXISTS clauses holds twenty or more). PL/pgSQL, not
+# SQL: a non-inlinable SQL function is parsed and planned afresh at each place it is called from (~100 µs each,
+# most of what the contact decision cost PostgreSQL), where PL/pgSQL keeps its plan for the session (migration
+# 0025 measures it). A transaction that entered no context answers without reading the salt or hashing.
+POLICY_FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION app_tenant() RETURNS uuid
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
-    AS $$ SELECT CASE WHEN current_setting('app.tenant_token', true) = {_SET_TENANT_TOKEN}
-                      THEN nullif(current_setting('app.tenant_id', true), '')::uuid END
-          FROM public.platform_keys k WHERE k.id = 1 $$;
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
+    AS $$
+BEGIN
+    IF coalesce(current_setting('app.tenant_token', true), '') = '' THEN
+        RETURN NULL;
+    END IF;
+    RETURN (SELECT CASE WHEN current_setting('app.tenant_token', true) = {_SET_TENANT_TOKEN}
+                        THEN nullif(current_setting('app.tenant_id', true), '')::uuid END
+              FROM public.platform_keys k WHERE k.id = 1);
+END $$;
 
 CREATE OR REPLACE FUNCTION app_platform() RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
-    AS $$ SELECT coalesce((SELECT nullif(current_setting('app.platform', true), '') = {_token("'platform'")}
-                           FROM public.platform_keys k WHERE k.id = 1), false) $$;
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
+    AS $$
+BEGIN
+    IF coalesce(current_setting('app.platform', true), '') = '' THEN
+        RETURN false;
+    END IF;
+    RETURN coalesce((SELECT current_setting('app.platform', true) = {_token("'platform'")}
+                       FROM public.platform_keys k WHERE k.id = 1), false);
+END $$;
 """
+
+FUNCTIONS = ENTRY_FUNCTIONS + POLICY_FUNCTIONS
 
 # The API's bearer lookup in one call (migration 0014): the key checked, the platform entered only for the lookup
 # (the owner is bound by the forced policies too), then the token's own tenant entered exactly as app_enter_tenant
