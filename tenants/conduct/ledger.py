@@ -13,11 +13,12 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import String, bindparam, inspect, select, text, update
 from sqlalchemy.orm import make_transient_to_detached
 
-from tenants import audit
+from tenants import audit, webhooks
 from tenants.conduct.engine import Hold, PastAttempt
 from tenants.conduct.models import ContactAttempt, LedgerEntry
 from tenants.context import lock_key
@@ -162,10 +163,18 @@ _RECORD_SQL = text(
     f":target, :at, CAST(:attempt AS json), {audit.APPEND_ARGUMENTS})")
 
 
-def record_attempt(attempt: ContactAttempt, entry: Entry | None, event: audit.AuditEvent) -> None:
-    """Store a decided attempt (with `id` set), its ledger entry if it goes ahead, and its unlinked audit event.
-    On PostgreSQL in one call, the tenant's audit chain locked from there to the commit; the attempt and the event
-    are inserted as the application (row-level security applies) and held by the session as stored rows."""
+@cache
+def _record_telling_sql():
+    """_RECORD_SQL with the webhook events written by the same statement (a data-modifying CTE)."""
+    return _RECORD_SQL.columns().add_cte(webhooks.guarded_insert().cte("told_events"))
+
+
+def record_attempt(attempt: ContactAttempt, entry: Entry | None, event: audit.AuditEvent,
+                   told: webhooks.Emission | None = None) -> None:
+    """Store a decided attempt (with `id` set), its ledger entry if it goes ahead, its unlinked audit event and the
+    webhook events `told` about it. On PostgreSQL in one statement, the tenant's audit chain locked from there to
+    the commit; the attempt and the events are inserted as the application (row-level security applies, and the
+    events' declared write rule) and the attempt and audit event held by the session as stored rows."""
     attempt.ledger_id = entry.id if entry else None
     if not _postgres():
         if entry:
@@ -173,16 +182,23 @@ def record_attempt(attempt: ContactAttempt, entry: Entry | None, event: audit.Au
         db.session.add(attempt)
         db.session.flush()
         audit.append(event)
+        webhooks.write(told)
         return
     db.session.flush()
     row = _complete_row(attempt)
-    link = db.session.execute(_RECORD_SQL, {
+    telling = told is not None and told.guarded
+    link = db.session.execute(_record_telling_sql() if telling else _RECORD_SQL, {
         "ledger_id": entry.id if entry else None, "subject": entry and entry.subject_key,
         "debt": entry and entry.debt_key, "number": entry and entry.number_key,
         "third": entry and entry.third_party_key, "channel": entry and entry.channel,
         "target": entry and entry.target, "at": entry and entry.at,
         "attempt": json.dumps(row, default=_json_scalar, ensure_ascii=False), **audit.append_parameters(event),
+        **(told.guarded_parameters() if telling else {}),
     }).one()
+    if telling:
+        webhooks.written()
+    else:
+        webhooks.write(told)
     make_transient_to_detached(attempt)
     db.session.add(attempt)
     audit.linked(event, link)

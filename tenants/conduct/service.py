@@ -222,8 +222,7 @@ def _record(account, placement, ask, request, decision, now, collector_user_id, 
                            after={"channel": record.channel, "target": record.target, "decision": record.decision,
                                   "rules": [h["rule_id"] for h in record.hits],
                                   "rulebook": record.rulebook_version})
-    ledger.record_attempt(record, entry, event)
-    webhooks.contact_decided(record, account)
+    ledger.record_attempt(record, entry, event, told=webhooks.contact_decided(record, account))
     if entry:
         windows.invalidate_subject(request.subject_key)
     return record

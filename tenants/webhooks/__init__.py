@@ -4,11 +4,15 @@ Services call `emit` (and its helpers) in their own transaction; the workers del
 """
 from tenants.webhooks.events import (  # noqa: F401
     EVENT_TYPES,
+    Emission,
     Item,
     contact_decided,
     emit,
     emit_each,
     emit_for,
+    guarded_insert,
     placements,
     set_nudger,
+    write,
+    written,
 )

@@ -132,9 +132,28 @@ def placements(event_type: str, rows) -> None:
                                 data={"agency_tenant_id": p.agency_tenant_id}) for p in rows])
 
 
-def contact_decided(record, account) -> None:
-    """The conduct engine's decision, for the agency and the lender: channel, target kind, verdict, rule ids."""
-    emit_each("contact_attempt.decided", [Item(
+@dataclass
+class Emission:
+    """Event rows built for the current transaction, not yet written."""
+
+    rows: list[dict]
+    source: uuid.UUID | None  # the acting tenant; None for platform work
+
+    @property
+    def guarded(self) -> bool:
+        """Written by `guarded_insert` (a tenant acting on PostgreSQL), so it may join another statement."""
+        return self.source is not None and db.session.get_bind().dialect.name == "postgresql"
+
+    def guarded_parameters(self) -> dict:
+        columns = {name: [row[name] for row in self.rows] for name, _ in _COLUMNS}
+        return {**columns, "source": self.source, "created_at": self.rows[0]["created_at"]}
+
+
+def contact_decided(record, account) -> Emission | None:
+    """The conduct engine's decision, for the agency and the lender: channel, target kind, verdict, rule ids.
+    Built, not written: the contact decision writes it in the statement that records the attempt
+    (tenants.conduct.ledger.record_attempt), or `write`s it."""
+    return emission("contact_attempt.decided", [Item(
         account_id=account.id, account=account, to=(record.lender_tenant_id,),
         refs={"attempt_id": record.id, "placement_id": record.placement_id},
         data={"channel": record.channel, "target": record.target, "verdict": record.decision,
@@ -143,12 +162,17 @@ def contact_decided(record, account) -> None:
 
 def emit_each(event_type: str | None, items: list[Item]) -> None:
     """Write the events (None: a change that is not told, e.g. an invoice voided)."""
+    write(emission(event_type, items))
+
+
+def emission(event_type: str | None, items: list[Item]) -> Emission | None:
+    """The rows telling `event_type` about `items`, or None when there is nothing to tell."""
     if event_type is None:
-        return
+        return None
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     if not items:
-        return
+        return None
     ctx = current()
     source = ctx.tenant_id if ctx is not None and not ctx.is_platform else None
     accounts = _accounts_of([i for i in items if i.account_id is not None and i.account is None])
@@ -166,9 +190,28 @@ def emit_each(event_type: str | None, items: list[Item]) -> None:
             rows.append({"id": uuid.uuid4(), "seq": seq, "tenant_id": recipient, "source_tenant_id": source,
                          "type": event_type, "account_id": item.account_id,
                          "account_ref": getattr(account, "external_ref", None), "body": body, "created_at": now})
-    if not rows:
+    return Emission(rows, source) if rows else None
+
+
+def write(emitted: Emission | None) -> None:
+    """Write the rows in the caller's transaction."""
+    if emitted is None:
         return
-    _insert(rows, source, ctx)
+    table = WebhookEvent.__table__
+    if db.session.get_bind().dialect.name != "postgresql":
+        # SQLite (the demo's default): through the ORM, whose flush guard checks the same rule per row.
+        db.session.add_all(WebhookEvent(**row) for row in emitted.rows)
+        db.session.flush()
+    elif not emitted.guarded:
+        db.session.execute(insert(table), emitted.rows)
+    else:
+        db.session.execute(guarded_insert(), emitted.guarded_parameters())
+    written()
+
+
+def written() -> None:
+    """The rows are in (by `write`, or by a statement holding `guarded_insert`): the workers are nudged once the
+    transaction commits."""
     db.session.info["webhooks_emitted"] = True
 
 
@@ -186,22 +229,8 @@ _COLUMNS = (("id", Uuid), ("seq", BigInteger), ("tenant_id", Uuid), ("type", Str
             ("account_ref", String), ("body", Text))
 
 
-def _insert(rows: list[dict], source, ctx) -> None:
-    table = WebhookEvent.__table__
-    if db.session.get_bind().dialect.name != "postgresql":
-        # SQLite (the demo's default): through the ORM, whose flush guard checks the same rule per row.
-        db.session.add_all(WebhookEvent(**row) for row in rows)
-        db.session.flush()
-        return
-    if ctx is not None and ctx.is_platform:
-        db.session.execute(insert(table), rows)
-        return
-    columns = {name: [row[name] for row in rows] for name, _ in _COLUMNS}
-    db.session.execute(_guarded_insert(), {**columns, "source": source, "created_at": rows[0]["created_at"]})
-
-
 @cache
-def _guarded_insert():
+def guarded_insert():
     """INSERT … SELECT over the rows given as arrays, kept where the access policy lets the actor write them: one
     statement whatever the number of receivers, compiled once and prepared by the driver like any other (the
     contact decision runs it on every attempt)."""
