@@ -62,6 +62,16 @@ def lock_person(subject_key: str) -> None:
                            {"subject": subject_key})
 
 
+# The person's history (through `function`, which takes the lock or not) and then, in the same statement and so
+# after the lock, the person-wide holds. On the session's connection: plain rows, nothing for the ORM to fence.
+_PERSON_SQL = {function: text(
+    "SELECT false AS is_hold, h.debt_key, h.number_key, h.third_party_key, h.channel, h.target, h.at, "
+    f"h.connected, h.conversation, h.pending, NULL::timestamptz AS ends_at FROM {function}(:subject, :since) h "
+    "UNION ALL SELECT true, NULL, NULL, NULL, NULL, p.type, p.starts_at, false, false, false, p.ends_at "
+    "FROM conduct_person_holds(ARRAY[CAST(:subject AS text)], CAST(:types AS text[]), :account, :key) p")
+    for function in ("conduct_ledger_history", "conduct_ledger_peek")}
+
+
 def person(subject_key: str, now: datetime, *, hold_types: frozenset[str], account_id: uuid.UUID,
            lock: bool = True) -> tuple[list[PastAttempt], list[Hold]]:
     """The person's attempts in the longest window any rule reads, and the person-wide holds (of `hold_types`)
@@ -75,12 +85,8 @@ def person(subject_key: str, now: datetime, *, hold_types: frozenset[str], accou
                                   .order_by(LedgerEntry.at)).scalars().all()
         return ([past_attempt(row, subject_key, now) for row in rows],
                 person_holds_many({subject_key}, hold_types, except_account=account_id).get(subject_key, []))
-    function = "conduct_ledger_history" if lock else "conduct_ledger_peek"
-    rows = db.session.execute(text(
-        "SELECT false AS is_hold, h.debt_key, h.number_key, h.third_party_key, h.channel, h.target, h.at, "
-        f"h.connected, h.conversation, h.pending, NULL::timestamptz AS ends_at FROM {function}(:subject, :since) h "
-        "UNION ALL SELECT true, NULL, NULL, NULL, NULL, p.type, p.starts_at, false, false, false, p.ends_at "
-        "FROM conduct_person_holds(ARRAY[CAST(:subject AS text)], CAST(:types AS text[]), :account, :key) p"),
+    rows = db.session.connection().execute(
+        _PERSON_SQL["conduct_ledger_history" if lock else "conduct_ledger_peek"],
         {"subject": subject_key, "since": since, "types": sorted(hold_types), "account": account_id,
          "key": lock_key()}).all()
     return ([past_attempt(row, subject_key, now) for row in rows if not row.is_hold],
@@ -187,7 +193,10 @@ def record_attempt(attempt: ContactAttempt, entry: Entry | None, event: audit.Au
     db.session.flush()
     row = _complete_row(attempt)
     telling = told is not None and told.guarded
-    link = db.session.execute(_record_telling_sql() if telling else _RECORD_SQL, {
+    # On the session's connection, not through the ORM: nothing here is an entity to fence (the functions and the
+    # events' guarded INSERT carry their own rules), and the ORM would walk the whole statement on every call
+    # looking for tables to fence.
+    link = db.session.connection().execute(_record_telling_sql() if telling else _RECORD_SQL, {
         "ledger_id": entry.id if entry else None, "subject": entry and entry.subject_key,
         "debt": entry and entry.debt_key, "number": entry and entry.number_key,
         "third": entry and entry.third_party_key, "channel": entry and entry.channel,
@@ -236,10 +245,13 @@ def _sqlite_append(entry: Entry) -> None:
     db.session.flush()
 
 
+_SETTLE_SQL = text("SELECT conduct_ledger_settle(:id, :connected, :conversation)")
+
+
 def settle(entry_id: uuid.UUID, *, connected: bool, conversation: bool) -> None:
     if _postgres():
-        db.session.execute(text("SELECT conduct_ledger_settle(:id, :connected, :conversation)"),
-                           {"id": entry_id, "connected": connected, "conversation": conversation})
+        db.session.connection().execute(_SETTLE_SQL, {"id": entry_id, "connected": connected,
+                                                      "conversation": conversation})
     else:
         db.session.execute(update(LedgerEntry).where(LedgerEntry.id == entry_id)
                            .values(connected=connected, conversation=conversation, pending=False))
