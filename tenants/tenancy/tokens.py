@@ -11,6 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from sqlalchemy import String, column, select, text
 
@@ -131,11 +132,16 @@ def _lookup(token_hash: str):
                                   .join(Tenant, Tenant.id == ApiToken.tenant_id)
                                   .where(ApiToken.token_hash == token_hash)).first()
     timeout = statement_timeout()
-    sql, parameters = ((_BEARER_SQL, {}) if timeout is None else
-                       (_TIMED_BEARER_SQL, {"statement_timeout": timeout}))
+    parameters = {} if timeout is None else {"statement_timeout": timeout}
     with entered_by_statement():
-        return db.session.execute(select(ApiToken, Tenant, column("creator_role", String)).from_statement(sql),
+        return db.session.execute(_bearer_statement(timed=timeout is not None),
                                   {"token_hash": token_hash, "key": lock_key(), **parameters}).first()
+
+
+@cache
+def _bearer_statement(timed: bool):
+    """Built once: the ORM computes a statement's cache key on each execution of a new one (every API request)."""
+    return select(ApiToken, Tenant, column("creator_role", String)).from_statement(_bearer_sql(timed))
 
 
 def _bearer_sql(timed: bool = False):
@@ -151,9 +157,6 @@ def _bearer_sql(timed: bool = False):
     return (text(f"SELECT {', '.join(names)} FROM app_enter_bearer(:token_hash, :key) b{timeout}")
             .columns(*token_columns, *tenant_columns, column("creator_role", String)))
 
-
-_BEARER_SQL = _bearer_sql()
-_TIMED_BEARER_SQL = _bearer_sql(timed=True)
 
 
 def _resolve(secret: str) -> Bearer:
