@@ -66,6 +66,11 @@ PRINCIPAL = "(10000 + mod(abs(hashtext('p' || i)), 5000000))::bigint"
 STARTS = f"(date_trunc('month', %(now)s::timestamptz AT TIME ZONE 'UTC')::date - ({VINTAGE} * interval '1 month') " \
          "+ mod(i, 27) * interval '1 day')::date"
 PAYS = "mod(abs(hashtext('y' || i)), 10) < 3"
+# The stratum an allocation would have put the account in (tenants.placements.allocation): the default DPD bucket of
+# its days past due, and its balance quartile by rank (balance, then account id) within the vintage and bucket.
+STRATUM_BUCKET = ("CASE WHEN 1 + mod(i, 400) <= 30 THEN 0 WHEN 1 + mod(i, 400) <= 60 THEN 1 "
+                  "WHEN 1 + mod(i, 400) <= 90 THEN 2 WHEN 1 + mod(i, 400) <= 180 THEN 3 "
+                  "WHEN 1 + mod(i, 400) <= 360 THEN 4 ELSE 5 END")
 
 
 def seed(owner_url, now: datetime, keyring, emails: dict, password_hash: str) -> dict:
@@ -129,14 +134,19 @@ def seed(owner_url, now: datetime, keyring, emails: dict, password_hash: str) ->
                 INSERT INTO placements (id, tenant_id, agency_tenant_id, account_id, batch_id, status, commission_bps,
                     commission_tiers, starts_on, ends_on, allowed_channels, conduct_overrides, currency,
                     balance_at_placement_minor, dpd_at_placement, recovered_minor, offered_at, responded_at,
-                    recall_forced)
+                    recall_forced, stratum_bucket, stratum_band)
                 SELECT {PLACEMENT}, %(lender)s, {agency_of}, {ACCOUNT}, (%(batches)s::uuid[])[{VINTAGE} + 1],
                        CASE WHEN mod(i, 97) = 0 THEN 'closed' ELSE 'active' END,
                        1500, CASE WHEN mod(i, 2) = 0 THEN '[{{"min_dpd": 0, "max_dpd": 90, "bps": 1200}}]'
                                   ELSE '[]' END::json,
                        {STARTS}, {STARTS} + 400, '["call"]', '{{}}', 'CNY', {PRINCIPAL} + 45000,
-                       1 + mod(i, 400), 0, {STARTS}::timestamptz, {STARTS}::timestamptz + interval '1 hour', false
-                FROM generate_series(0, %(n)s - 1) i"""),
+                       1 + mod(i, 400), 0, {STARTS}::timestamptz, {STARTS}::timestamptz + interval '1 hour', false,
+                       bucket, (least(4, nb) * rn - 1) / nb
+                FROM (SELECT i, bucket, row_number() OVER (PARTITION BY vintage, bucket
+                                                           ORDER BY {PRINCIPAL}, {ACCOUNT}) AS rn,
+                             count(*) OVER (PARTITION BY vintage, bucket) AS nb
+                      FROM (SELECT i, {VINTAGE} AS vintage, {STRATUM_BUCKET} AS bucket
+                            FROM generate_series(0, %(n)s - 1) i) s) t"""),
             ("payments", f"""
                 INSERT INTO payments (id, tenant_id, account_id, placement_id, agency_tenant_id, recorded_by_tenant_id,
                     amount_minor, currency, received_on, method, status, closed_account, recorded_at, confirmed_at)

@@ -2,9 +2,9 @@
 on the accounts each was given, adjusted for the stratification the allocation used.
 
 The allocation (tenants.placements.allocation) split every stratum — DPD bucket × balance quartile within the
-bucket — in proportion to the weights. The same strata are rebuilt here in SQL from each placement's DPD and balance
-at placement (window functions: the quartile is the account's rank by balance, then id, within its bucket, cut at
-the same boundaries), so the comparison is made stratum by stratum, as the split was:
+bucket — in proportion to the weights, and each placement keeps the stratum it was put in (`stratum_bucket`,
+`stratum_band`, written when it is placed; placements made before were filled by migration 0026 with the same
+ranking the allocation does). The comparison is made stratum by stratum, as the split was:
 
 - recovery rate (recovered ÷ balance placed): per arm the stratified combined ratio estimator with its linearised
   variance; the difference between a challenger and the champion with a two-sided z test (stats.ratio_estimate);
@@ -14,6 +14,18 @@ the same boundaries), so the comparison is made stratum by stratum, as the split
 Every account allocated counts in its arm, whatever became of the offer (intention to treat: leaving out declined or
 recalled accounts would undo the random split). One query returns, per stratum and arm, the counts and the sums of
 balances, recoveries, their squares and product; no account is read in Python.
+
+Why it reads stored figures (at a million placements, ~83,000 per allocation): rebuilding the strata on each view
+meant ranking the allocation's accounts by balance with window functions (a sort spilling to disk), and asking
+"contacted?" and "promised?" meant a probe of `contact_attempts` and `promises` per account — 1.5 s together. The
+stratum is a fact of the allocation, known when it is made, so it is written then rather than recomputed. Whether
+an account was contacted or promised changes later, so PostgreSQL keeps a count of each on the placement
+(`debtor_conversations`, `uncancelled_promises`: triggers of migration 0026 whose WHEN clauses let an attempt that
+is no conversation through untouched), exact in the same transaction as the attempt or promise. Every column the
+statement reads is in one index (ix_placements_batch_strata), so it is one index-only scan and a hash aggregate.
+Counts on the placement rather than a summary per (allocation, stratum, arm): the summary would also need a
+trigger on every payment and the first-conversation-or-not logic per account, for a statement that already takes
+tens of milliseconds. On SQLite (the demo, small, without the triggers) the two look-ups are probes as before.
 """
 import uuid
 from dataclasses import dataclass
@@ -22,7 +34,7 @@ from datetime import date, datetime
 from sqlalchemy import Float, Integer, cast, exists, func, select
 
 from tenants.analytics import stats
-from tenants.analytics.common import Viewer, _postgres, bounds_of, bucket_labels, month_index, sql_bucket
+from tenants.analytics.common import Viewer, _postgres, month_index
 from tenants.analytics.liquidation import _champion, check_batch
 from tenants.casework.money_models import Promise, PromiseStatus
 from tenants.compliance.reports import names
@@ -162,49 +174,36 @@ def allocations(viewer: Viewer) -> list[Allocation]:
     return found
 
 
+def months_on_book(created_at: datetime, today: date) -> int:
+    """Calendar months (UTC) from the allocation to `today`: 0 in the month it was placed."""
+    return month_index(today) - month_index(created_at)
+
+
+def default_allocation(found: list[Allocation], *, today: date) -> Allocation | None:
+    """The allocation a reader who names none is shown: the newest with at least one month on book (one placed this
+    month has had no time to tell its arms apart), else the newest. `found` is newest first, as `allocations`."""
+    return next((a for a in found if months_on_book(a.created_at, today) >= 1), found[0] if found else None)
+
+
 def _strata_rows(batch: PlacementBatch, currency: str):
     """Per (DPD bucket, balance band, arm): n, Σx, Σy, Σx², Σy², Σxy, contacted, promised, paying."""
-    bounds = bounds_of((batch.allocation or {}).get("dpd_buckets") or bucket_labels())
-    base = (select(Placement.id, Placement.agency_tenant_id.label("arm"),
-                   Placement.balance_at_placement_minor.label("x"), Placement.recovered_minor.label("y"),
-                   sql_bucket(Placement.dpd_at_placement, bounds).label("bucket"),
-                   exists().where(ContactAttempt.account_id == Placement.account_id,
-                                  ContactAttempt.placement_id == Placement.id,
-                                  ContactAttempt.target == "debtor",
-                                  ContactAttempt.conversation.is_(True)).label("contacted"),
-                   exists().where(Promise.placement_id == Placement.id,
-                                  Promise.status != PromiseStatus.CANCELLED).label("promised"),
-                   Placement.account_id)
-            .where(Placement.batch_id == batch.id, Placement.currency == currency).subquery())
-    ranked = select(base, (func.row_number().over(partition_by=base.c.bucket,
-                                                  order_by=(base.c.x, base.c.account_id)) - 1).label("rn"),
-                    func.count().over(partition_by=base.c.bucket).label("nb")).subquery()
-    # The allocation's band q holds ranks [⌊q·n/B⌋, ⌊(q+1)·n/B⌋) with B = min(4, n): rank r is in band
-    # ⌊(B·(r+1) − 1) / n⌋.
-    bands = func.least(BANDS, ranked.c.nb) if db.session.get_bind().dialect.name == "postgresql" \
-        else func.min(BANDS, ranked.c.nb)
-    band = ((bands * (ranked.c.rn + 1) - 1) // ranked.c.nb).label("band")
-    x, y = cast(ranked.c.x, Float), cast(ranked.c.y, Float)
+    if _postgres():
+        contacted = Placement.debtor_conversations > 0
+        promised = Placement.uncancelled_promises > 0
+    else:
+        contacted = exists().where(ContactAttempt.account_id == Placement.account_id,
+                                   ContactAttempt.placement_id == Placement.id, ContactAttempt.target == "debtor",
+                                   ContactAttempt.conversation.is_(True))
+        promised = exists().where(Promise.placement_id == Placement.id, Promise.status != PromiseStatus.CANCELLED)
+    x, y = cast(Placement.balance_at_placement_minor, Float), cast(Placement.recovered_minor, Float)
+    # In a fixed order, so that the sums over strata in `compare` add their floats the same way on every view.
+    cell = (Placement.stratum_bucket, Placement.stratum_band, Placement.agency_tenant_id)
     one = lambda flag: func.sum(cast(flag, Integer))  # noqa: E731 — booleans summed as 0/1
-    statement = (select(ranked.c.bucket, band, ranked.c.arm, func.count(), func.sum(x), func.sum(y), func.sum(x * x),
-                        func.sum(y * y), func.sum(x * y), one(ranked.c.contacted), one(ranked.c.promised),
-                        one(ranked.c.y > 0))
-                 .group_by(ranked.c.bucket, band, ranked.c.arm))
-    if not _postgres():
-        return db.session.execute(statement).all()
-    # The allocation's accounts come from an index holding every column read (ix_placements_batch_strata), their
-    # conversations from a partial index of conversations (migration 0023). The planner's cost for the per-account
-    # look-ups is far above what they take, which would have the statement compiled to machine code first (JIT):
-    # at ~100,000 accounts that took longer than the statement itself. Off for this statement only.
-    settings = {"jit": "off"}
-    before = {name: db.session.scalar(select(func.current_setting(name))) for name in settings}
-    for name, value in settings.items():
-        db.session.execute(select(func.set_config(name, value, True)))
-    try:
-        return db.session.execute(statement).all()
-    finally:
-        for name, value in before.items():
-            db.session.execute(select(func.set_config(name, value, True)))
+    return db.session.execute(
+        select(*cell, func.count(), func.sum(x), func.sum(y), func.sum(x * x), func.sum(y * y), func.sum(x * y),
+               one(contacted), one(promised), one(Placement.recovered_minor > 0))
+        .where(Placement.batch_id == batch.id, Placement.currency == currency)
+        .group_by(*cell).order_by(*cell)).all()
 
 
 def compare(viewer: Viewer, batch_id: uuid.UUID, *, today: date, currency: str | None = None) -> Comparison:
@@ -262,7 +261,7 @@ def compare(viewer: Viewer, batch_id: uuid.UUID, *, today: date, currency: str |
                                       stats.cmh_test(tables)))
     return Comparison(batch_id=batch.id, created_at=batch.created_at,
                       summary=(batch.allocation or {}).get("summary"), currency=currency,
-                      months_on_book=month_index(today) - month_index(batch.created_at), strata=len(common),
+                      months_on_book=months_on_book(batch.created_at, today), strata=len(common),
                       left_out=int(total - in_common), arms=found_arms, contrasts=contrasts)
 
 

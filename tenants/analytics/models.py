@@ -83,10 +83,12 @@ class OnBookTotal(db.Model):
     placements: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-# The comparison's reads (tenants.analytics.comparison._strata_rows); created by migration 0023.
+# The comparison's reads (tenants.analytics.comparison._strata_rows); created by migration 0023, its columns those
+# of migration 0026.
 Index("ix_placements_batch_strata", Placement.batch_id, Placement.currency,
-      postgresql_include=["agency_tenant_id", "tenant_id", "balance_at_placement_minor", "dpd_at_placement",
-                          "recovered_minor", "account_id", "id"])
+      postgresql_include=["agency_tenant_id", "tenant_id", "stratum_bucket", "stratum_band",
+                          "balance_at_placement_minor", "recovered_minor", "debtor_conversations",
+                          "uncancelled_promises"])
 Index("ix_contact_attempts_conversations", ContactAttempt.placement_id,
       postgresql_include=["account_id", "tenant_id", "lender_tenant_id"],
       postgresql_where=text("target = 'debtor' AND conversation IS TRUE"),

@@ -22,7 +22,9 @@ A lender places overdue accounts with several agencies by integer weights
   assignment, and a different seed gives a different one.
 
 The ``explanation`` is a JSON-serialisable record meant to be stored with the
-placement so the split can be audited and re-derived.
+placement so the split can be audited and re-derived; ``strata`` gives each
+account's stratum, stored on its placement so that the champion/challenger
+comparison reads the strata the split used instead of ranking the accounts again.
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ class Candidate:
 class Allocation:
     assignment: dict[str, str]       # account_id -> agency key
     explanation: dict                # JSON-serialisable record of how the split was made
+    strata: dict[str, tuple[int, int]]  # account_id -> (DPD bucket index, balance band index), both from 0
 
 
 # --------------------------------------------------------------------------- validation
@@ -208,7 +211,7 @@ def allocate(candidates: Sequence[Candidate], weights: Mapping[str, int], seed: 
     by_bucket: list[list[Candidate]] = [[] for _ in bucket_labels]
     for candidate in candidates:
         by_bucket[bisect_left(bounds, candidate.days_past_due)].append(candidate)
-    strata: list[tuple[str, int, list[Candidate]]] = []        # (label, bucket index, members)
+    strata: list[tuple[str, int, int, list[Candidate]]] = []   # (label, bucket index, band index, members)
     for b, members in enumerate(by_bucket):
         if not members:
             continue
@@ -220,11 +223,11 @@ def allocate(candidates: Sequence[Candidate], weights: Mapping[str, int], seed: 
             end = (q + 1) * n // bands
             band = members[start:end]
             band.sort(key=lambda c: (-c.balance_minor, c.account_id))
-            strata.append((f"{bucket_labels[b]}/q{q + 1}", b, band))
+            strata.append((f"{bucket_labels[b]}/q{q + 1}", b, q, band))
             start = end
 
     targets = _largest_remainder(total, checked, order)
-    rows = _split_strata([len(s[2]) for s in strata], targets, order) if total else []
+    rows = _split_strata([len(s[3]) for s in strata], targets, order) if total else []
 
     # Deal within each stratum: balance-descending accounts along an interleaved agency
     # sequence, shuffled only within windows of adjacent balances.
@@ -232,7 +235,7 @@ def allocate(candidates: Sequence[Candidate], weights: Mapping[str, int], seed: 
     window = max(2, min(_MAX_WINDOW, period))
     assignment: dict[str, str] = {}
     strata_record = []
-    for (label, _, members), row in zip(strata, rows):
+    for (label, _, _, members), row in zip(strata, rows):
         sequence = _interleave(row, order)
         if len(order) > 1:
             rng = random.Random(f"{seed}:{label}")
@@ -252,7 +255,7 @@ def allocate(candidates: Sequence[Candidate], weights: Mapping[str, int], seed: 
     total_balance = sum(c.balance_minor for c in candidates)
     per_agency = {a: {"accounts": 0, "balance_minor": 0,
                       "by_dpd_bucket": {label: 0 for label in bucket_labels}} for a in display}
-    for _, b, members in strata:
+    for _, b, _, members in strata:
         for candidate in members:
             record = per_agency[assignment[candidate.account_id]]
             record["accounts"] += 1
@@ -276,7 +279,8 @@ def allocate(candidates: Sequence[Candidate], weights: Mapping[str, int], seed: 
         "per_agency": per_agency,
         "summary": _summary(total, display, checked, per_agency, len(bucket_labels), seed),
     }
-    return Allocation(assignment=assignment, explanation=explanation)
+    return Allocation(assignment=assignment, explanation=explanation,
+                      strata={c.account_id: (b, q) for _, b, q, members in strata for c in members})
 
 
 def _summary(total: int, agencies: list[str], weights: dict[str, int], per_agency: dict,

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -110,6 +111,14 @@ class Placement(UuidPrimaryKey, TenantScoped, db.Model):
     # The largest settlement discount the agency may agree on its own; beyond it the lender decides. Null on
     # placements made before settlements existed: read as 0 (tenants.casework.settlements).
     max_discount_bps: Mapped[int | None] = mapped_column(Integer)
+    # The stratum the allocation put the account in (tenants.placements.allocation): DPD bucket and balance band,
+    # both from 0, read back by the champion/challenger comparison (tenants.analytics.comparison).
+    stratum_bucket: Mapped[int | None] = mapped_column(SmallInteger)
+    stratum_band: Mapped[int | None] = mapped_column(SmallInteger)
+    # Kept by PostgreSQL triggers on contact_attempts and promises (migration 0026), never set by the code: its
+    # conversations with the debtor and its promises not cancelled, for the comparison. 0 on SQLite (the demo).
+    debtor_conversations: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    uncancelled_promises: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     agency: Mapped[Tenant] = relationship(foreign_keys=[agency_tenant_id], lazy="joined")
 

@@ -107,6 +107,7 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
         relationship = relationships[agency_id]
         agency_terms = _terms_for(relationship, terms)
         auto = bool((agencies[agency_id].settings or {}).get("auto_accept_placements"))
+        bucket, band = allocation.strata[str(account.id)]
         created.append(Placement(
             tenant_id=lender.id, agency_tenant_id=agency_id, account_id=account.id, batch_id=batch.id,
             status=PlacementStatus.ACTIVE if auto else PlacementStatus.OFFERED,
@@ -117,6 +118,7 @@ def place(*, lender: Tenant, selection: Selection, weights: dict[uuid.UUID, int]
             currency=account.currency, balance_at_placement_minor=account.outstanding_minor,
             dpd_at_placement=account.days_past_due, debtor_notified_at=clock.now() if debtors_notified else None,
             max_discount_bps=agency_terms["max_discount_bps"],
+            stratum_bucket=bucket, stratum_band=band,
         ))
     db.session.add_all(created)
     try:

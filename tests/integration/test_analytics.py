@@ -1,8 +1,9 @@
 """Recovery analytics on a small hand-built book, every number checked exactly: liquidation curves by placement
-month, by agency (pooled vintages) and for an agency's own work; the champion/challenger strata rebuilt in SQL equal
+month, by agency (pooled vintages) and for an agency's own work; the champion/challenger strata read back equal
 the allocation's own record; roll rates; cost of collection with commission as the statements compute it. A lender
 sees its own placements only, an agency only its own; foreign ids in the query string answer 404; the pages, charts
 and CSVs answer in both languages."""
+import re
 from datetime import date, datetime, timezone
 
 import pytest
@@ -190,7 +191,7 @@ def trial(factory, db_session, frozen_clock):
     return dict(jade=jade, alpha=alpha, beta=beta, batch=batch, holder=holder, accounts=accounts)
 
 
-def test_the_strata_rebuilt_in_sql_are_the_allocations_own(trial):
+def test_the_strata_read_back_are_the_allocations_own(trial):
     with tenant_scope(trial["jade"].id):
         batch = placements.get_batch(trial["batch"].id)
         rows = comparison._strata_rows(batch, "CNY")
@@ -218,6 +219,44 @@ def test_the_comparison_gives_each_arm_its_rates_and_the_difference_with_its_int
     assert 0 <= recovery.test.p_value <= 1
     paying = found.contrast("paying", challenger.agency_id)
     assert paying.test.kind == "chi2" and paying.difference is not None
+
+
+def test_the_comparison_opens_on_the_newest_allocation_with_a_month_on_book(trial, factory, frozen_clock, client):
+    """An allocation placed this month has nothing to compare yet: the page opens on the newest one with at least a
+    month on book, says so, and marks the younger one; naming an allocation shows that one."""
+    jade, alpha, beta = trial["jade"], trial["alpha"], trial["beta"]
+    fresh, _ids = place(jade, [(alpha, 1), (beta, 1)], [factory.account(jade) for _ in range(6)])
+    login(client, "analyst@jade.test")
+    page = client.get(f"/t/{jade.slug}/analytics/comparison").get_data(as_text=True)
+    assert shown(page) == str(trial["batch"].id)
+    assert 'id="default-allocation"' in page and "the newest allocation with at least a month on book" in page
+    assert page.count("under a month on book") == 1
+    page = client.get(f"/t/{jade.slug}/analytics/comparison/{fresh.id}").get_data(as_text=True)
+    assert shown(page) == str(fresh.id) and 'id="default-allocation"' not in page
+    page = client.get(f"/t/{jade.slug}/analytics?group=arm").get_data(as_text=True)
+    assert f'<option value="{trial["batch"].id}" selected>' in page
+
+
+def test_with_no_allocation_a_month_old_the_comparison_opens_on_the_newest(factory, db_session, frozen_clock, client):
+    jade = factory.tenant("lender", name="Jade Lending")
+    alpha, beta = factory.tenant("agency"), factory.tenant("agency")
+    factory.panel(jade, alpha)
+    factory.panel(jade, beta)
+    factory.user(jade, "lender_analyst", email="analyst@jade.test")
+    at(frozen_clock, 2026, 12, 1)
+    older, _ids = place(jade, [(alpha, 1), (beta, 1)], [factory.account(jade) for _ in range(4)])
+    at(frozen_clock, 2026, 12, 7)
+    newest, _ids = place(jade, [(alpha, 1), (beta, 1)], [factory.account(jade) for _ in range(4)])
+    login(client, "analyst@jade.test")
+    page = client.get(f"/t/{jade.slug}/analytics/comparison").get_data(as_text=True)
+    assert shown(page) == str(newest.id) != str(older.id)
+    assert "none has a month on book yet" in page and page.count("under a month on book") == 2
+
+
+def shown(page: str) -> str | None:
+    """The allocation the comparison page shows: the one its list marks as the current page."""
+    found = re.search(r'aria-current="page" href="[^"]*/analytics/comparison/([0-9a-f-]+)"', page)
+    return found.group(1) if found else None
 
 
 # ---- isolation and the pages -------------------------------------------------------------------------------------

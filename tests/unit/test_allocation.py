@@ -108,6 +108,22 @@ def test_each_stratum_is_split_by_weight_and_strata_add_up(thousand):
         assert sum(s["per_agency"][agency] for s in strata) == result.explanation["per_agency"][agency]["accounts"]
 
 
+def test_each_account_s_stratum_is_the_one_the_record_counts_it_in(thousand):
+    result = allocate(thousand, WEIGHTS, seed=42)
+    assert set(result.strata) == set(result.assignment)
+    counted = Counter()
+    for account_id, (bucket, band) in result.strata.items():
+        counted[(f"{LABELS[bucket]}/q{band + 1}", result.assignment[account_id])] += 1
+    assert counted == Counter({(s["label"], agency): n for s in result.explanation["strata"]
+                               for agency, n in s["per_agency"].items() if n})
+    # Ranked by balance, then account id, within the DPD bucket: a band's balances all lie below the next band's.
+    by_id = {c.account_id: c for c in thousand}
+    for bucket in range(len(LABELS)):
+        bands = [sorted((by_id[a].balance_minor, a) for a, (b, q) in result.strata.items() if (b, q) == (bucket, band))
+                 for band in range(4)]
+        assert all(low[-1] < high[0] for low, high in zip(bands, bands[1:]))
+
+
 def test_dpd_buckets_are_upper_inclusive_and_quartiles_rank_by_balance():
     candidates = [Candidate(f"acct-{dpd}-{bal}", bal, dpd)
                   for dpd in (0, 30, 31, 60, 61, 90, 91, 180, 181, 360, 361, 5000)

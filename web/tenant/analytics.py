@@ -106,8 +106,8 @@ def _curves_args() -> dict:
         group = liquidation.VINTAGE
     batch_id = _uuid_arg("batch_id")
     if group == liquidation.ARM and batch_id is None:
-        found = comparison.allocations(viewer)
-        batch_id = found[0].id if found else None
+        chosen = comparison.default_allocation(comparison.allocations(viewer), today=_today())
+        batch_id = chosen.id if chosen else None
         if batch_id is None:
             group = liquidation.VINTAGE
     return {"group": group, "months": _int_arg("months", liquidation.DEFAULT_MONTHS),
@@ -185,8 +185,9 @@ def _lender_only() -> Viewer:
 def analytics_comparisons():
     viewer = _lender_only()
     found = comparison.allocations(viewer)
-    if found:
-        return analytics_comparison(found[0].id)
+    chosen = comparison.default_allocation(found, today=_today())
+    if chosen:
+        return _comparison_page(chosen.id, found, chosen_for_reader=True)
     return render_template("tenant/analytics/comparison.html", found=None, allocations=found,
                            formula=lambda key: formula(comparison.FORMULAS, key))
 
@@ -197,13 +198,20 @@ def _compare(batch_id: uuid.UUID):
     return comparison.compare(viewer, batch_id, today=_today(), currency=currency)
 
 
+def _comparison_page(batch_id: uuid.UUID, allocations: list, *, chosen_for_reader: bool):
+    """`chosen_for_reader`: the page was opened without naming an allocation, and says which it chose and why."""
+    found = _compare(batch_id)
+    young = {a.id for a in allocations if comparison.months_on_book(a.created_at, _today()) < 1}
+    return render_template("tenant/analytics/comparison.html", found=found, metrics=METRIC_LABELS,
+                           allocations=allocations, young=young, chosen_for_reader=chosen_for_reader,
+                           min_accounts=comparison.MIN_ACCOUNTS,
+                           formula=lambda key: formula(comparison.FORMULAS, key))
+
+
 @bp.route("/analytics/comparison/<uuid:batch_id>")
 @require_capability(Capability.ANALYTICS_READ)
 def analytics_comparison(batch_id: uuid.UUID):
-    found = _compare(batch_id)
-    return render_template("tenant/analytics/comparison.html", found=found, metrics=METRIC_LABELS,
-                           allocations=comparison.allocations(_viewer()), min_accounts=comparison.MIN_ACCOUNTS,
-                           formula=lambda key: formula(comparison.FORMULAS, key))
+    return _comparison_page(batch_id, comparison.allocations(_viewer()), chosen_for_reader=False)
 
 
 @bp.route("/analytics/comparison/<uuid:batch_id>/chart.svg")
