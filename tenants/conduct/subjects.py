@@ -68,9 +68,30 @@ def link(batch: dict[uuid.UUID, list[str]]) -> dict[uuid.UUID, str]:
     bind = db.session.get_bind()
     subjects, merged = _link(db.session.execute, bind.dialect.name, batch, lock_key() if
                              bind.dialect.name == "postgresql" else None)
-    for subject in merged:  # the answers cached for either side's debts counted one person as two
-        windows.invalidate_subject(subject)
+    forget_merged(merged)
     return subjects
+
+
+def link_in_sql(identifiers: str) -> str:
+    """What link() does, for identifiers already on the server: the body of a CTE of (account_id, subject_key,
+    merged_from) rows, one `subject_link` call taking `link_params()`. `identifiers` names a relation of (account,
+    seq, pos, identifier): `seq` orders the accounts as link()'s batch would, `pos` the identifiers of one account
+    as identifiers() does. An import (tenants.portfolios.bulk) links the accounts it staged within the statement
+    that writes them, so neither the identifiers nor the subjects pass through Python. PostgreSQL only."""
+    return ("SELECT l.account_id, l.subject_key, l.merged_from FROM "
+            "(SELECT array_agg(i.account ORDER BY i.seq, i.pos) AS accounts, "
+            f"array_agg(i.identifier ORDER BY i.seq, i.pos) AS identifiers FROM {identifiers} AS i) AS b, "
+            "subject_link(b.accounts, b.identifiers, %(subject_link_key)s) AS l")
+
+
+def link_params() -> dict:
+    return {"subject_link_key": lock_key()}
+
+
+def forget_merged(subjects: Iterable[str]) -> None:
+    """The answers cached for either side of a merge counted one person as two."""
+    for subject in subjects:
+        windows.invalidate_subject(subject)
 
 
 def _link(execute: Callable, dialect: str, batch: dict[uuid.UUID, list[str]],
