@@ -46,7 +46,7 @@ from tenants.tenancy.models import Tenant
 
 CHUNK_SIZE = 1024 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # a stored workbook or JSON file is rebuilt on disk beyond this
-BATCH_SIZE = 500
+BATCH_SIZE = 2000
 # A file of more rows than this is split into ranges of about this many, each a job any worker may take, so an
 # import scales by adding workers (tenants.portfolios.models.ImportRange).
 RANGE_ROWS = 25_000
@@ -219,7 +219,7 @@ def _prepare(job: ImportJob) -> None:
                 _require_rows(())
             return
         count, marks, last_line = 0, [], 0
-        for last_line, _ in source:
+        for last_line in source.lines() if isinstance(source, CsvSource) else (line for line, _ in source):
             if count % RANGE_MARK_EVERY == 0:
                 marks.append(last_line)
             count += 1

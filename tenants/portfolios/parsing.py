@@ -56,7 +56,7 @@ import csv
 import itertools
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -363,11 +363,19 @@ class CsvSource:
     # -- rows
 
     def __iter__(self) -> Iterator[Row]:
+        header, delimiter = self.header, self.delimiter
+        return self._walk(lambda record: _shape(header, [value.strip() for value in record], delimiter))
+
+    def lines(self) -> Iterator[int]:
+        """The line each row starts on, as iterating would give it (blank records skipped, the same errors),
+        without making the rows: what counting a file needs."""
+        return (start for start, _ in self._walk(lambda record: True if any(v.strip() for v in record) else None))
+
+    def _walk(self, make: Callable[[list[str]], object]) -> Iterator[tuple[int, object]]:
+        """(start line, make(record)) for each record `make` does not answer None for."""
         if self._consumed:
             raise RuntimeError("a CsvSource can be iterated only once")
         self._consumed = True
-        header = self.header
-        delimiter = self.delimiter
         offset = self._line_offset
         reader = self._reader
         self._last_line = offset + reader.line_num
@@ -378,7 +386,7 @@ class CsvSource:
                 break
             start = self._last_line + 1
             self._last_line = offset + reader.line_num
-            row = _shape(header, [value.strip() for value in record], delimiter)
+            row = make(record)
             if row is None:
                 continue
             if held is not None:

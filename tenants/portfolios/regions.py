@@ -16,7 +16,6 @@ An ID wins over a phone: the ID says where the person was registered, a phone on
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import geocoder
 
 PROVINCES = {
     "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
@@ -48,6 +47,10 @@ def province_of_phone(e164: str | None) -> str | None:
 
 @lru_cache(maxsize=1 << 16)  # bounded: a file of made-up numbers cannot grow it past a few MB
 def _by_segment(segment: str) -> str | None:
+    # Imported on first use: the geocoding data holds every locale's place names (~150 MB once loaded), which a
+    # process needs only when a file without resident IDs reaches here — never the web's, seldom an import's.
+    from phonenumbers import geocoder
+
     number = phonenumbers.parse(f"+86{segment}0000")
     text = geocoder.description_for_number(number, "zh")
     return next((name for short, name in _SHORT_NAMES.items() if text.startswith(short)), None)

@@ -177,7 +177,9 @@ class _Plan:
     order: dict
     convert: dict  # slot -> its value's check (values.converter)
     phone_slots: tuple[str, ...]
-    contact_numbers: tuple[int, ...]
+    # Per numbered contact: its (name, phone, relationship) slots, and the slot a missing name is reported on —
+    # the name column, or whichever of the contact's columns is mapped.
+    contacts: tuple[tuple[tuple[str, str, str], str], ...]
     has_contact_list: bool
 
 
@@ -202,13 +204,17 @@ def _plan(items: tuple[tuple[str, str], ...]) -> _Plan:
     phone_slots = sorted((s for s in header_of if parse_target(s)[0] == "phone"), key=lambda s: parse_target(s)[1])
     contact_numbers = sorted({parse_target(s)[1] for s in header_of if s.startswith("third_party_")
                               and parse_target(s)[0] != "third_parties"})
+    contacts = []
+    for number in contact_numbers:
+        slots = tuple(slot_name(f"third_party_{part}", number) for part in ("name", "phone", "relationship"))
+        contacts.append((slots, next((slot for slot in slots if slot in header_of), slots[0])))
     return _Plan(
         columns=tuple(columns),
         header_of=header_of,
         order={slot: i for i, (_, slot) in enumerate(columns)},
         convert={slot: converter(slot) for slot in header_of},
         phone_slots=tuple(phone_slots),
-        contact_numbers=tuple(contact_numbers),
+        contacts=tuple(contacts),
         has_contact_list="third_parties" in header_of,
     )
 
@@ -465,12 +471,9 @@ def _contact(name, phone, relationship, ctx, problems, slots) -> ThirdParty | No
 
 def _third_parties(data: dict, plan: _Plan, ctx: RowContext, problems: list) -> list[ThirdParty]:
     contacts: list[ThirdParty] = []
-    for number in plan.contact_numbers:
-        slots = [slot_name(f"third_party_{part}", number) for part in ("name", "phone", "relationship")]
-        name, phone, relationship = (data.get(slot) for slot in slots)
-        # A missing name is reported on the name column, or on whichever of the contact's columns is mapped.
-        blame = next((slot for slot in slots if slot in plan.header_of), slots[0])
-        contact = _contact(name, phone, relationship, ctx, problems, (blame, slots[1], slots[2]))
+    for (name_slot, phone_slot, relationship_slot), blame in plan.contacts:
+        name, phone, relationship = data.get(name_slot), data.get(phone_slot), data.get(relationship_slot)
+        contact = _contact(name, phone, relationship, ctx, problems, (blame, phone_slot, relationship_slot))
         if contact is not None:
             contacts.append(contact)
     if plan.has_contact_list:
