@@ -21,10 +21,17 @@ of the rows), 0.5% of the rows broken (bad check character, amount with three de
 as UTF-8 and as GBK. The GBK file is imported (what most Chinese lenders' systems export); COPY reads the UTF-8
 one. The import runs in a child process so its peak RSS (ru_maxrss) is the import's alone.
 
+Rates on a machine shared with other work say as much about the other work as about the import, so the CPU time
+each side spent is measured too: the import's processes (getrusage: the upload and whole-file check, and every
+range in the workers) and the PostgreSQL backends serving them (utime + stime in /proc/<pid>/stat of the
+database's backends, when the server runs on this machine), and the floor's backend the same way. Per row of the
+file, they compare runs whatever else the machine was doing.
+
 Ends with: RESULT import_rows_per_s=… copy_rows_per_s=… ratio=… peak_mb=… rows=… failed_rows=…
-validate_rows_per_s=… db_floor_rows_per_s=… floor_ratio=… workers=… (ratio: import / text COPY; floor_ratio:
-import / database floor; workers: import worker processes that ran the import's ranges side by side, 1 for a
-file too small to be split).
+validate_rows_per_s=… db_floor_rows_per_s=… floor_ratio=… workers=… [python_us_per_row=… postgres_us_per_row=…
+floor_postgres_us_per_row=… floor_cpu_ratio=…] (ratio: import / text COPY; floor_ratio: import / database floor;
+workers: import worker processes that ran the import's ranges side by side, 1 for a file too small to be split;
+the CPU keys, when the backends could be read: µs per row, and the floor's CPU / the import's).
 """
 import csv
 import os
@@ -101,16 +108,43 @@ def _wait_for_all_workers(_) -> None:
     _all_started.wait()  # one such task per worker, each held here until every worker is up
 
 
-def _run_range_in_worker(tenant_id: uuid.UUID, import_id: uuid.UUID, range_id: uuid.UUID) -> int:
-    """What workers.jobs.run_import_range does for one range; answers this process's peak RSS (KiB)."""
+def _run_range_in_worker(tenant_id: uuid.UUID, import_id: uuid.UUID, range_id: uuid.UUID) -> tuple[int, float]:
+    """What workers.jobs.run_import_range does for one range; answers this process's peak RSS (KiB) and the CPU
+    seconds the range took in it."""
     from tenants.context import tenant_scope
     from tenants.db import db
     from tenants.portfolios import imports
 
+    before = _cpu_seconds()
     with _worker_app.app_context(), tenant_scope(tenant_id):
         imports.run_range(import_id, range_id)
         db.session.remove()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, _cpu_seconds() - before
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def backend_cpu(pids) -> dict[int, float] | None:
+    """CPU seconds each PostgreSQL backend has used so far, from /proc (None when the server is elsewhere)."""
+    ticks, seconds = os.sysconf("SC_CLK_TCK"), {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
+
+
+def _backends() -> list[int]:
+    from sqlalchemy import text as sql
+
+    from tenants.db import db
+
+    return list(db.session.scalars(sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")))
 
 
 # ---- the import, in its own process ------------------------------------------------------------------------
@@ -142,6 +176,8 @@ def import_in_child(database_url: str, path: str) -> dict:
             portfolio = imports.get_or_create_portfolio("bench")
             db.session.commit()
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            backends_before = backend_cpu(_backends())
+            cpu_before = _cpu_seconds()
             start = time.perf_counter()
             with open(path, "rb") as stream:
                 job = imports.create_import(portfolio=portfolio, filename="portfolio-gbk.csv", stream=stream,
@@ -151,8 +187,14 @@ def import_in_child(database_url: str, path: str) -> dict:
             job = imports.run_import(job.id)  # what the imports worker does: a large file is split into ranges
             parts = [(lender_id, job.id, part.id) for part in imports.ranges_of(job)]
             db.session.commit()
-            worker_peaks_kb = workers.starmap(_run_range_in_worker, parts, chunksize=1)
+            main_cpu = _cpu_seconds() - cpu_before
+            worker_runs = workers.starmap(_run_range_in_worker, parts, chunksize=1)
             finished = time.perf_counter()
+            # The workers' connections are still open in their pools: each backend's CPU since it started (or
+            # since before the upload, for one that was already there).
+            backends_after = backend_cpu(_backends()) if backends_before is not None else None
+            postgres_cpu = None if backends_after is None else sum(
+                spent - backends_before.get(pid, 0.0) for pid, spent in backends_after.items())
             db.session.expire_all()
             job = imports.get_import(job.id)
             result = {"upload_s": uploaded - start, "run_s": finished - uploaded, "status": job.status,
@@ -160,7 +202,9 @@ def import_in_child(database_url: str, path: str) -> dict:
                       "failed": job.rows_failed, "ranges": len(parts),
                       "workers": min(WORKERS, len(parts)) if parts else 1,
                       "rss_before_kb": rss_before,
-                      "peak_kb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, *worker_peaks_kb)}
+                      "peak_kb": max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                                      *(peak for peak, _ in worker_runs)]),
+                      "python_cpu_s": main_cpu + sum(cpu for _, cpu in worker_runs), "postgres_cpu_s": postgres_cpu}
         db.session.remove()
         db.engine.dispose()
     workers.close()
@@ -224,10 +268,10 @@ def validation_baseline(path: Path) -> tuple[float, float]:
 FLOOR_TABLES = ("accounts", "account_phones", "third_party_contacts")
 
 
-def database_floor(owner_url) -> tuple[float, dict, str]:
+def database_floor(owner_url) -> tuple[float, dict, str, float | None]:
     """COPY of the rows the import wrote into indexed, constrained copies of their tables; (file rows/s, rows per
-    table, what the copies hold). The rows are exported first (untimed) in COPY's own format, so the timing holds
-    only the load."""
+    table, what the copies hold, the backend's CPU seconds for the load or None). The rows are exported first
+    (untimed) in COPY's own format, so the timing holds only the load."""
     import psycopg
 
     unfence_owner(owner_url)  # the owner exports every tenant's rows; the copies below have no policies
@@ -254,6 +298,8 @@ def database_floor(owner_url) -> tuple[float, dict, str]:
             "SELECT (SELECT count(*) FROM pg_indexes WHERE tablename = ANY(%(t)s)), "
             "(SELECT count(*) FROM pg_constraint WHERE conrelid::regclass::text = ANY(%(t)s) AND contype = 'f')",
             {"t": floors}).fetchone()
+        backend = conn.info.backend_pid
+        cpu_before = backend_cpu([backend])
         start = time.perf_counter()
         with conn.cursor() as cur:
             for table in FLOOR_TABLES:
@@ -262,7 +308,9 @@ def database_floor(owner_url) -> tuple[float, dict, str]:
                         copy.write(block)
         conn.commit()
         elapsed = time.perf_counter() - start
-    return ROWS / elapsed, counts, f"{indexes} indexes, {foreign_keys} foreign keys"
+        cpu_after = backend_cpu([backend]) if cpu_before is not None else None
+    cpu = None if cpu_after is None else cpu_after[backend] - cpu_before[backend]
+    return ROWS / elapsed, counts, f"{indexes} indexes, {foreign_keys} foreign keys", cpu
 
 
 # ---- the run ---------------------------------------------------------------------------------------------------
@@ -327,7 +375,7 @@ def main() -> int:
             print(f"text COPY FROM STDIN of the UTF-8 file into {len(CN_HEADER)} text columns: "
                   f"{ROWS / copy_rate:.2f} s", flush=True)
 
-            floor_rate, floor_rows, floor_shape = database_floor(bench_url)
+            floor_rate, floor_rows, floor_shape, floor_cpu = database_floor(bench_url)
             loaded = ", ".join(f"{count} {table}" for table, count in floor_rows.items())
             print(f"database floor, COPY of the import's prepared rows ({loaded}) into copies of the tables with "
                   f"their constraints ({floor_shape}), no row-level security: {ROWS / floor_rate:.2f} s",
@@ -348,10 +396,22 @@ def main() -> int:
           f"{import_rate / copy_rate:.3f} x the text COPY ({copy_rate:,.0f}), "
           f"{import_rate / floor_rate:.2f} x the database floor ({floor_rate:,.0f}), "
           f"{import_rate / validate_rate:.2f} x the validation alone on one core ({validate_rate:,.0f})")
+    cpu = ""
+    python_us = imported["python_cpu_s"] / ROWS * 1e6
+    print(f"CPU per row of the file: the import's processes {python_us:.0f} us (upload, whole-file check and every "
+          "range)", end="")
+    if imported["postgres_cpu_s"] is not None and floor_cpu is not None:
+        postgres_us, floor_us = imported["postgres_cpu_s"] / ROWS * 1e6, floor_cpu / ROWS * 1e6
+        print(f", its PostgreSQL backends {postgres_us:.0f} us; the database floor's backend {floor_us:.0f} us: "
+              f"{floor_us / (python_us + postgres_us):.2f} x the import's CPU")
+        cpu = (f" python_us_per_row={python_us:.0f} postgres_us_per_row={postgres_us:.0f} "
+               f"floor_postgres_us_per_row={floor_us:.0f} floor_cpu_ratio={floor_us / (python_us + postgres_us):.2g}")
+    else:
+        print("; PostgreSQL's backends are not on this machine (no /proc to read), so their CPU is not known")
     print(f"RESULT import_rows_per_s={import_rate:.0f} copy_rows_per_s={copy_rate:.0f} "
           f"ratio={import_rate / copy_rate:.2g} peak_mb={peak_mb:.0f} rows={ROWS} failed_rows={imported['failed']} "
           f"validate_rows_per_s={validate_rate:.0f} db_floor_rows_per_s={floor_rate:.0f} "
-          f"floor_ratio={import_rate / floor_rate:.2g} workers={imported['workers']}")
+          f"floor_ratio={import_rate / floor_rate:.2g} workers={imported['workers']}{cpu}")
     return 0
 
 
