@@ -80,8 +80,8 @@ BEGIN{CHECK_KEY}
         WHERE u.identifier IS NOT NULL),
     together AS (
         SELECT x.account FROM x WHERE x.linked
-        UNION SELECT x.account FROM x JOIN (SELECT y.identifier FROM x y GROUP BY y.identifier
-                                             HAVING min(y.account::text) <> max(y.account::text)) shared
+        UNION SELECT x.account FROM x JOIN (SELECT d.identifier FROM (SELECT DISTINCT y.identifier, y.account FROM x y) d
+                                             GROUP BY d.identifier HAVING count(*) > 1) shared
                                       ON shared.identifier = x.identifier),
     alone AS (SELECT x.account, x.identifier, x.pos FROM x WHERE x.account NOT IN (SELECT t.account FROM together t)),
     firsts AS (SELECT DISTINCT ON (a.account) a.account, a.identifier AS subject FROM alone a
