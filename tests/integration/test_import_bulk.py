@@ -76,3 +76,23 @@ def test_staged_rows_of_another_tenant_are_refused_by_row_level_security(db_sess
     with tenant_scope(other.id), pytest.raises(DBAPIError, match="row-level security"):
         with db.session.begin_nested():
             bulk.write(job, [record], clock.now())
+
+
+@pytest.mark.postgres
+def test_the_staging_tables_keep_no_row_past_the_batchs_commit(app):
+    """The staging tables stay with the database session, so a pooled connection (PgBouncer in transaction mode
+    too) hands the next transaction — whoever's — tables that are there and empty."""
+    from tests.factories import Factory
+
+    with app.app_context():
+        lender = Factory(db.session).tenant("lender")
+        db.session.commit()
+        backend = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+        job = upload(lender, (HEADER + _line(f"S{uuid.uuid4().hex[:8]}", ("13800138000", "13800138001"))).encode())
+        assert job.rows_created == 1
+        db.session.commit()
+        assert db.session.execute(text("SELECT pg_backend_pid()")).scalar() == backend
+        staged = db.session.execute(text(f"SELECT (SELECT count(*) FROM {bulk.A}) + (SELECT count(*) FROM {bulk.P}) "
+                                         f"+ (SELECT count(*) FROM {bulk.C})")).scalar()
+        assert staged == 0
+        db.session.remove()
