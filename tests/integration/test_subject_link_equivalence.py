@@ -3,12 +3,15 @@ of identifiers — accounts alone, accounts sharing identifiers with each other 
 several subjects merged at once — give the same subjects and merges, call after call, and leave the same links and
 aliases. 0018's function is created beside the live one in a transaction that is rolled back."""
 import importlib.util
+import os
 import random
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from tests.conftest import DB_LOCK_KEY
 
@@ -64,7 +67,8 @@ def _state(connection, identifiers: set[str]) -> tuple:
 
 def test_subject_link_answers_as_migration_0018s_did(app, owner_engine):
     mixed = 0
-    with owner_engine.connect() as connection, connection.begin():
+    with owner_engine.connect() as connection:
+        everything = connection.begin()
         _create_0018_function(connection)
         for seed in range(SCENARIOS):
             batches = _scenario(random.Random(seed))
@@ -77,6 +81,7 @@ def test_subject_link_answers_as_migration_0018s_did(app, owner_engine):
                 savepoint.rollback()
             assert transcripts["subject_link"] == transcripts["subject_link_0018"], f"scenario {seed}"
             mixed += _alone_beside_others(batches)
+        everything.rollback()
     assert mixed > SCENARIOS // 4, "the scenarios put accounts alone beside accounts that go the long way"
 
 
@@ -88,3 +93,47 @@ def _alone_beside_others(batches: list[dict[uuid.UUID, list[str]]]) -> bool:
     shared = {key for key in named if named.count(key) > 1}
     alone = [not (set(keys) & (known | shared)) for keys in batches[-1].values()]
     return any(alone) and not all(alone)
+
+
+@pytest.mark.parametrize("shape", ["every account alone", "alone beside people who meet"])
+def test_a_batch_that_meets_another_linking_the_same_identifier_ends_as_with_0018(app, shape):
+    """Batch B finds identifier K unlinked, then batch A, which linked K a moment before, commits while B inserts
+    it: B's insert waits for A, finds K taken and B goes the long way. Both functions, the same interleaving, the
+    same answers."""
+    engine = create_engine(os.environ["MIGRATION_DATABASE_URL"], pool_size=2, max_overflow=0)
+    try:
+        with engine.begin() as connection:
+            _create_0018_function(connection)
+        answers = {function: _race(engine, function, shape) for function in ("subject_link", "subject_link_0018")}
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP FUNCTION IF EXISTS subject_link_0018(uuid[], text[], text)")
+        engine.dispose()
+    assert answers["subject_link"] == answers["subject_link_0018"]
+    assert answers["subject_link"][0] == "K", "B's account with K is A's person"
+
+
+def _race(engine, function: str, shape: str) -> list[str]:
+    """B's subjects, each named by the label of the identifier it is (K, M, P)."""
+    run = uuid.uuid4().hex
+    labels = {f"{label}-{run}": label for label in "KMP"}
+    key, other, shared = labels
+    batch = {uuid.uuid4(): [key], uuid.uuid4(): [other]}
+    if shape != "every account alone":
+        batch.update({uuid.uuid4(): [shared], uuid.uuid4(): [shared]})
+    found = {}
+    with engine.connect() as a, engine.connect() as b:
+        first = a.begin()
+        _link(a, function, {uuid.uuid4(): [key]})
+
+        def batch_b():
+            with b.begin() as second:
+                found.update((str(account), subject) for account, subject, _ in _link(b, function, batch))
+                second.rollback()
+
+        racer = threading.Thread(target=batch_b)
+        racer.start()
+        time.sleep(0.5)  # B has read K as unlinked and waits on A's uncommitted link
+        first.commit()
+        racer.join(timeout=30)
+    return [labels[found[str(account)]] for account in batch]
