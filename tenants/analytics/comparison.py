@@ -28,6 +28,7 @@ trigger on every payment and the first-conversation-or-not logic per account, fo
 tens of milliseconds. On SQLite (the demo, small, without the triggers) the two look-ups are probes as before.
 """
 import uuid
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -179,10 +180,18 @@ def months_on_book(created_at: datetime, today: date) -> int:
     return month_index(today) - month_index(created_at)
 
 
+def has_a_month_on_book(created_at: datetime, today: date) -> bool:
+    """A whole month since the allocation, day for day (the 31st's month ends on the next month's last day). Not
+    calendar months: one placed on the 15th of last month has had three weeks, too few to tell its arms apart."""
+    placed = created_at.date()
+    year, month = placed.year + placed.month // 12, placed.month % 12 + 1
+    return today >= date(year, month, min(placed.day, monthrange(year, month)[1]))
+
+
 def default_allocation(found: list[Allocation], *, today: date) -> Allocation | None:
-    """The allocation a reader who names none is shown: the newest with at least one month on book (one placed this
-    month has had no time to tell its arms apart), else the newest. `found` is newest first, as `allocations`."""
-    return next((a for a in found if months_on_book(a.created_at, today) >= 1), found[0] if found else None)
+    """The allocation a reader who names none is shown: the newest with a whole month on book, else the newest.
+    `found` is newest first, as `allocations`."""
+    return next((a for a in found if has_a_month_on_book(a.created_at, today)), found[0] if found else None)
 
 
 def _strata_rows(batch: PlacementBatch, currency: str):

@@ -201,7 +201,7 @@ def _compare(batch_id: uuid.UUID):
 def _comparison_page(batch_id: uuid.UUID, allocations: list, *, chosen_for_reader: bool):
     """`chosen_for_reader`: the page was opened without naming an allocation, and says which it chose and why."""
     found = _compare(batch_id)
-    young = {a.id for a in allocations if comparison.months_on_book(a.created_at, _today()) < 1}
+    young = {a.id for a in allocations if not comparison.has_a_month_on_book(a.created_at, _today())}
     return render_template("tenant/analytics/comparison.html", found=found, metrics=METRIC_LABELS,
                            allocations=allocations, young=young, chosen_for_reader=chosen_for_reader,
                            min_accounts=comparison.MIN_ACCOUNTS,
