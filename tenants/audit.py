@@ -59,6 +59,7 @@ def reset_actor(token) -> None:
 
 class AuditEvent(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "audit_events"
+    tenant_id_index = False
     __table_args__ = (UniqueConstraint("tenant_id", "seq", name="uq_audit_events_tenant_seq"),)
 
     seq: Mapped[int] = mapped_column(Integer)

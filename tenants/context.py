@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
+from typing import ClassVar
 
 from flask import has_app_context
 from sqlalchemy import ForeignKey, Table, Uuid, bindparam, event, false, inspect, text
@@ -42,11 +43,15 @@ _current: ContextVar[TenantContext | None] = ContextVar("recoverly_tenant_contex
 
 
 class TenantScoped:
-    """Mixin for every row that belongs to one tenant; who else sees it is declared in tenants.access_policy."""
+    """Mixin for every row that belongs to one tenant; who else sees it is declared in tenants.access_policy.
+    A model whose own index leads with tenant_id sets `tenant_id_index = False`: that index serves every lookup by
+    tenant, and a second one only costs its inserts (and can lead the planner astray, see migration 0028)."""
+
+    tenant_id_index: ClassVar[bool] = True
 
     @declared_attr
     def tenant_id(cls) -> Mapped[uuid.UUID]:
-        return mapped_column(Uuid, ForeignKey("tenants.id"), index=True, nullable=False)
+        return mapped_column(Uuid, ForeignKey("tenants.id"), index=cls.tenant_id_index, nullable=False)
 
 
 def _access(obj) -> access_policy.Access | None:

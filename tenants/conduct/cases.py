@@ -13,6 +13,8 @@ from functools import cache
 from sqlalchemy import Uuid, and_, bindparam, select
 
 from tenants.casework import own_cases
+from tenants.conduct import ledger
+from tenants.conduct.engine import Hold, PastAttempt
 from tenants.conduct.models import AccountConsent, ConductHold
 from tenants.context import readable, run_scoped
 from tenants.errors import NotFound
@@ -136,13 +138,23 @@ def _phones_and_holds_statement():
             .outerjoin(phones, and_(phones.c.account_id == the_account.c.id, readable(phones)))
             .outerjoin(holds, and_(holds.c.account_id == the_account.c.id, holds.c.resolved_at.is_(None),
                                    readable(holds))))
-        .order_by(phones.c.position, holds.c.starts_at, holds.c.id))
+        )
 
 
-def read_phones_and_open_holds(account: CaseAccount) -> list[CaseHold]:
-    """The account's phones (set as `account.phones`) and its unresolved holds, in one statement: a row per phone
-    and hold pair, both lists short. Read under the person's lock (see `service.attempt`)."""
-    rows = run_scoped(_phones_and_holds_statement(), account_id=account.id).all()
-    account.phones = list(dict.fromkeys(CasePhone(r.position, r.phone_index) for r in rows if r.position is not None))
-    return list(dict.fromkeys(CaseHold(r.hold_id, r.type, r.starts_at, r.ends_at, tuple(r.allow or ()), r.reason)
-                              for r in rows if r.hold_id is not None))
+def read_with_person(account: CaseAccount, subject_key: str, now: datetime, *,
+                     hold_types: frozenset[str]) -> tuple[list[PastAttempt], list[Hold], list[CaseHold]]:
+    """Under the person's lock (see `service.attempt`): their history and person-wide holds (`ledger.person`), and
+    read after the lock the account's phones (set as `account.phones`) and its unresolved holds. One statement on
+    PostgreSQL; on SQLite (one writer, an in-process lock) the phones and holds are a second."""
+    if ledger.postgres():
+        history, person_holds, rows = ledger.person_and_account(subject_key, now, hold_types=hold_types,
+                                                                account_id=account.id)
+    else:
+        history, person_holds = ledger.person(subject_key, now, hold_types=hold_types, account_id=account.id)
+        rows = run_scoped(_phones_and_holds_statement(), account_id=account.id).all()
+    phones = sorted({CasePhone(r.position, r.phone_index) for r in rows if r.position is not None},
+                    key=lambda phone: phone.position)
+    holds = sorted({CaseHold(r.hold_id, r.type, r.starts_at, r.ends_at, tuple(r.allow or ()), r.reason)
+                    for r in rows if r.hold_id is not None}, key=lambda hold: (hold.starts_at, hold.id))
+    account.phones = phones
+    return history, person_holds, holds

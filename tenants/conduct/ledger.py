@@ -31,14 +31,14 @@ HISTORY_WINDOW = timedelta(days=40)
 _sqlite_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
-def _postgres() -> bool:
+def postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
 @contextmanager
 def serialised(subject_key: str):
     """Hold for the whole check-and-record transaction (commit inside the block)."""
-    if _postgres():
+    if postgres():
         yield  # the advisory lock taken by history() lasts until the transaction ends
         return
     with _sqlite_locks[subject_key]:
@@ -57,19 +57,35 @@ def person_key(account) -> str:
 
 def lock_person(subject_key: str) -> None:
     """Take the person's lock until the transaction ends, for a write the engine reads (a hold, a consent)."""
-    if _postgres():
+    if postgres():
         db.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('conduct:' || :subject, 0))"),
                            {"subject": subject_key})
 
 
 # The person's history (through `function`, which takes the lock or not) and then, in the same statement and so
 # after the lock, the person-wide holds. On the session's connection: plain rows, nothing for the ORM to fence.
-_PERSON_SQL = {function: text(
-    "SELECT false AS is_hold, h.debt_key, h.number_key, h.third_party_key, h.channel, h.target, h.at, "
-    f"h.connected, h.conversation, h.pending, NULL::timestamptz AS ends_at FROM {function}(:subject, :since) h "
-    "UNION ALL SELECT true, NULL, NULL, NULL, NULL, p.type, p.starts_at, false, false, false, p.ends_at "
-    "FROM conduct_person_holds(ARRAY[CAST(:subject AS text)], CAST(:types AS text[]), :account, :key) p")
-    for function in ("conduct_ledger_history", "conduct_ledger_peek")}
+# `with_account` adds the account's own phones and open holds (conduct_account_phones_holds, migration 0028): its
+# statements, like conduct_person_holds', take their snapshot when they run, after the lock, so a hold opened
+# meanwhile under the same lock is seen — the read a decision that records needs, one round trip instead of two.
+_NO_ACCOUNT_ROW = "NULL::integer, NULL::text, NULL::uuid, NULL::json, NULL::text"
+
+
+@cache
+def _person_sql(function: str, with_account: bool):
+    parts = [
+        "SELECT 'attempt' AS kind, h.debt_key, h.number_key, h.third_party_key, h.channel, h.target, h.at, "
+        "h.connected, h.conversation, h.pending, NULL::text AS type, NULL::timestamptz AS starts_at, "
+        "NULL::timestamptz AS ends_at, NULL::integer AS position, NULL::text AS phone_index, NULL::uuid AS hold_id, "
+        f"NULL::json AS allow, NULL::text AS reason FROM {function}(:subject, :since) h",
+        "SELECT 'person_hold', NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, p.type, p.starts_at, "
+        f"p.ends_at, {_NO_ACCOUNT_ROW} FROM conduct_person_holds(ARRAY[CAST(:subject AS text)], "
+        "CAST(:types AS text[]), :account, :key) p"]
+    if with_account:
+        parts.append(
+            "SELECT CASE WHEN a.hold_id IS NULL THEN 'phone' ELSE 'hold' END, NULL, NULL, NULL, NULL, NULL, NULL, "
+            "false, false, false, a.hold_type, a.starts_at, a.ends_at, a.phone_position, a.phone_index, a.hold_id, "
+            "a.allow, a.reason FROM conduct_account_phones_holds(:account) a")
+    return text(" UNION ALL ".join(parts))
 
 
 def person(subject_key: str, now: datetime, *, hold_types: frozenset[str], account_id: uuid.UUID,
@@ -79,18 +95,31 @@ def person(subject_key: str, now: datetime, *, hold_types: frozenset[str], accou
     reads without taking the lock: for answers that record nothing (next permitted times), never before recording
     an attempt."""
     since = now - HISTORY_WINDOW
-    if not _postgres():
+    if not postgres():
         rows = db.session.execute(select(LedgerEntry).where(LedgerEntry.subject_key == subject_key,
                                                             LedgerEntry.at >= since)
                                   .order_by(LedgerEntry.at)).scalars().all()
         return ([past_attempt(row, subject_key, now) for row in rows],
                 person_holds_many({subject_key}, hold_types, except_account=account_id).get(subject_key, []))
+    history, holds, _ = _person_rows(subject_key, now, hold_types, account_id, lock=lock, with_account=False)
+    return history, holds
+
+
+def person_and_account(subject_key: str, now: datetime, *, hold_types: frozenset[str],
+                       account_id: uuid.UUID) -> tuple[list[PastAttempt], list[Hold], list]:
+    """`person()` with the person's lock, and after it the account's phone and open-hold rows (kinds 'phone' and
+    'hold'; see `tenants.conduct.cases`), in one statement. PostgreSQL only."""
+    return _person_rows(subject_key, now, hold_types, account_id, lock=True, with_account=True)
+
+
+def _person_rows(subject_key, now, hold_types, account_id, *, lock: bool, with_account: bool):
     rows = db.session.connection().execute(
-        _PERSON_SQL["conduct_ledger_history" if lock else "conduct_ledger_peek"],
-        {"subject": subject_key, "since": since, "types": sorted(hold_types), "account": account_id,
+        _person_sql("conduct_ledger_history" if lock else "conduct_ledger_peek", with_account),
+        {"subject": subject_key, "since": now - HISTORY_WINDOW, "types": sorted(hold_types), "account": account_id,
          "key": lock_key()}).all()
-    return ([past_attempt(row, subject_key, now) for row in rows if not row.is_hold],
-            [_person_hold(row.target, row.at, row.ends_at) for row in rows if row.is_hold])
+    return ([past_attempt(row, subject_key, now) for row in rows if row.kind == "attempt"],
+            [_person_hold(row.type, row.starts_at, row.ends_at) for row in rows if row.kind == "person_hold"],
+            [row for row in rows if row.kind in ("phone", "hold")])
 
 
 def person_holds_many(subjects: set[str], hold_types: frozenset[str], *,
@@ -99,7 +128,7 @@ def person_holds_many(subjects: set[str], hold_types: frozenset[str], *,
     type and dates only."""
     if not subjects or not hold_types:
         return {}
-    if _postgres():
+    if postgres():
         rows = db.session.execute(text(
             "SELECT subject_key, type, starts_at, ends_at FROM conduct_person_holds(CAST(:subjects AS text[]), "
             "CAST(:types AS text[]), :account, :key)"),
@@ -137,7 +166,7 @@ def past_attempt(row, subject_key: str, now: datetime) -> PastAttempt:
 def history_many(subjects: set[str], now: datetime) -> dict[str, list[PastAttempt]]:
     """`history(lock=False)` for many people (a work queue): one call on PostgreSQL, one query on SQLite."""
     since = now - HISTORY_WINDOW
-    if _postgres():
+    if postgres():
         rows = db.session.execute(text("SELECT * FROM conduct_ledger_peek_many(CAST(:subjects AS text[]), :since)"),
                                   {"subjects": sorted(subjects), "since": since}).all()
     else:
@@ -182,7 +211,7 @@ def record_attempt(attempt: ContactAttempt, entry: Entry | None, event: audit.Au
     the commit; the attempt and the events are inserted as the application (row-level security applies, and the
     events' declared write rule) and the attempt and audit event held by the session as stored rows."""
     attempt.ledger_id = entry.id if entry else None
-    if not _postgres():
+    if not postgres():
         if entry:
             _sqlite_append(entry)
         db.session.add(attempt)
@@ -249,7 +278,7 @@ _SETTLE_SQL = text("SELECT conduct_ledger_settle(:id, :connected, :conversation)
 
 
 def settle(entry_id: uuid.UUID, *, connected: bool, conversation: bool) -> None:
-    if _postgres():
+    if postgres():
         db.session.connection().execute(_SETTLE_SQL, {"id": entry_id, "connected": connected,
                                                       "conversation": conversation})
     else:

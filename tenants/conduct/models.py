@@ -44,6 +44,7 @@ class AttemptStatus:
 
 class ContactAttempt(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "contact_attempts"
+    tenant_id_index = False
     __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key", name="uq_contact_attempts_idempotency"),
                       Index("ix_contact_attempts_tenant_decided", "tenant_id", "decided_at"),
                       Index("ix_contact_attempts_lender_decided", "lender_tenant_id", "decided_at"),

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tenants import audit, clock, references, webhooks
 from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
-from tenants.conduct.cases import Case, case_of, read_phones_and_open_holds
+from tenants.conduct.cases import Case, case_of, read_with_person
 from tenants.conduct.models import AttemptStatus, ConductHold, ContactAttempt
 from tenants.conduct.presets import preset, terms_unreadable
 from tenants.conduct.rulebook import Rulebook, parse_overrides, tighten_by_terms
@@ -172,14 +172,15 @@ def attempt(account_or_case: uuid.UUID | Case, ask: AttemptRequest, *, collector
     subject_key = ledger.person_key(account)
     with ledger.serialised(subject_key):
         # Waits for the person's lock; the person-wide holds on their other debts come with the history.
-        history, person_holds = ledger.person(subject_key, clock.now(), hold_types=book.person_wide_holds,
-                                              account_id=account.id)
+        # Holds and phones are read after the lock, in the same statement (a hold opened meanwhile, under the same
+        # lock, is seen).
+        history, person_holds, open_rows = read_with_person(account, subject_key, clock.now(),
+                                                            hold_types=book.person_wide_holds)
         # After the lock, and never before an entry of the history: whoever held the lock meanwhile (or a web node
         # whose clock runs ahead) may have recorded an attempt later than an instant read before the lock, and the
-        # engine counts only attempts up to `now`. Holds too are read after it (a hold opened meanwhile, under the
-        # same lock, is seen), and the phones with them in the same statement.
+        # engine counts only attempts up to `now`.
         now = max([clock.now(), *(h.at for h in history)])
-        holds = active_holds(account, now, read_phones_and_open_holds(account)) + person_holds
+        holds = active_holds(account, now, open_rows) + person_holds
         request = _contact_request(account, ask, agency_placement=agency_placement, approved=approval is not None,
                                    consent_until=consent_until)
         decision = engine.decide(request, history, holds, debtor_consent, book, now)

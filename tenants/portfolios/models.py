@@ -117,6 +117,7 @@ class AccountStatus:
 
 class Account(UuidPrimaryKey, TenantScoped, db.Model):
     __tablename__ = "accounts"
+    tenant_id_index = False
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_ref", name="uq_accounts_tenant_external_ref"),
         Index("ix_accounts_tenant_dpd", "tenant_id", "days_past_due"),

@@ -85,7 +85,7 @@ def test_an_attempt_waiting_for_the_persons_lock_counts_what_was_recorded_meanwh
         with app.app_context(), tenant_scope(agency_id):
             record, _ = service.attempt(account_id, AttemptRequest(channel="call"), collector_user_id=None)
             db.session.remove()
-    original, waiting, go_on, caller = ledger.person, threading.Event(), threading.Event(), {}
+    original, waiting, go_on, caller = ledger.person_and_account, threading.Event(), threading.Event(), {}
 
     def person(subject_key, now, **kwargs):
         if threading.get_ident() == caller.get("a"):
@@ -93,7 +93,7 @@ def test_an_attempt_waiting_for_the_persons_lock_counts_what_was_recorded_meanwh
             go_on.wait(30)
         return original(subject_key, now, **kwargs)
 
-    monkeypatch.setattr(ledger, "person", person)
+    monkeypatch.setattr(ledger, "person_and_account", person)
     answers = {}
 
     def agency_a():
@@ -117,3 +117,42 @@ def test_an_attempt_waiting_for_the_persons_lock_counts_what_was_recorded_meanwh
     go_on.set()
     thread.join(60)
     assert answers["a"] == "conduct.cn.calls.connected"
+
+
+def test_a_hold_opened_while_an_attempt_waits_for_the_persons_lock_stops_that_attempt(app, shared_person_committed):
+    """The lender opens a dispute on the account, holding the person's lock, while agency A asks to call: A's
+    decision waits for the lock and must see the dispute. Its phones and holds come in the statement that takes the
+    lock, read after it — a statement's snapshot taken before the wait would miss the hold and allow the call."""
+    from sqlalchemy import text
+
+    from tenants.portfolios.models import Account
+    from tests.integration.test_subject_links_race import _wait_for_lock_waiters
+
+    (a_agency, a_account), _ = shared_person_committed
+    with app.app_context(), tenant_scope(a_agency):
+        lender_id = db.session.get(Account, a_account).tenant_id
+        db.session.remove()
+    answers = {}
+
+    def agency_a():
+        with app.app_context(), tenant_scope(a_agency):
+            try:
+                service.attempt(a_account, AttemptRequest(channel="call"), collector_user_id=None)
+                answers["a"] = "allowed"
+            except ConductBlocked as refused:
+                answers["a"] = refused.code
+            finally:
+                db.session.remove()
+
+    with app.app_context():
+        with tenant_scope(lender_id):
+            service.open_hold(a_account, "dispute", reason="The debtor disputes the amount.", source="api")
+            thread = threading.Thread(target=agency_a)
+            thread.start()
+            _wait_for_lock_waiters(db.engine, 1)
+            db.session.commit()
+        thread.join(60)
+        with db.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar() == 0
+        db.session.remove()
+    assert answers["a"] == "conduct.hold.dispute"
