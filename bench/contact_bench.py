@@ -22,8 +22,10 @@ application role its privileges (deploy/postgres/roles.sql), seeds it through th
 enforced; as the owner when DATABASE_URL names no other role), and drops it at the end. Redis: REDIS_URL's server
 with database 13 (flushed at the end when it was empty at the start), else an embedded redis-server.
 
-No flags. BENCH_CLIENTS (default 16) client threads; BENCH_SECONDS (default 20) per measured phase. gunicorn takes
-WEB_CONCURRENCY and GUNICORN_THREADS from the environment (deploy/gunicorn.conf.py).
+No flags. BENCH_CLIENTS (default 16) client threads; BENCH_SECONDS (default 20) per measured kind (/healthz, /me,
+attempts), taken in BENCH_ROUNDS (default 4) interleaved slices: on a shared host whose speed drifts within a minute
+(measured: GET /me from 345 to 526/s between back-to-back runs) one 20-second phase after another put that drift
+into the ratios. gunicorn takes WEB_CONCURRENCY and GUNICORN_THREADS from the environment (deploy/gunicorn.conf.py).
 
 The people: 48 borrowers with valid resident IDs and mobiles, each owed to two or three of three lenders (same ID,
 same phone → the same `subject_key` and number key at every lender); each lender places its accounts across two or
@@ -97,6 +99,7 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 WARMUP_SECONDS = 3.0
 SOLO_SECONDS = min(5.0, SECONDS / 4)
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))  # slices per kind, interleaved (see run_interleaved)
 PEOPLE, LENDERS, AGENCIES = 48, 3, 4
 # Which agencies each lender places with (by index): every pair of lenders shares an agency.
 PANELS = ((0, 1, 2), (1, 2, 3), (0, 3))
@@ -442,10 +445,8 @@ class Phase:
     requests: int
     http_requests: int  # with the outcome requests
     seconds: float
-    p50_ms: float
-    p99_ms: float
-    outcome_p50_ms: float | None
-    outcome_p99_ms: float | None
+    latencies: list[float]
+    outcome_latencies: list[float]
     outcomes: Counter
     unexpected: list[str]
     cpu_s: dict[str, float]
@@ -455,6 +456,22 @@ class Phase:
     @property
     def per_s(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def p50_ms(self) -> float | None:
+        return _quantile_ms(self.latencies, 0.5)
+
+    @property
+    def p99_ms(self) -> float | None:
+        return _quantile_ms(self.latencies, 0.99)
+
+    @property
+    def outcome_p50_ms(self) -> float | None:
+        return _quantile_ms(self.outcome_latencies, 0.5)
+
+    @property
+    def outcome_p99_ms(self) -> float | None:
+        return _quantile_ms(self.outcome_latencies, 0.99)
 
     def cpu_ms_per_request(self, label: str = "gunicorn") -> float:
         return 1000 * self.cpu_s[label] / self.requests if self.requests else 0.0
@@ -530,12 +547,38 @@ def run_phase(name: str, clients: list[Client], turn, seconds: float, processes:
     latencies = [x for t in tallies for x in t.latencies]
     outcome_latencies = [x for t in tallies for x in t.outcome_latencies]
     return Phase(name=name, requests=len(latencies), http_requests=len(latencies) + len(outcome_latencies),
-                 seconds=elapsed, p50_ms=_quantile_ms(latencies, 0.5),
-                 p99_ms=_quantile_ms(latencies, 0.99), outcome_p50_ms=_quantile_ms(outcome_latencies, 0.5),
-                 outcome_p99_ms=_quantile_ms(outcome_latencies, 0.99),
+                 seconds=elapsed, latencies=latencies, outcome_latencies=outcome_latencies,
                  outcomes=sum((t.outcomes for t in tallies), Counter()),
                  unexpected=[u for t in tallies for u in t.unexpected], cpu_s=cpu, round_trips=+trips,
                  gunicorn_cpu_s=by_process.get("gunicorn", []))
+
+
+def run_interleaved(kinds: list[tuple[str, object]], clients: list[Client], seconds: float, rounds: int,
+                    processes: dict, round_trips: Path | None) -> list[Phase]:
+    """Each kind's `seconds` in `rounds` slices taken in turn (the order rotated each round), summed per kind: a
+    machine whose speed drifts during the run (a shared host, frequency scaling) slows every kind alike, so the
+    ratios between them hold where back-to-back phases of 20 s each measured the drift too."""
+    slices: dict[str, list[Phase]] = {name: [] for name, _ in kinds}
+    for r in range(rounds):
+        for name, turn in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+            slices[name].append(run_phase(name, clients, turn, seconds / rounds, processes, round_trips))
+    return [_summed(parts) for parts in slices.values()]
+
+
+def _summed(parts: list[Phase]) -> Phase:
+    cpu = Counter()
+    for part in parts:
+        cpu.update(part.cpu_s)
+    widest = max(len(part.gunicorn_cpu_s) for part in parts)
+    return Phase(name=parts[0].name, requests=sum(p.requests for p in parts),
+                 http_requests=sum(p.http_requests for p in parts), seconds=sum(p.seconds for p in parts),
+                 latencies=[x for p in parts for x in p.latencies],
+                 outcome_latencies=[x for p in parts for x in p.outcome_latencies],
+                 outcomes=sum((p.outcomes for p in parts), Counter()),
+                 unexpected=[u for p in parts for u in p.unexpected], cpu_s=dict(cpu),
+                 round_trips=sum((p.round_trips for p in parts), Counter()),
+                 gunicorn_cpu_s=[sum(p.gunicorn_cpu_s[i] for p in parts if i < len(p.gunicorn_cpu_s))
+                                 for i in range(widest)])
 
 
 # ---- breaches -------------------------------------------------------------------------------------------------------
@@ -666,9 +709,9 @@ def main() -> int:
                 alone = [run_phase(f"one client, {what}", clients[:1], turn, SOLO_SECONDS, {})
                          for what, turn in (("GET /healthz", noio_turn), ("GET /api/v1/me", trivial_turn),
                                             ("contact attempts", attempt_turn))]
-                noio = run_phase("GET /healthz (no I/O)", clients, noio_turn, SECONDS, processes, counted)
-                trivial = run_phase("GET /api/v1/me", clients, trivial_turn, SECONDS, processes, counted)
-                attempts = run_phase("contact attempts", clients, attempt_turn, SECONDS, processes, counted)
+                noio, trivial, attempts = run_interleaved(
+                    [("GET /healthz (no I/O)", noio_turn), ("GET /api/v1/me", trivial_turn),
+                     ("contact attempts", attempt_turn)], clients, SECONDS, ROUNDS, processes, counted)
                 for client in clients:
                     client.connection.close()
                 stop_gunicorn(server)
