@@ -85,7 +85,11 @@ class Placement(UuidPrimaryKey, TenantScoped, db.Model):
               sqlite_where=text("status IN ('offered', 'active')"),
               postgresql_where=text("status IN ('offered', 'active')")),
         Index("ix_placements_agency_status", "agency_tenant_id", "status"),
+        # Is there a placement between these two tenants? (the access policy's placement_between and the tenants'
+        # read rule ask it of every shared row): one probe, whatever the statistics say of either tenant's size.
+        Index("ix_placements_tenant_agency", "tenant_id", "agency_tenant_id"),
     )
+    tenant_id_index = False
 
     agency_tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"))
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
