@@ -203,6 +203,7 @@ class CsvSource:
         self._max_bytes = max_bytes
         self._bytes_read = 0
         self._quotes = 0  # '"' characters decoded so far: an odd total at the end means an unclosed quote
+        self._last_text = ""  # the last physical line read
         self._consumed = False
 
         head: list[bytes] = []
@@ -245,7 +246,7 @@ class CsvSource:
         lies in the file. A line end is one byte in every encoding but UTF-16: see `skips_as_bytes`."""
         source = cls.__new__(cls)
         source._chunks, source._max_bytes, source._bytes_read = iter(chunks), max_bytes, 0
-        source._quotes, source._consumed = 0, False
+        source._quotes, source._last_text, source._consumed = 0, "", False
         source.encoding, source.delimiter, source.header = encoding, delimiter, list(header)
         head = b""
         while len(head) < SAMPLE_BYTES and (chunk := source._next_chunk()) is not None:
@@ -339,6 +340,7 @@ class CsvSource:
             pending = parts.pop()
             for part in parts:
                 lines_out += 1
+                self._last_text = part
                 yield part + newline
         try:
             tail = decoder.decode(b"", final=True)
@@ -347,6 +349,7 @@ class CsvSource:
         self._quotes += tail.count('"')
         pending += tail
         if pending:
+            self._last_text = pending
             yield pending
 
     def _next_record(self) -> list[str] | None:
@@ -394,7 +397,10 @@ class CsvSource:
             held = (start, row, self._last_line > start)
         if held is not None:
             start, row, multiline = held
-            if multiline and self._quotes % 2:
+            # An odd number of quotes in the file is a quote opened and never closed — or a literal one inside a
+            # value (5" screen). An unclosed one runs its value to the end of the file: over several lines, or to
+            # the end of the last one, where only a strict reading tells it from a literal quote.
+            if self._quotes % 2 and (multiline or _opens_a_quote_it_never_closes(self._last_text, self.delimiter)):
                 raise _reject(
                     "import.bad_format",
                     f"A quote (\") opened on line {start} or earlier is never closed, so the rest of the file "
@@ -402,6 +408,14 @@ class CsvSource:
                     line=start, variant="unclosed_quote",
                 )
             yield start, row
+
+
+def _opens_a_quote_it_never_closes(line: str, delimiter: str) -> bool:
+    try:
+        list(csv.reader([line], delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)  # the csv module's words for a quoted value cut by the end
+    return False
 
 
 def csv_header_sample(head: bytes, *, truncated: bool) -> CsvSource:

@@ -218,6 +218,17 @@ def test_an_unclosed_quote_is_reported_instead_of_swallowing_the_following_rows(
     assert error.details["line"] == 2
 
 
+@pytest.mark.parametrize("last_line", [b'3,"Cy,13800138000', b'3,"Cy,13800138000\n', b'3,"Cy'])
+def test_an_unclosed_quote_on_the_last_line_is_reported_not_read_as_missing_values(last_line):
+    error = rejected(b"ref,name,phone\n1,Ann,13800138001\n2,Bob,13800138002\n" + last_line)
+    assert error.code == "import.bad_format"
+    assert error.details == {**error.details, "line": 4, "variant": "unclosed_quote"}
+
+
+def test_a_literal_quote_in_the_last_value_of_the_last_line_is_kept():
+    assert rows(b'ref,note\n1,5" screen') == [(2, {"ref": "1", "note": '5" screen'})]
+
+
 def test_stray_quotes_inside_values_are_kept_and_a_closed_multiline_last_value_is_fine():
     data = 'ref,name,note\n1,张"三,5" screen\n2,"Big" Bob,"two\nlines"\n'.encode()
     assert rows(data) == [(2, {"ref": "1", "name": '张"三', "note": '5" screen'}),
