@@ -108,12 +108,18 @@ class RecoverlyJob(Job):
             result = super()._execute()
         except BaseException:
             keeper.stopped.set()
+            db.session.remove()  # what the run left open, before the lease is written (see below)
             try:
                 outbox.release(task_id, holder)  # a retry need not wait for the lease to lapse
             except Exception:  # noqa: BLE001 - then the lease lapses by itself
                 log.warning("outbox task %s: could not release the lease", task_id)
             raise
         keeper.stopped.set()
+        # The run's work is committed; a transaction it left open (a read after its commit) ends here, before the
+        # lease is written on a connection of its own. On SQLite (the demo) that open transaction held the write
+        # lock, and the lease waited for it in the same process: "database is locked" after busy_timeout, the job
+        # failed and ran again.
+        db.session.remove()
         outbox.finish(task_id, holder)
         return result
 
