@@ -156,6 +156,16 @@ def expire_placements() -> int:
     return expired
 
 
+def end_lapsed_holds() -> int:
+    """Holds whose end has come are resolved and told (hold.ended); a rerun changes nothing."""
+    from tenants.conduct.service import end_lapsed_holds as end_them
+
+    ended = end_them()
+    db.session.commit()
+    periodic.ensure_scheduled()
+    return ended
+
+
 def send_message(tenant_id: str, message_id: str) -> dict:
     """Deliver one queued message through its gateway; a message already sent is not sent again."""
     from flask import current_app

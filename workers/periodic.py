@@ -18,6 +18,7 @@ PERIODIC = {
     "workers.jobs.expire_placements": timedelta(hours=24),
     "workers.jobs.review_promises_and_plans": timedelta(hours=24),
     "workers.jobs.lapse_settlements": timedelta(hours=24),
+    "workers.jobs.end_lapsed_holds": timedelta(minutes=15),  # hold.ended within 15 minutes of a hold's end
     "workers.jobs.bill_all_tenants": timedelta(hours=1),
     "workers.jobs.run_exchange": timedelta(hours=1),  # due export schedules, expired files purged
 }

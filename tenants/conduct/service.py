@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tenants import audit, clock, references, webhooks
 from tenants.conduct import approvals, baseline, consent, engine, ledger, replay, windows
@@ -34,6 +34,7 @@ OUTCOMES = {
     "delivered": (False, False), "bounced": (False, False),
 }
 OUTCOME_HOLDS = {"dispute_raised": "dispute", "cease_requested": "cease"}
+EXPIRED = "expired"  # the resolution of a hold that ended when it said it would (end_lapsed_holds)
 WELL_STAFFED = 10
 
 
@@ -323,9 +324,28 @@ def resolve_hold(hold_id: uuid.UUID, resolution: str) -> ConductHold:
     hold.resolved_at, hold.resolution = clock.now(), resolution
     audit.record("hold.resolved", object_type="hold", object_id=hold.id, before={"resolved_at": None},
                  after={"type": hold.type, "resolution": resolution})
-    webhooks.emit_for("hold.ended", hold, type=hold.type)
+    webhooks.emit_for("hold.ended", hold, type=hold.type, ended_by="resolution")
     windows.invalidate_account(hold.account_id)
     return hold
+
+
+def end_lapsed_holds() -> int:
+    """Holds whose end has come are resolved as of that end (resolution `EXPIRED`) and told as hold.ended, once:
+    the engine stopped applying them at `ends_at` already, and the lender's systems (and the agency's, when it
+    opened the hold) learn it as they learn of a hold resolved by hand. Run in a platform context (a periodic
+    job); a second run finds nothing."""
+    ended = db.session.execute(
+        update(ConductHold).where(ConductHold.resolved_at.is_(None), ConductHold.ends_at <= clock.now())
+        .values(resolved_at=ConductHold.ends_at, resolution=EXPIRED)
+        .returning(ConductHold.id, ConductHold.account_id, ConductHold.tenant_id, ConductHold.created_by_tenant_id,
+                   ConductHold.type)
+        .execution_options(synchronize_session=False)).all()
+    webhooks.emit_each("hold.ended", [
+        webhooks.Item(account_id=hold.account_id, to=(hold.tenant_id, hold.created_by_tenant_id),
+                      refs={"hold_id": hold.id}, data={"type": hold.type, "ended_by": "expiry"}) for hold in ended])
+    for hold in ended:
+        windows.invalidate_account(hold.account_id)
+    return len(ended)
 
 
 def next_permitted(account_id: uuid.UUID, now: datetime | None = None) -> dict[str, datetime | None]:

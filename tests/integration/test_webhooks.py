@@ -299,3 +299,37 @@ def test_the_demo_registers_jinxins_endpoint_on_the_receiver_stand_in_with_event
         types = set(db_session.scalars(select(WebhookEvent.type).where(WebhookEvent.dispatched_at.is_(None))))
     assert endpoint.url == DEMO_URL and endpoint.event_types == ["*"] and endpoint.active
     assert {"placement.offered", "placement.accepted", "contact_attempt.decided", "payment.recorded"} <= types
+
+
+def test_a_hold_whose_end_has_come_is_resolved_and_told_once(app, frozen_clock, world):
+    """The agency pauses the case for a week of hardship; when the week is over the hold is resolved as of its end
+    and hold.ended reaches the lender and the agency that opened it. A second run tells nothing again; a hold
+    without an end, or ending later, stays open."""
+    from tenants.conduct.models import ConductHold
+    from tenants.context import platform_scope
+
+    with app.app_context(), tenant_scope(world.agency_id):
+        week = conduct.open_hold(world.account_id, "hardship", reason="lost job", source="api",
+                                 ends_at=clock.now() + timedelta(days=7))
+        later = conduct.open_hold(world.account_id, "hardship", reason="surgery", source="api",
+                                  ends_at=clock.now() + timedelta(days=30))
+        endless = conduct.open_hold(world.account_id, "dispute", reason="amount", source="api")
+        ids, week_end = (week.id, later.id, endless.id), week.ends_at
+        db.session.commit()
+        db.session.remove()
+    frozen_clock.advance(timedelta(days=8))
+    with app.app_context():
+        with platform_scope("test: the periodic job"):
+            assert conduct.end_lapsed_holds() == 1
+            db.session.commit()
+            assert conduct.end_lapsed_holds() == 0
+            db.session.commit()
+            holds = {h.id: (h.resolved_at, h.resolution) for h in db.session.scalars(
+                select(ConductHold).where(ConductHold.id.in_(ids)))}
+            told = [(e.tenant_id, json.loads(e.body)) for e in db.session.scalars(
+                select(WebhookEvent).where(WebhookEvent.type == "hold.ended"))]
+        db.session.remove()
+    assert holds == {ids[0]: (week_end, conduct.EXPIRED), ids[1]: (None, None), ids[2]: (None, None)}
+    assert sorted(tenant for tenant, _ in told) == sorted([world.lender_id, world.agency_id])
+    assert all(body["refs"] == {"hold_id": str(ids[0])} and body["data"] == {"type": "hardship", "ended_by": "expiry"}
+               for _, body in told), told
