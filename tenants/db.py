@@ -38,6 +38,12 @@ class GuardedSession(FlaskSession):
 db = SQLAlchemy(model_class=Base, session_options={"class_": GuardedSession})
 
 
+def on_postgres() -> bool:
+    """Whether the session's database is PostgreSQL (production, CI) rather than SQLite (the demo): the paths that
+    use its functions, row-level security and triggers ask this."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 def commit_keeping_state() -> None:
     """Commit without expiring what the request loaded: it reads those objects again right after (its response),
     and expired objects reload one query each."""

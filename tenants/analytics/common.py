@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import Integer, case, cast, func, literal, literal_column
 
-from tenants.db import db
+from tenants.db import on_postgres
 from tenants.errors import NotFound, ValidationFailed
 from tenants.placements.allocation import DEFAULT_DPD_BUCKETS
 from tenants.placements.models import Placement, PlacementStatus
@@ -46,14 +46,10 @@ def accepted():
     return Placement.status.not_in((PlacementStatus.OFFERED, PlacementStatus.DECLINED))
 
 
-def _postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
 def summarised() -> bool:
     """Whether the running totals (tenants.analytics.models, kept by PostgreSQL triggers) answer, rather than the
     placements and payments themselves (SQLite, the demo's database: small, and without the triggers)."""
-    return _postgres()
+    return on_postgres()
 
 
 # ---- months as integers: year × 12 + month − 1 -------------------------------------------------------------------
@@ -94,7 +90,7 @@ def check_months(months: int) -> int:
 
 def sql_month(column, *, timestamp: bool):
     """The UTC calendar month of a date or timestamp column as year × 12 + month − 1."""
-    if _postgres():
+    if on_postgres():
         value = func.timezone(literal_column("'UTC'"), column) if timestamp else column
         return cast(func.extract("year", value) * 12 + func.extract("month", value) - 1, Integer)
     # SQLite keeps dates and UTC timestamps as ISO text: YYYY-MM-DD…
@@ -103,7 +99,7 @@ def sql_month(column, *, timestamp: bool):
 
 def sql_days_until(day: date, column):
     """Whole days from the date column to `day` (negative when the column is later)."""
-    if _postgres():
+    if on_postgres():
         return literal(day) - column
     return cast(func.julianday(literal(day.isoformat())) - func.julianday(column), Integer)
 

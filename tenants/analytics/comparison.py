@@ -35,12 +35,12 @@ from datetime import date, datetime
 from sqlalchemy import Float, Integer, cast, exists, func, select
 
 from tenants.analytics import stats
-from tenants.analytics.common import Viewer, _postgres, month_index
+from tenants.analytics.common import Viewer, month_index
 from tenants.analytics.liquidation import _champion, check_batch
 from tenants.casework.money_models import Promise, PromiseStatus
 from tenants.compliance.reports import names
 from tenants.conduct.models import ContactAttempt
-from tenants.db import db
+from tenants.db import db, on_postgres
 from tenants.placements.models import Placement, PlacementBatch
 
 BANDS = 4  # balance quartiles, as the allocation cuts them
@@ -196,7 +196,7 @@ def default_allocation(found: list[Allocation], *, today: date) -> Allocation | 
 
 def _strata_rows(batch: PlacementBatch, currency: str):
     """Per (DPD bucket, balance band, arm): n, Σx, Σy, Σx², Σy², Σxy, contacted, promised, paying."""
-    if _postgres():
+    if on_postgres():
         contacted = Placement.debtor_conversations > 0
         promised = Placement.uncancelled_promises > 0
     else:

@@ -13,7 +13,6 @@ from sqlalchemy import and_, func, literal_column, select
 
 from tenants.analytics.common import (
     Viewer,
-    _postgres,
     check_months,
     month_index,
     month_instant,
@@ -25,7 +24,7 @@ from tenants.analytics.common import (
 from tenants.analytics.models import RecoveredTotal
 from tenants.casework.money_models import Payment
 from tenants.compliance.reports import names
-from tenants.db import db
+from tenants.db import db, on_postgres
 from tenants.placements.models import Placement
 
 DEFAULT_MONTHS = 12
@@ -46,7 +45,7 @@ FORMULAS = {
 
 def _bps():
     """The commission rate of the payment's placement, in basis points, as Placement.commission_bps_for."""
-    if _postgres():
+    if on_postgres():
         return literal_column(
             "COALESCE((SELECT (t.value ->> 'bps')::int FROM json_array_elements(placements.commission_tiers) "
             "WITH ORDINALITY AS t(value, ord) WHERE (t.value ->> 'min_dpd')::int <= placements.dpd_at_placement "

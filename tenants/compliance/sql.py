@@ -5,11 +5,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Date, cast, exists, func, literal, literal_column, select
 
-from tenants.db import db
-
-
-def _postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
+from tenants.db import on_postgres
 
 
 def day_range(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
@@ -21,7 +17,7 @@ def day_range(first: date | None, last: date | None) -> tuple[datetime | None, d
 
 def utc_day(column):
     """The UTC calendar day of a timestamp column (PostgreSQL would otherwise use the session's zone)."""
-    if _postgres():
+    if on_postgres():
         return cast(func.timezone(literal_column("'UTC'"), column), Date)
     return func.date(column)
 
@@ -37,7 +33,7 @@ class Hits:
     """One attempt's hits as a table of rows (`rule_id`, `action`), for a join or a correlated EXISTS."""
 
     def __init__(self, json_column, *, lateral: bool = False, name: str = "hit"):
-        if _postgres():
+        if on_postgres():
             table = func.json_array_elements(json_column).table_valued("value", name=name)
             self.table = table.lateral(name) if lateral else table
             self.rule_id = self.table.c.value.op("->>")(literal_column("'rule_id'"))

@@ -17,6 +17,7 @@ from tenants.conduct import ledger
 from tenants.conduct.engine import Hold, PastAttempt
 from tenants.conduct.models import AccountConsent, ConductHold
 from tenants.context import readable, run_scoped
+from tenants.db import on_postgres
 from tenants.errors import NotFound
 from tenants.placements.models import Placement, PlacementStatus
 from tenants.portfolios.models import Account, AccountPhone
@@ -146,7 +147,7 @@ def read_with_person(account: CaseAccount, subject_key: str, now: datetime, *,
     """Under the person's lock (see `service.attempt`): their history and person-wide holds (`ledger.person`), and
     read after the lock the account's phones (set as `account.phones`) and its unresolved holds. One statement on
     PostgreSQL; on SQLite (one writer, an in-process lock) the phones and holds are a second."""
-    if ledger.postgres():
+    if on_postgres():
         history, person_holds, rows = ledger.person_and_account(subject_key, now, hold_types=hold_types,
                                                                 account_id=account.id)
     else:

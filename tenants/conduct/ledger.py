@@ -22,7 +22,7 @@ from tenants import audit, webhooks
 from tenants.conduct.engine import Hold, PastAttempt
 from tenants.conduct.models import ContactAttempt, LedgerEntry
 from tenants.context import lock_key
-from tenants.db import UtcDateTime, db
+from tenants.db import UtcDateTime, db, on_postgres
 from tenants.pii import blind_index
 
 # Longest window any rule looks back: a calendar month plus a week of quiet period, with margin.
@@ -31,14 +31,10 @@ HISTORY_WINDOW = timedelta(days=40)
 _sqlite_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
-def postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
 @contextmanager
 def serialised(subject_key: str):
     """Hold for the whole check-and-record transaction (commit inside the block)."""
-    if postgres():
+    if on_postgres():
         yield  # the advisory lock taken by history() lasts until the transaction ends
         return
     with _sqlite_locks[subject_key]:
@@ -57,7 +53,7 @@ def person_key(account) -> str:
 
 def lock_person(subject_key: str) -> None:
     """Take the person's lock until the transaction ends, for a write the engine reads (a hold, a consent)."""
-    if postgres():
+    if on_postgres():
         db.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('conduct:' || :subject, 0))"),
                            {"subject": subject_key})
 
@@ -95,7 +91,7 @@ def person(subject_key: str, now: datetime, *, hold_types: frozenset[str], accou
     reads without taking the lock: for answers that record nothing (next permitted times), never before recording
     an attempt."""
     since = now - HISTORY_WINDOW
-    if not postgres():
+    if not on_postgres():
         rows = db.session.execute(select(LedgerEntry).where(LedgerEntry.subject_key == subject_key,
                                                             LedgerEntry.at >= since)
                                   .order_by(LedgerEntry.at)).scalars().all()
@@ -128,7 +124,7 @@ def person_holds_many(subjects: set[str], hold_types: frozenset[str], *,
     type and dates only."""
     if not subjects or not hold_types:
         return {}
-    if postgres():
+    if on_postgres():
         rows = db.session.execute(text(
             "SELECT subject_key, type, starts_at, ends_at FROM conduct_person_holds(CAST(:subjects AS text[]), "
             "CAST(:types AS text[]), :account, :key)"),
@@ -166,7 +162,7 @@ def past_attempt(row, subject_key: str, now: datetime) -> PastAttempt:
 def history_many(subjects: set[str], now: datetime) -> dict[str, list[PastAttempt]]:
     """`history(lock=False)` for many people (a work queue): one call on PostgreSQL, one query on SQLite."""
     since = now - HISTORY_WINDOW
-    if postgres():
+    if on_postgres():
         rows = db.session.execute(text("SELECT * FROM conduct_ledger_peek_many(CAST(:subjects AS text[]), :since)"),
                                   {"subjects": sorted(subjects), "since": since}).all()
     else:
@@ -211,7 +207,7 @@ def record_attempt(attempt: ContactAttempt, entry: Entry | None, event: audit.Au
     the commit; the attempt and the events are inserted as the application (row-level security applies, and the
     events' declared write rule) and the attempt and audit event held by the session as stored rows."""
     attempt.ledger_id = entry.id if entry else None
-    if not postgres():
+    if not on_postgres():
         if entry:
             _sqlite_append(entry)
         db.session.add(attempt)
@@ -278,7 +274,7 @@ _SETTLE_SQL = text("SELECT conduct_ledger_settle(:id, :connected, :conversation)
 
 
 def settle(entry_id: uuid.UUID, *, connected: bool, conversation: bool) -> None:
-    if postgres():
+    if on_postgres():
         db.session.connection().execute(_SETTLE_SQL, {"id": entry_id, "connected": connected,
                                                       "conversation": conversation})
     else:
