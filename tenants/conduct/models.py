@@ -34,6 +34,12 @@ class ConductHold(UuidPrimaryKey, TenantScoped, db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolution: Mapped[str | None] = mapped_column(Text)
 
+    EXPIRED = "expired"  # the resolution of a hold that ended when it said it would (service.end_lapsed_holds)
+
+    @property
+    def expired(self) -> bool:
+        return self.resolution == self.EXPIRED
+
 
 class AttemptStatus:
     BLOCKED = "blocked"

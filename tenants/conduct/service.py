@@ -34,7 +34,6 @@ OUTCOMES = {
     "delivered": (False, False), "bounced": (False, False),
 }
 OUTCOME_HOLDS = {"dispute_raised": "dispute", "cease_requested": "cease"}
-EXPIRED = "expired"  # the resolution of a hold that ended when it said it would (end_lapsed_holds)
 WELL_STAFFED = 10
 
 
@@ -330,21 +329,24 @@ def resolve_hold(hold_id: uuid.UUID, resolution: str) -> ConductHold:
 
 
 def end_lapsed_holds() -> int:
-    """Holds whose end has come are resolved as of that end (resolution `EXPIRED`) and told as hold.ended, once:
-    the engine stopped applying them at `ends_at` already, and the lender's systems (and the agency's, when it
-    opened the hold) learn it as they learn of a hold resolved by hand. Run in a platform context (a periodic
-    job); a second run finds nothing."""
+    """Holds whose end has come are resolved as of that end (`ConductHold.EXPIRED`) and told as hold.ended, once:
+    the engine stopped applying them at `ends_at` already, and the lender's systems, and the agency's that holds
+    the account now, learn it as they learn of a hold resolved by hand. An agency that opened the hold but no
+    longer holds the account is not told: nothing of an account it lost reaches it. Run in a platform context
+    (a periodic job); a second run finds nothing."""
     ended = db.session.execute(
         update(ConductHold).where(ConductHold.resolved_at.is_(None), ConductHold.ends_at <= clock.now())
-        .values(resolved_at=ConductHold.ends_at, resolution=EXPIRED)
-        .returning(ConductHold.id, ConductHold.account_id, ConductHold.tenant_id, ConductHold.created_by_tenant_id,
-                   ConductHold.type)
+        .values(resolved_at=ConductHold.ends_at, resolution=ConductHold.EXPIRED)
+        .returning(ConductHold.id, ConductHold.account_id, ConductHold.type)
         .execution_options(synchronize_session=False)).all()
+    holders = dict(db.session.execute(select(Placement.account_id, Placement.agency_tenant_id).where(
+        Placement.account_id.in_({hold.account_id for hold in ended}),
+        Placement.status == PlacementStatus.ACTIVE)).all()) if ended else {}
     webhooks.emit_each("hold.ended", [
-        webhooks.Item(account_id=hold.account_id, to=(hold.tenant_id, hold.created_by_tenant_id),
-                      refs={"hold_id": hold.id}, data={"type": hold.type, "ended_by": "expiry"}) for hold in ended])
-    for hold in ended:
-        windows.invalidate_account(hold.account_id)
+        webhooks.Item(account_id=hold.account_id, to=(holders.get(hold.account_id),), refs={"hold_id": hold.id},
+                      data={"type": hold.type, "ended_by": "expiry"}) for hold in ended])
+    for account_id in {hold.account_id for hold in ended}:
+        windows.invalidate_account(account_id)
     return len(ended)
 
 

@@ -303,7 +303,7 @@ def test_the_demo_registers_jinxins_endpoint_on_the_receiver_stand_in_with_event
 
 def test_a_hold_whose_end_has_come_is_resolved_and_told_once(app, frozen_clock, world):
     """The agency pauses the case for a week of hardship; when the week is over the hold is resolved as of its end
-    and hold.ended reaches the lender and the agency that opened it. A second run tells nothing again; a hold
+    and hold.ended reaches the lender and the agency holding the account. A second run tells nothing again; a hold
     without an end, or ending later, stays open."""
     from tenants.conduct.models import ConductHold
     from tenants.context import platform_scope
@@ -329,7 +329,7 @@ def test_a_hold_whose_end_has_come_is_resolved_and_told_once(app, frozen_clock, 
             told = [(e.tenant_id, json.loads(e.body)) for e in db.session.scalars(
                 select(WebhookEvent).where(WebhookEvent.type == "hold.ended"))]
         db.session.remove()
-    assert holds == {ids[0]: (week_end, conduct.EXPIRED), ids[1]: (None, None), ids[2]: (None, None)}
+    assert holds == {ids[0]: (week_end, ConductHold.EXPIRED), ids[1]: (None, None), ids[2]: (None, None)}
     assert sorted(tenant for tenant, _ in told) == sorted([world.lender_id, world.agency_id])
     assert all(body["refs"] == {"hold_id": str(ids[0])} and body["data"] == {"type": "hardship", "ended_by": "expiry"}
                for _, body in told), told
