@@ -34,6 +34,18 @@ def shared_person_committed(app):
     clock.use(previous)
 
 
+def _call(app, agency_id, account_id) -> str:
+    """The agency asks to call: 'allowed', or the refusal's code."""
+    with app.app_context(), tenant_scope(agency_id):
+        try:
+            service.attempt(account_id, AttemptRequest(channel="call"), collector_user_id=None)
+            return "allowed"
+        except ConductBlocked as refused:
+            return refused.code
+        finally:
+            db.session.remove()
+
+
 def test_concurrent_calls_from_two_agencies_never_exceed_three_per_day(app, shared_person_committed):
     outcomes, barrier = [], threading.Barrier(12)
 
@@ -98,14 +110,7 @@ def test_an_attempt_waiting_for_the_persons_lock_counts_what_was_recorded_meanwh
 
     def agency_a():
         caller["a"] = threading.get_ident()
-        with app.app_context(), tenant_scope(a_agency):
-            try:
-                service.attempt(a_account, AttemptRequest(channel="call"), collector_user_id=None)
-                answers["a"] = "allowed"
-            except ConductBlocked as refused:
-                answers["a"] = refused.code
-            finally:
-                db.session.remove()
+        answers["a"] = _call(app, a_agency, a_account)
 
     thread = threading.Thread(target=agency_a)
     thread.start()
@@ -135,14 +140,7 @@ def test_a_hold_opened_while_an_attempt_waits_for_the_persons_lock_stops_that_at
     answers = {}
 
     def agency_a():
-        with app.app_context(), tenant_scope(a_agency):
-            try:
-                service.attempt(a_account, AttemptRequest(channel="call"), collector_user_id=None)
-                answers["a"] = "allowed"
-            except ConductBlocked as refused:
-                answers["a"] = refused.code
-            finally:
-                db.session.remove()
+        answers["a"] = _call(app, a_agency, a_account)
 
     with app.app_context():
         with tenant_scope(lender_id):
