@@ -95,3 +95,18 @@ def test_preferences_saved_on_the_case_page_bind_the_next_decision(client, visit
     bad = client.post(f"/t/{agency.slug}/accounts/{account.id}/consent",
                       data={"agreed_from": "18:00", "agreed_to": "09:00"}, follow_redirects=True)
     assert "agreed_hours" in bad.get_data(as_text=True)
+
+
+def test_a_hold_past_its_end_date_reads_as_ended_not_as_resuming(client, visit_case, frozen_clock):
+    from datetime import timedelta
+
+    lender, agency, account = visit_case
+    case_url = f"/t/{agency.slug}/cases/{account.id}?section=conduct"
+    login(client, "walker@agency.test")
+    client.post(f"/t/{agency.slug}/accounts/{account.id}/holds",
+                data={"type": "hardship", "reason": "Lost his job", "ends_on": "2026-12-03"})
+    page = client.get(case_url).get_data(as_text=True)
+    assert "resumes automatically at" in page and "ended automatically at" not in page
+    frozen_clock.set(SHANGHAI_10AM + timedelta(days=5))
+    page = client.get(case_url).get_data(as_text=True)
+    assert "ended automatically at" in page and "resumes automatically at" not in page
